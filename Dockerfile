@@ -1,0 +1,18 @@
+# The sloserve image: operator, gateway, engine simulator, report and placement extender in one image.
+# Multi-stage: wheels are built in a builder stage; the runtime stage has no compiler and runs as non-root.
+
+FROM python:3.11-slim AS builder
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY src ./src
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+FROM python:3.11-slim
+ARG UID=10001
+RUN useradd --uid "${UID}" --no-create-home --shell /usr/sbin/nologin sloserve
+COPY --from=builder /wheels /wheels
+RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+USER ${UID}
+ENV PYTHONUNBUFFERED=1
+ENTRYPOINT ["sloserve"]
+CMD ["--help"]
