@@ -1,0 +1,109 @@
+"""Scheduling policies as configuration, so benchmarks compare them through the same code.
+
+Presets: `fcfs` (first come first served, no rejection, least-loaded routing, requests forwarded
+at once as a plain router does), `deadline` (least deadline first, no rejection, held at the
+gateway while engines are saturated, as the Gateway API inference extension's flow control does),
+`scorpio` (least deadline first, TTFT guard, TPOT guard, routing by predicted completion).
+"""
+
+import enum
+from dataclasses import dataclass
+
+from sloserve.scheduling import _validation, request_queue, tpot_guard, ttft_guard
+
+
+class Routing(enum.StrEnum):
+    """LEAST_LOADED: fewest requests on the engine. PREDICTED_COMPLETION: SCORPIO's routing."""
+
+    LEAST_LOADED = "least_loaded"
+    PREDICTED_COMPLETION = "predicted_completion"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolicyConfig:
+    """One gateway scheduling policy.
+
+    `order`: the waiting queue's order.
+    `routing`: how an engine is chosen.
+    `use_ttft_guard`: reject requests predicted to miss their TTFT, at admission and while queued.
+    `use_tpot_guard`: send a request only where the virtual-batch-size check admits it (needs
+    PREDICTED_COMPLETION routing, which applies it).
+    `hold_when_saturated`: keep requests in the queue while no engine would start them at once;
+    when False every request is forwarded on the next dispatch (engines queue it themselves).
+    `max_engine_waiting`: an engine with this many requests waiting counts as saturated (None:
+    only max_num_seqs and KV count); 5 is the inference extension's queue-depth threshold.
+    `ttft_margin_s`: seconds added to every predicted TTFT (SCORPIO: 50 ms).
+    `inefficiency`, `step_headroom`: the TPOT guard's factors (SCORPIO: 1.3 and 0.99).
+    `max_queue`: the most requests waiting before new ones are rejected as queue_full (None: no
+    limit).
+    """
+
+    name: str
+    order: request_queue.QueueOrder
+    routing: Routing
+    use_ttft_guard: bool = False
+    use_tpot_guard: bool = False
+    hold_when_saturated: bool = True
+    max_engine_waiting: int | None = 5
+    ttft_margin_s: float = ttft_guard.DEFAULT_MARGIN_S
+    inefficiency: float = tpot_guard.DEFAULT_INEFFICIENCY
+    step_headroom: float = tpot_guard.DEFAULT_HEADROOM
+    max_queue: int | None = None
+
+    def __post_init__(self) -> None:
+        prefix = f"policy {self.name!r}"
+        if self.use_tpot_guard and self.routing is not Routing.PREDICTED_COMPLETION:
+            raise ValueError(
+                f"{prefix}: use_tpot_guard needs routing={Routing.PREDICTED_COMPLETION.value!r}, "
+                "the routing that applies it"
+            )
+        if self.routing is Routing.PREDICTED_COMPLETION and not self.hold_when_saturated:
+            raise ValueError(
+                f"{prefix}: routing={Routing.PREDICTED_COMPLETION.value!r} only places requests "
+                "on engines with room; set hold_when_saturated=True"
+            )
+        if self.max_engine_waiting is not None and self.max_engine_waiting < 1:
+            raise ValueError(
+                f"{prefix}: max_engine_waiting must be at least 1 or None, "
+                f"got {self.max_engine_waiting!r}"
+            )
+        if self.max_queue is not None and self.max_queue < 1:
+            raise ValueError(
+                f"{prefix}: max_queue must be at least 1 or None, got {self.max_queue!r}"
+            )
+        _validation.require_non_negative(f"{prefix}: ttft_margin_s", self.ttft_margin_s)
+        _validation.require_positive(f"{prefix}: inefficiency", self.inefficiency)
+        _validation.require_positive(f"{prefix}: step_headroom", self.step_headroom)
+
+    @property
+    def predicts(self) -> bool:
+        """Whether the policy needs a latency model."""
+        return self.use_ttft_guard or self.routing is Routing.PREDICTED_COMPLETION
+
+
+PRESET_NAMES = ("fcfs", "deadline", "scorpio")
+
+
+def preset(name: str) -> PolicyConfig:
+    """The preset policy `name`, one of PRESET_NAMES."""
+    if name == "fcfs":
+        return PolicyConfig(
+            name=name,
+            order=request_queue.QueueOrder.ARRIVAL,
+            routing=Routing.LEAST_LOADED,
+            hold_when_saturated=False,
+            max_engine_waiting=None,
+        )
+    if name == "deadline":
+        return PolicyConfig(
+            name=name, order=request_queue.QueueOrder.DEADLINE, routing=Routing.LEAST_LOADED
+        )
+    if name == "scorpio":
+        return PolicyConfig(
+            name=name,
+            order=request_queue.QueueOrder.DEADLINE,
+            routing=Routing.PREDICTED_COMPLETION,
+            use_ttft_guard=True,
+            use_tpot_guard=True,
+        )
+    raise ValueError(f"unknown scheduling policy {name!r}; choose one of {', '.join(PRESET_NAMES)}")

@@ -1,0 +1,313 @@
+"""The per-model scheduler: queue, guards and routing behind one API, under a policy.
+
+Callers (the gateway on real time, the simulator on virtual time) drive it with four calls:
+`submit` when a request arrives, `dispatch` whenever engines may have room or time has passed,
+`finish` when a request ends, and `requeue` when an engine failed a request before its first
+token. They pass engine snapshots in and act on the decisions that come back; the scheduler does
+no I/O and reads time only from the clock it was given.
+
+Contract: every submitted request ends exactly once, either in a `Rejected` returned by `submit`
+or `dispatch`, or in the `Finished` returned by `finish`; after that the scheduler forgets it.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from sloserve.scheduling import (
+    clock,
+    engine_state,
+    latency_model,
+    outcomes,
+    output_length,
+    policy,
+    rejections,
+    request_queue,
+    routing,
+    slo,
+    ttft_guard,
+)
+
+Decision = outcomes.Dispatch | outcomes.Rejected
+
+
+@dataclass(frozen=True, slots=True)
+class _Running:
+    request: slo.Request
+    engine_id: str
+
+
+class Scheduler:
+    """Schedules the requests of one model under `policy`.
+
+    `latency` is required by policies that predict (TTFT guard, predicted-completion routing).
+    `output_lengths` estimates output tokens for completion predictions and learns from served
+    requests; a fresh default estimator when not given.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        policy_config: policy.PolicyConfig,
+        clock_source: clock.Clock,
+        latency: latency_model.LatencyModel | None = None,
+        output_lengths: output_length.OutputLengthEstimator | None = None,
+    ) -> None:
+        if not model:
+            raise ValueError("model must not be empty")
+        if policy_config.predicts and latency is None:
+            raise ValueError(
+                f"policy {policy_config.name!r} predicts latencies: pass latency= "
+                "(a model fitted from the engines' profile)"
+            )
+        self._model = model
+        self._policy = policy_config
+        self._clock = clock_source
+        self._output_lengths = output_lengths or output_length.OutputLengthEstimator()
+        self._queue = request_queue.RequestQueue(policy_config.order)
+        self._running: dict[str, _Running] = {}
+        self._ttft_latency = latency if policy_config.use_ttft_guard else None
+        self._completion: routing.CompletionRouting | None = None
+        if policy_config.routing is policy.Routing.PREDICTED_COMPLETION and latency is not None:
+            self._completion = routing.CompletionRouting(
+                latency=latency,
+                use_tpot_guard=policy_config.use_tpot_guard,
+                margin_s=policy_config.ttft_margin_s,
+                inefficiency=policy_config.inefficiency,
+                headroom=policy_config.step_headroom,
+                max_waiting=policy_config.max_engine_waiting,
+            )
+
+    @property
+    def model(self) -> str:
+        """The model whose requests this scheduler takes."""
+        return self._model
+
+    @property
+    def policy(self) -> policy.PolicyConfig:
+        """The policy in force."""
+        return self._policy
+
+    @property
+    def output_lengths(self) -> output_length.OutputLengthEstimator:
+        """The output-length estimator fed by served requests."""
+        return self._output_lengths
+
+    @property
+    def queued(self) -> tuple[slo.Request, ...]:
+        """The waiting requests, in the order they would be dispatched."""
+        return tuple(self._queue)
+
+    @property
+    def running(self) -> Mapping[str, str]:
+        """Dispatched, unfinished requests: request id → engine id (a read-only view)."""
+        return MappingProxyType({key: value.engine_id for key, value in self._running.items()})
+
+    def holds(self, request_id: str) -> bool:
+        """Whether `request_id` is queued or running here."""
+        return request_id in self._queue or request_id in self._running
+
+    def submit(
+        self, request: slo.Request, engines: Sequence[engine_state.EngineState]
+    ) -> outcomes.Admitted | outcomes.Rejected:
+        """Admit `request` to the queue, or reject it at once.
+
+        Rejects with no_engines when `engines` is empty, queue_full at the policy's `max_queue`,
+        and, under the guards, tpot_unattainable when no engine could meet its TPOT even idle and
+        ttft_unattainable when its predicted TTFT behind the requests ahead exceeds its slack.
+        Raises ValueError for a request of another model or an id already held.
+        """
+        now_s = self._clock.now()
+        self._require_new(request)
+        if not engines:
+            return rejections.no_engines(request, now_s=now_s)
+        max_queue = self._policy.max_queue
+        if max_queue is not None and len(self._queue) >= max_queue:
+            return rejections.queue_full(request, max_queue=max_queue, now_s=now_s)
+        if self._completion is not None and not routing.tpot_attainable_somewhere(
+            request=request, engines=engines, settings=self._completion
+        ):
+            return rejections.tpot_unattainable(request, now_s=now_s)
+        predicted_ttft_s = None
+        if self._ttft_latency is not None:
+            prediction = ttft_guard.check_admission(
+                candidate=request,
+                queue=self._queue,
+                engines=engines,
+                latency=self._ttft_latency,
+                now_s=now_s,
+                margin_s=self._policy.ttft_margin_s,
+            )
+            if not prediction.attainable:
+                return rejections.ttft_unattainable(
+                    request, predicted_ttft_s=prediction.predicted_ttft_s, now_s=now_s
+                )
+            predicted_ttft_s = prediction.predicted_ttft_s
+        self._queue.push(request)
+        return outcomes.Admitted(request=request, predicted_ttft_s=predicted_ttft_s)
+
+    def dispatch(self, engines: Sequence[engine_state.EngineState]) -> list[Decision]:
+        """Send what can go now, in queue order, and reject what can no longer be served.
+
+        Each queued request is placed by the policy's routing on the snapshots, updated with
+        every dispatch made in this call; one that cannot go now stays queued (a later request
+        that fits may pass it). Then, under the TTFT guard, the remaining queue is re-checked and
+        the unattainable are rejected. With no engines, every queued request is rejected as
+        no_engines. Raises ValueError when two snapshots share an engine id.
+        """
+        now_s = self._clock.now()
+        if not engines:
+            return [
+                self._reject_queued(rejections.no_engines(request, now_s=now_s))
+                for request in self.queued
+            ]
+        snapshots = list(engines)
+        index_by_id = _index_engines(snapshots)
+        decisions: list[Decision] = []
+        for request in self.queued:
+            if self._policy.hold_when_saturated and not any(
+                snapshot.has_sequence_room(max_waiting=self._policy.max_engine_waiting)
+                for snapshot in snapshots
+            ):
+                break
+            route = self._route(request, snapshots, now_s)
+            if isinstance(route, routing.Placement):
+                index = index_by_id[route.engine_id]
+                snapshots[index] = snapshots[index].with_dispatched(request)
+                decisions.append(self._dispatch_queued(request, route, now_s))
+            elif isinstance(route, outcomes.Rejected):
+                decisions.append(self._reject_queued(route))
+        if self._ttft_latency is not None and self._queue:
+            unattainable = ttft_guard.recheck(
+                queue=self._queue,
+                engines=snapshots,
+                latency=self._ttft_latency,
+                now_s=now_s,
+                margin_s=self._policy.ttft_margin_s,
+            )
+            decisions.extend(
+                self._reject_queued(
+                    rejections.ttft_unattainable(
+                        prediction.request,
+                        predicted_ttft_s=prediction.predicted_ttft_s,
+                        now_s=now_s,
+                    )
+                )
+                for prediction in unattainable
+            )
+        return decisions
+
+    def finish(
+        self,
+        request_id: str,
+        outcome: outcomes.FinishOutcome,
+        *,
+        output_tokens: int | None = None,
+    ) -> outcomes.Finished:
+        """End a held request with `outcome`; served output lengths feed the estimator.
+
+        A queued request can only be CANCELLED (its client left before dispatch). Raises KeyError
+        for an id not held (never submitted, rejected, or already finished) and ValueError for a
+        queued request finished otherwise or a negative `output_tokens`.
+        """
+        now_s = self._clock.now()
+        if output_tokens is not None and output_tokens < 0:
+            raise ValueError(f"output_tokens must be at or above zero, got {output_tokens!r}")
+        if request_id in self._queue:
+            if outcome is not outcomes.FinishOutcome.CANCELLED:
+                raise ValueError(
+                    f"request {request_id!r} is still queued: only 'cancelled' can end it, "
+                    f"not {outcome.value!r}"
+                )
+            request = self._queue.remove(request_id)
+            return outcomes.Finished(
+                request=request, outcome=outcome, at_s=now_s, engine_id=None, output_tokens=None
+            )
+        running = self._running.pop(request_id, None)
+        if running is None:
+            raise KeyError(
+                f"request {request_id!r} is neither queued nor running: it was never submitted, "
+                "or it already ended"
+            )
+        if outcome is outcomes.FinishOutcome.SERVED and output_tokens is not None:
+            self._output_lengths.observe(output_tokens)
+        return outcomes.Finished(
+            request=running.request,
+            outcome=outcome,
+            at_s=now_s,
+            engine_id=running.engine_id,
+            output_tokens=output_tokens,
+        )
+
+    def requeue(self, request_id: str) -> None:
+        """Put a running request back in the queue (its engine failed before the first token),
+        with its original arrival and deadline; the next `dispatch` retries it elsewhere or, under
+        the TTFT guard, rejects it if its deadline no longer allows. Raises KeyError when
+        `request_id` is not running."""
+        running = self._running.pop(request_id, None)
+        if running is None:
+            raise KeyError(f"request {request_id!r} is not running here, so it cannot be requeued")
+        self._queue.push(running.request)
+
+    def _route(
+        self,
+        request: slo.Request,
+        engines: Sequence[engine_state.EngineState],
+        now_s: float,
+    ) -> routing.RouteDecision:
+        if self._completion is None:
+            return routing.least_loaded(
+                request=request,
+                engines=engines,
+                hold_when_saturated=self._policy.hold_when_saturated,
+                max_waiting=self._policy.max_engine_waiting,
+            )
+        return routing.by_predicted_completion(
+            request=request,
+            engines=engines,
+            now_s=now_s,
+            output_tokens=self._output_lengths.estimate(request.max_tokens),
+            settings=self._completion,
+        )
+
+    def _dispatch_queued(
+        self, request: slo.Request, placement: routing.Placement, now_s: float
+    ) -> outcomes.Dispatch:
+        self._queue.remove(request.request_id)
+        self._running[request.request_id] = _Running(request=request, engine_id=placement.engine_id)
+        return outcomes.Dispatch(
+            request=request,
+            engine_id=placement.engine_id,
+            at_s=now_s,
+            predicted_ttft_s=placement.predicted_ttft_s,
+            predicted_completion_s=placement.predicted_completion_s,
+        )
+
+    def _reject_queued(self, rejection: outcomes.Rejected) -> outcomes.Rejected:
+        self._queue.remove(rejection.request.request_id)
+        return rejection
+
+    def _require_new(self, request: slo.Request) -> None:
+        if request.model != self._model:
+            raise ValueError(
+                f"request {request.request_id!r} is for model {request.model!r}; "
+                f"this scheduler serves {self._model!r}"
+            )
+        if self.holds(request.request_id):
+            raise ValueError(
+                f"request id {request.request_id!r} is already queued or running; "
+                "request ids must be unique among live requests"
+            )
+
+
+def _index_engines(engines: Sequence[engine_state.EngineState]) -> dict[str, int]:
+    index_by_id: dict[str, int] = {}
+    for index, engine in enumerate(engines):
+        if engine.engine_id in index_by_id:
+            raise ValueError(
+                f"engine id {engine.engine_id!r} appears twice in the engine snapshots; "
+                "pass one snapshot per engine"
+            )
+        index_by_id[engine.engine_id] = index
+    return index_by_id

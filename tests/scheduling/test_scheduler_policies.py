@@ -1,0 +1,284 @@
+import dataclasses
+
+import pytest
+
+from sloserve.scheduling import clock, engine_state, outcomes, policy, request_queue, scheduler
+
+MODEL = "llama-8b"
+
+
+def _scheduler(name, latency, now_s=0.0, **overrides):
+    config = dataclasses.replace(policy.preset(name), **overrides)
+    source = clock.ManualClock(now_s)
+    return (
+        scheduler.Scheduler(
+            model=MODEL, policy_config=config, clock_source=source, latency=latency
+        ),
+        source,
+    )
+
+
+def _engine(engine_id="e0", *, running=0, max_num_seqs=256, **fields):
+    requests = tuple(
+        engine_state.RunningRequest(request_id=f"{engine_id}-{i}", tpot_s=0.05, context_tokens=500)
+        for i in range(running)
+    )
+    return engine_state.EngineState(
+        engine_id=engine_id, max_num_seqs=max_num_seqs, running=requests, **fields
+    )
+
+
+def _ids(decisions, kind):
+    return [d.request.request_id for d in decisions if isinstance(d, kind)]
+
+
+def test_fcfs_forwards_everything_in_arrival_order_and_never_rejects(
+    make_request, latency, classes
+):
+    sched, _ = _scheduler("fcfs", latency)
+    full = [_engine("e0", running=4, max_num_seqs=4), _engine("e1", running=4, max_num_seqs=4)]
+    for index, slo_class in enumerate([classes.batch, classes.interactive, classes.standard]):
+        request = make_request(
+            f"r{index}", slo_class=slo_class, arrival_s=0.0, prompt_tokens=50_000
+        )
+        assert isinstance(sched.submit(request, full), outcomes.Admitted)
+
+    decisions = sched.dispatch(full)
+
+    assert _ids(decisions, outcomes.Dispatch) == ["r0", "r1", "r2"]
+    assert [d.engine_id for d in decisions] == ["e0", "e1", "e0"]
+    assert sched.queued == ()
+
+
+def test_deadline_policy_holds_requests_while_engines_are_saturated_and_releases_by_deadline(
+    make_request, latency, classes
+):
+    sched, source = _scheduler("deadline", latency)
+    for index, slo_class in enumerate([classes.batch, classes.standard, classes.interactive]):
+        sched.submit(make_request(f"r{index}", slo_class=slo_class), [_engine()])
+
+    held = sched.dispatch([_engine(running=2, max_num_seqs=2)])
+    source.advance(1.0)
+    released = sched.dispatch([_engine(running=0, max_num_seqs=2)])
+
+    assert held == []
+    assert _ids(released, outcomes.Dispatch) == ["r2", "r1"]
+    assert [r.request_id for r in sched.queued] == ["r0"]
+
+
+def test_deadline_policy_never_rejects_a_late_request(make_request, latency):
+    sched, source = _scheduler("deadline", latency)
+    sched.submit(make_request("late", prompt_tokens=100_000), [_engine()])
+    source.advance(30.0)
+
+    decisions = sched.dispatch([_engine()])
+
+    assert _ids(decisions, outcomes.Dispatch) == ["late"]
+
+
+def test_scorpio_admits_with_a_prediction_and_rejects_what_cannot_make_its_ttft(
+    make_request, latency
+):
+    sched, _ = _scheduler("scorpio", latency)
+    engines = [_engine()]
+
+    first = sched.submit(make_request("r0", prompt_tokens=8000), engines)
+    second = sched.submit(make_request("r1", prompt_tokens=16_000), engines)
+
+    assert isinstance(first, outcomes.Admitted)
+    assert first.predicted_ttft_s == pytest.approx(latency.prefill_time_s(8000) + 0.05)
+    assert isinstance(second, outcomes.Rejected)
+    assert second.reason is outcomes.RejectReason.TTFT_UNATTAINABLE
+    assert second.predicted_ttft_s == pytest.approx(latency.prefill_time_s(24_000) + 0.05)
+    assert second.retry_after_s == pytest.approx(second.predicted_ttft_s - 0.5)
+    assert "'interactive'" in second.message
+    assert "500 ms target" in second.message
+    assert not sched.holds("r1")
+
+
+def test_scorpio_rejects_a_tpot_no_engine_can_meet_at_submit(make_request, latency):
+    sched, _ = _scheduler("scorpio", latency)
+
+    decision = sched.submit(make_request("r", tpot_target_s=0.004), [_engine()])
+
+    assert isinstance(decision, outcomes.Rejected)
+    assert decision.reason is outcomes.RejectReason.TPOT_UNATTAINABLE
+    assert "4 ms per-token target" in decision.message
+
+
+def test_scorpio_rejects_queued_requests_whose_slack_runs_out_while_engines_are_full(
+    make_request, latency, classes
+):
+    sched, source = _scheduler("scorpio", latency)
+    sched.submit(make_request("tight", prompt_tokens=2000), [_engine()])
+    sched.submit(make_request("loose", prompt_tokens=2000, slo_class=classes.batch), [_engine()])
+    full = [_engine(running=2, max_num_seqs=2)]
+
+    assert sched.dispatch(full) == []
+    source.advance(0.45)
+    decisions = sched.dispatch(full)
+
+    assert _ids(decisions, outcomes.Rejected) == ["tight"]
+    (rejection,) = decisions
+    assert rejection.at_s == pytest.approx(0.45)
+    assert [r.request_id for r in sched.queued] == ["loose"]
+
+
+def test_scorpio_spreads_one_dispatch_over_engines_within_their_room(
+    make_request, latency, classes
+):
+    sched, _ = _scheduler("scorpio", latency)
+    engines = [_engine("e0"), _engine("e1")]
+    for index in range(12):
+        sched.submit(
+            make_request(f"r{index:02d}", slo_class=classes.batch, prompt_tokens=500), engines
+        )
+
+    decisions = sched.dispatch(engines)
+
+    placed = [d.engine_id for d in decisions if isinstance(d, outcomes.Dispatch)]
+    assert placed.count("e0") == 5
+    assert placed.count("e1") == 5
+    assert len(sched.queued) == 2
+    assert set(sched.running.values()) == {"e0", "e1"}
+
+
+def test_without_engines_requests_are_rejected_as_no_engines(make_request, latency):
+    sched, _ = _scheduler("deadline", latency)
+    sched.submit(make_request("queued"), [_engine()])
+
+    at_submit = sched.submit(make_request("new"), [])
+    at_dispatch = sched.dispatch([])
+
+    assert isinstance(at_submit, outcomes.Rejected)
+    assert at_submit.reason is outcomes.RejectReason.NO_ENGINES
+    assert _ids(at_dispatch, outcomes.Rejected) == ["queued"]
+    assert at_dispatch[0].reason is outcomes.RejectReason.NO_ENGINES
+    assert sched.queued == ()
+
+
+def test_a_full_queue_rejects_newcomers(make_request, latency):
+    sched, _ = _scheduler("deadline", latency, max_queue=2)
+    for index in range(2):
+        sched.submit(make_request(f"r{index}"), [_engine()])
+
+    decision = sched.submit(make_request("r2"), [_engine()])
+
+    assert isinstance(decision, outcomes.Rejected)
+    assert decision.reason is outcomes.RejectReason.QUEUE_FULL
+    assert "2 requests waiting" in decision.message
+
+
+def test_served_output_lengths_feed_the_estimator(make_request, latency):
+    sched, source = _scheduler("fcfs", latency)
+    sched.submit(make_request("r"), [_engine()])
+    sched.dispatch([_engine()])
+    source.advance(2.0)
+
+    finished = sched.finish("r", outcomes.FinishOutcome.SERVED, output_tokens=123)
+
+    assert finished.engine_id == "e0"
+    assert finished.at_s == pytest.approx(2.0)
+    assert finished.output_tokens == 123
+    assert sched.output_lengths.observations == 1
+    assert not sched.holds("r")
+
+
+def test_failed_and_cancelled_requests_do_not_teach_the_estimator(make_request, latency):
+    sched, _ = _scheduler("fcfs", latency)
+    for name in ("a", "b"):
+        sched.submit(make_request(name), [_engine()])
+    sched.dispatch([_engine()])
+
+    sched.finish("a", outcomes.FinishOutcome.FAILED, output_tokens=3)
+    sched.finish("b", outcomes.FinishOutcome.CANCELLED, output_tokens=7)
+
+    assert sched.output_lengths.observations == 0
+
+
+def test_a_queued_request_can_be_cancelled_but_not_served(make_request, latency):
+    sched, _ = _scheduler("deadline", latency)
+    sched.submit(make_request("r"), [_engine()])
+
+    with pytest.raises(ValueError, match="still queued: only 'cancelled'"):
+        sched.finish("r", outcomes.FinishOutcome.SERVED)
+    finished = sched.finish("r", outcomes.FinishOutcome.CANCELLED)
+
+    assert finished.engine_id is None
+    assert sched.queued == ()
+
+
+def test_a_request_ends_only_once(make_request, latency):
+    sched, _ = _scheduler("fcfs", latency)
+    sched.submit(make_request("r"), [_engine()])
+    sched.dispatch([_engine()])
+    sched.finish("r", outcomes.FinishOutcome.SERVED)
+
+    with pytest.raises(KeyError, match="already ended"):
+        sched.finish("r", outcomes.FinishOutcome.SERVED)
+
+
+def test_requeue_returns_a_failed_dispatch_to_the_queue_with_its_deadline(make_request, latency):
+    sched, source = _scheduler("scorpio", latency)
+    sched.submit(make_request("r", prompt_tokens=500), [_engine("e0")])
+    (first,) = sched.dispatch([_engine("e0")])
+    source.advance(0.1)
+
+    sched.requeue("r")
+    (second,) = sched.dispatch([_engine("e1")])
+
+    assert isinstance(first, outcomes.Dispatch)
+    assert isinstance(second, outcomes.Dispatch)
+    assert second.engine_id == "e1"
+    assert second.request.deadline_s == pytest.approx(0.5)
+    with pytest.raises(KeyError, match="not running"):
+        sched.requeue("missing")
+
+
+def test_requests_for_another_model_or_a_held_id_are_refused(make_request, latency):
+    sched, _ = _scheduler("deadline", latency)
+    sched.submit(make_request("r"), [_engine()])
+
+    with pytest.raises(ValueError, match="is for model 'other'"):
+        sched.submit(make_request("x", model="other"), [_engine()])
+    with pytest.raises(ValueError, match="'r' is already queued or running"):
+        sched.submit(make_request("r"), [_engine()])
+
+
+def test_two_snapshots_of_one_engine_are_refused(make_request, latency):
+    sched, _ = _scheduler("deadline", latency)
+    sched.submit(make_request("r"), [_engine()])
+
+    with pytest.raises(ValueError, match="'e0' appears twice"):
+        sched.dispatch([_engine("e0"), _engine("e0")])
+
+
+def test_predicting_policies_need_a_latency_model():
+    with pytest.raises(ValueError, match="pass latency="):
+        scheduler.Scheduler(
+            model=MODEL, policy_config=policy.preset("scorpio"), clock_source=clock.ManualClock()
+        )
+
+
+def test_fcfs_needs_no_latency_model(make_request):
+    sched = scheduler.Scheduler(
+        model=MODEL, policy_config=policy.preset("fcfs"), clock_source=clock.ManualClock()
+    )
+    sched.submit(make_request("r"), [_engine()])
+
+    assert _ids(sched.dispatch([_engine()]), outcomes.Dispatch) == ["r"]
+
+
+def test_unknown_preset_lists_the_known_ones():
+    with pytest.raises(ValueError, match="choose one of fcfs, deadline, scorpio"):
+        policy.preset("sjf")
+
+
+def test_tpot_guard_without_the_routing_that_applies_it_is_refused():
+    with pytest.raises(ValueError, match="use_tpot_guard needs routing='predicted_completion'"):
+        policy.PolicyConfig(
+            name="odd",
+            order=request_queue.QueueOrder.DEADLINE,
+            routing=policy.Routing.LEAST_LOADED,
+            use_tpot_guard=True,
+        )
