@@ -1,0 +1,49 @@
+"""/metrics under vLLM's names with the model_name label."""
+
+from __future__ import annotations
+
+from prometheus_client import parser
+from server_helpers import MODEL, in_process, settings
+
+from sloserve.engine.server import metrics
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    found = {}
+    for family in parser.text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
+    return found
+
+
+async def test_every_vllm_metric_is_exposed_with_the_model_name() -> None:
+    async with in_process(settings()) as (client, _):
+        await client.post(
+            "/v1/completions", json={"model": MODEL, "prompt": "a b", "max_tokens": 3}
+        )
+        text = (await client.get("/metrics")).text
+    names = {name for name, _ in _samples(text)}
+    for metric in metrics.METRIC_NAMES:
+        family = metric.removesuffix("_total")
+        assert any(n == metric or n.startswith(family) for n in names), metric
+    assert f'model_name="{MODEL}"' in text
+
+
+async def test_counters_and_histograms_count_the_requests_tokens() -> None:
+    async with in_process(settings()) as (client, _):
+        for _ in range(2):
+            await client.post(
+                "/v1/completions", json={"model": MODEL, "prompt": "a b c", "max_tokens": 4}
+            )
+        samples = _samples((await client.get("/metrics")).text)
+    label = (("model_name", MODEL),)
+    assert samples["vllm:prompt_tokens_total", label] == 6
+    assert samples["vllm:generation_tokens_total", label] == 8
+    assert samples["vllm:time_to_first_token_seconds_count", label] == 2
+    assert samples["vllm:inter_token_latency_seconds_count", label] == 6
+    assert samples["vllm:e2e_request_latency_seconds_count", label] == 2
+    assert samples["vllm:request_queue_time_seconds_count", label] == 2
+    success = (("finished_reason", "length"), ("model_name", MODEL))
+    assert samples["vllm:request_success_total", success] == 2
+    assert samples["vllm:num_requests_running", label] == 0
+    assert samples["vllm:kv_cache_usage_perc", label] == 0
