@@ -1,0 +1,1 @@
+"""Tests of sloserve.report (and of the local cluster's Prometheus helper it is tested with)."""
