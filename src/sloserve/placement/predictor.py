@@ -1,0 +1,80 @@
+"""The trained interference model, served with onnxruntime.
+
+The ONNX file carries what it was trained on as metadata: the metric names and their order, the
+number of time steps, and the held-out kinds. The packaged model is `models/interference.onnx`;
+`sloserve placement train` writes a new one.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import pathlib
+
+import numpy as np
+import onnxruntime
+
+from sloserve.placement.series import FloatArray
+
+__all__ = ["DEFAULT_MODEL", "InterferencePredictor", "packaged_file"]
+
+DEFAULT_MODEL = "interference.onnx"
+
+
+def packaged_file(name: str) -> pathlib.Path:
+    """Path of a file shipped in `sloserve/placement/models/`; raises FileNotFoundError saying how
+    to produce it when it is missing."""
+    resource = importlib.resources.files("sloserve.placement").joinpath("models", name)
+    path = pathlib.Path(str(resource))
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{name} is not in the sloserve package; train it with "
+            "`sloserve placement train --dataset data/colocation/h100_colocation.json.gz`"
+        )
+    return path
+
+
+class InterferencePredictor:
+    """Predicts P (solo / co-located performance; 1 = no slowdown) of candidates beside
+    neighbours. One instance serves many calls; it is safe to share between threads."""
+
+    def __init__(self, path: pathlib.Path) -> None:
+        options = onnxruntime.SessionOptions()
+        # Inputs are a few small rows: one thread answers fastest and leaves the others' cores
+        # to the scheduler and the server.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        self._session = onnxruntime.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        metadata = self._session.get_modelmeta().custom_metadata_map
+        try:
+            self.metrics: tuple[str, ...] = tuple(json.loads(metadata["metrics"]))
+            self.steps = int(metadata["steps"])
+            self.slots = int(metadata["slots"])
+        except KeyError as missing:
+            raise ValueError(
+                f"{path} lacks metadata {missing}; it was not written by `sloserve placement train`"
+            ) from None
+        self.metadata: dict[str, str] = dict(metadata)
+        self.path = path
+
+    @classmethod
+    def load(cls, path: pathlib.Path | None = None) -> InterferencePredictor:
+        """The model at `path`, or the packaged one."""
+        return cls(path if path is not None else packaged_file(DEFAULT_MODEL))
+
+    def predict(self, inputs: FloatArray, modes: FloatArray) -> FloatArray:
+        """P for each row of `inputs` (`(batch, slots, steps, metrics)` in this model's metric
+        order) under `modes` (`(batch,)`, 0 time-slicing, 1 MPS)."""
+        expected = (self.slots, self.steps, len(self.metrics))
+        if inputs.ndim != 4 or inputs.shape[1:] != expected:
+            raise ValueError(f"inputs have shape {inputs.shape}; expected (batch, *{expected})")
+        outputs = self._session.run(
+            ["p"],
+            {
+                "series": np.ascontiguousarray(inputs, dtype=np.float32),
+                "mode": np.ascontiguousarray(modes, dtype=np.float32).reshape(-1, 1),
+            },
+        )
+        return np.asarray(outputs[0], dtype=np.float32)
