@@ -1,0 +1,249 @@
+"""How long the operator takes to reconcile many ModelServices, and how much memory it needs.
+
+Starts a local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler; no
+kubelet, so engine pods stay Pending and no engine process competes for the CPU), the operator as
+a subprocess (`sloserve operator`, default settings), creates N ModelServices of one replica each
+through the API from 8 threads, and waits until every one has `status.observedGeneration` equal to
+its `metadata.generation`: the operator has applied its Deployment, Service and
+PodDisruptionBudget and written its status. The clock runs from the first create to the last
+reconcile (polled every 2 s). Peak memory is the kernel's high-water mark of the operator's
+resident set (VmHWM); CPU is the operator process's user and system time, while reconciling and
+then while idle with N ModelServices (status timers only), a settling minute later.
+The machine's load average is recorded too: the control plane, the operator and the client share
+its cores with whatever else runs there, and the API server's throughput bounds the result.
+
+    python bench/operator/scale.py --count 500 --out bench/results/operator_scale.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import contextlib
+import json
+import os
+import pathlib
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import Any, cast
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from sloserve.dev import handle, session
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+GROUP, VERSION, PLURAL = "sloserve.io", "v1alpha1", "modelservices"
+NAMESPACE = "bench"
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def machine() -> dict[str, object]:
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or platform.machine(),
+    )
+    memory_kb = next(
+        int(line.split()[1])
+        for line in pathlib.Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gb": round(memory_kb / 2**20, 1),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def modelservice(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ModelService",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "model": "meta-llama/Llama-3.1-8B-Instruct",
+            "engine": {"kind": "sim", "gpus": 1, "gpuProduct": "NVIDIA-H100-80GB-HBM3"},
+            "replicas": 1,
+            "sloClasses": [
+                {"name": "interactive", "ttft": "500ms", "tpot": "50ms"},
+                {"name": "standard", "ttft": "3s", "tpot": "30ms"},
+            ],
+            "defaultClass": "standard",
+        },
+    }
+
+
+def proc_status(pid: int, field: str) -> int:
+    """A `kB` field of /proc/PID/status."""
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+@contextlib.contextmanager
+def operator_process(
+    kubeconfig: pathlib.Path, log: pathlib.Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    program = pathlib.Path(sys.executable).parent / "sloserve"
+    argv = [str(program) if program.exists() else str(shutil.which("sloserve"))]
+    argv += ["operator", "--kubeconfig", str(kubeconfig), "--namespace", NAMESPACE]
+    argv += ["--lease-namespace", NAMESPACE]
+    with log.open("wb") as output:
+        process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def wait_until(condition: Any, *, what: str, timeout_s: float, interval_s: float = 0.5) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(interval_s)
+
+
+def crd_established(cluster: handle.ClusterHandle) -> bool:
+    condition = cluster.kubectl(
+        "get",
+        "crd/modelservices.sloserve.io",
+        "-o",
+        'jsonpath={.status.conditions[?(@.type=="Established")].status}',
+    ).stdout
+    return condition.strip() == "True"
+
+
+def run(count: int, work_dir: pathlib.Path, *, settle_s: float, idle_s: float) -> dict[str, Any]:
+    with session.local_cluster(work_dir / "cluster") as cluster:
+        cluster.kubectl("apply", "-f", str(REPO / "crds"))
+        wait_until(lambda: crd_established(cluster), what="the CRD to be established", timeout_s=60)
+        cluster.kubectl("create", "namespace", NAMESPACE)
+        configuration = client.Configuration()
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=str(cluster.kubeconfig), client_configuration=configuration
+        )
+        configuration.connection_pool_maxsize = 16
+        custom = client.CustomObjectsApi(client.ApiClient(configuration))
+        log = work_dir / "operator.log"
+        with operator_process(cluster.kubeconfig, log) as operator:
+            wait_until(
+                lambda: "leading: holding Lease" in log.read_text(),
+                what="the operator to lead",
+                timeout_s=120,
+            )
+            rss_before_kb = proc_status(operator.pid, "VmRSS")
+
+            def reconciled() -> int:
+                # A loaded API server may time a list out; the next poll asks again.
+                try:
+                    listed = cast(
+                        dict[str, Any],
+                        custom.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL),
+                    )
+                except ApiException as error:
+                    print(f"listing failed, polling again: {error.status} {error.reason}")
+                    return -1
+                items = listed["items"]
+                return sum(
+                    1
+                    for item in items
+                    if (item.get("status") or {}).get("observedGeneration")
+                    == item["metadata"]["generation"]
+                )
+
+            load_before = os.getloadavg()
+            cpu_before = cpu_seconds(operator.pid)
+            started = time.monotonic()
+            with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+                list(
+                    pool.map(
+                        lambda index: custom.create_namespaced_custom_object(
+                            GROUP, VERSION, NAMESPACE, PLURAL, modelservice(f"msvc-{index:04d}")
+                        ),
+                        range(count),
+                    )
+                )
+            created_s = time.monotonic() - started
+            wait_until(
+                lambda: reconciled() == count,
+                interval_s=2.0,
+                what=f"{count} reconciled ModelServices",
+                timeout_s=1800,
+            )
+            reconciled_s = time.monotonic() - started
+            reconcile_cpu_s = cpu_seconds(operator.pid) - cpu_before
+            load_after = os.getloadavg()
+            if operator.poll() is not None:
+                raise SystemExit(f"the operator exited with {operator.returncode}; see {log}")
+            # The controller-manager and scheduler are still creating and placing pods, and the
+            # first status refreshes follow: idle is measured once that has settled.
+            time.sleep(settle_s)
+            cpu_at_start = cpu_seconds(operator.pid)
+            time.sleep(idle_s)
+            idle_cpu_percent = 100 * (cpu_seconds(operator.pid) - cpu_at_start) / idle_s
+            peak_rss_kb = proc_status(operator.pid, "VmHWM")
+            rss_after_kb = proc_status(operator.pid, "VmRSS")
+    return {
+        "modelservices": count,
+        "seconds_to_reconciled": round(reconciled_s, 1),
+        "peak_rss_mb": round(peak_rss_kb / 1024, 1),
+        "seconds_creating": round(created_s, 1),
+        "operator_cpu_seconds_to_reconciled": round(reconcile_cpu_s, 1),
+        "rss_mb_before": round(rss_before_kb / 1024, 1),
+        "rss_mb_after": round(rss_after_kb / 1024, 1),
+        "idle_cpu_percent": round(idle_cpu_percent, 1),
+        "idle_window_s": idle_s,
+        "idle_after_s": settle_s,
+        "load_average_1m": {"before": round(load_before[0], 2), "after": round(load_after[0], 2)},
+        "setup": "local control plane without kubelet (engine pods stay Pending); operator with "
+        "default settings (status refresh every 10 s, 8 API workers, Lease election on); "
+        "ModelServices created from 8 client threads",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--count", type=int, default=500, help="ModelServices to create (500)")
+    parser.add_argument("--settle", type=float, default=60.0, help="seconds before idle (60)")
+    parser.add_argument("--idle", type=float, default=30.0, help="seconds of idle CPU measurement")
+    parser.add_argument("--out", type=pathlib.Path, default=None, help="write the results here")
+    arguments = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="sloserve-bench-operator-") as work:
+        results = run(
+            arguments.count, pathlib.Path(work), settle_s=arguments.settle, idle_s=arguments.idle
+        )
+    results["command"] = "python bench/operator/scale.py " + " ".join(sys.argv[1:])
+    results["machine"] = machine()
+    text = json.dumps(results, indent=1)
+    print(text)
+    if arguments.out is not None:
+        arguments.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""What the operator decides about engine pods that a ModelService's spec does not say."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+__all__ = ["EngineDefaults", "Manifest"]
+
+#: A Kubernetes object as the API server reads it (JSON-ready).
+Manifest = dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EngineDefaults:
+    """Cluster-wide choices for engine workloads; the operator builds them from its settings.
+
+    Attributes:
+        sim_image: image of `sim` engines whose spec names none (the sloserve image).
+        image_pull_policy: `Always`, `IfNotPresent` or `Never`; None leaves Kubernetes' default.
+        termination_grace_period_s: seconds an engine gets to finish in-flight requests after
+            SIGTERM before it is killed.
+        drain_delay_s: seconds an engine keeps serving after its pod starts terminating, so that
+            the gateway sees the EndpointSlice change before the engine stops accepting work;
+            0 disables the pre-stop pause.
+        max_surge: extra engine pods a rollout may create (a count or a percentage).
+        max_unavailable: engine pods a rollout may take down before their replacements are
+            ready (a count or a percentage).
+        progress_deadline_s: seconds a rollout may make no progress before the Deployment
+            reports it stuck.
+        startup_timeout_s: seconds an engine may take to answer /health for the first time
+            (loading weights) before it is restarted.
+        disruption_max_unavailable: engine pods a voluntary disruption (a node drain) may evict
+            at once.
+        interference_aware_scheduler: scheduler of engine pods whose placement is
+            interference-aware and names no scheduler.
+    """
+
+    sim_image: str
+    image_pull_policy: str | None = None
+    termination_grace_period_s: int = 60
+    drain_delay_s: int = 5
+    max_surge: int | str = 1
+    max_unavailable: int | str = 0
+    progress_deadline_s: int = 600
+    startup_timeout_s: int = 1800
+    disruption_max_unavailable: int | str = 1
+    interference_aware_scheduler: str = "sloserve-scheduler"

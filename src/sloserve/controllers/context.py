@@ -1,0 +1,89 @@
+"""What the handlers share: the operator-wide context, and what the operator remembers per
+ModelService between handler calls (kopf gives every object its own copy of the memo)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import math
+from typing import Any
+
+from kubernetes import client
+
+from sloserve.api.spec import ModelServiceSpec
+from sloserve.api.status import ModelServiceStatus
+from sloserve.builders.defaults import EngineDefaults
+from sloserve.builders.status import ReconcileFailure
+from sloserve.controllers.retries import RetryPolicy
+
+__all__ = ["ObjectState", "OperatorContext", "context_of", "state_of"]
+
+_CONTEXT_KEY = "context"
+_STATE_KEY = "state"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OperatorContext:
+    """Built once at start-up and shared by every handler.
+
+    Attributes:
+        api: the Kubernetes client (blocking; called only from `executor`).
+        executor: threads that make the blocking API calls, bounding how many run at once.
+        defaults: the engine choices the spec does not make.
+        field_manager: the server-side apply field manager.
+        retries: backoff of failed reconciles.
+        request_timeout_s: seconds one API request may take.
+    """
+
+    api: client.ApiClient
+    executor: concurrent.futures.Executor
+    defaults: EngineDefaults
+    field_manager: str
+    retries: RetryPolicy
+    request_timeout_s: float
+
+
+@dataclasses.dataclass
+class ObjectState:
+    """What the operator remembers about one ModelService while it runs; lost on restart, when
+    the resume handler rebuilds it.
+
+    Attributes:
+        lock: serializes applying children and writing status for this object, so that a
+            status refresh never interleaves with a reconcile.
+        applied_generation: the generation whose children were last applied successfully.
+        applied_at: when (monotonic seconds) children were last applied.
+        failure: why the last apply failed, until one succeeds.
+        reported: the status last computed, to post an Event only when a condition changes.
+        spec: the spec last parsed, with its generation.
+        inputs: what the status was last computed from; the same inputs give the same status,
+            so a refresh that sees them again does nothing.
+    """
+
+    lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
+    applied_generation: int | None = None
+    applied_at: float = -math.inf
+    failure: ReconcileFailure | None = None
+    reported: ModelServiceStatus | None = None
+    spec: tuple[int, ModelServiceSpec] | None = None
+    inputs: tuple[object, ...] | None = None
+
+
+def context_of(memo: Any) -> OperatorContext:
+    """The operator context carried in kopf's memo."""
+    context = memo[_CONTEXT_KEY]
+    if not isinstance(context, OperatorContext):
+        raise TypeError("the operator memo carries no OperatorContext; start via sloserve.operator")
+    return context
+
+
+def state_of(memo: Any) -> ObjectState:
+    """This object's state in its own copy of kopf's memo, created on first use."""
+    state = memo.get(_STATE_KEY)
+    if state is None:
+        state = ObjectState()
+        memo[_STATE_KEY] = state
+    if not isinstance(state, ObjectState):
+        raise TypeError(f"memo[{_STATE_KEY!r}] is not an ObjectState")
+    return state

@@ -1,0 +1,1 @@
+"""The kopf application: settings, login, leader election, health endpoint and start-up."""

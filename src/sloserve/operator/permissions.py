@@ -1,0 +1,59 @@
+"""The Kubernetes permissions the operator needs, no more: the Helm chart's RBAC and
+docs/operator.md follow these rules, and a test runs the operator under exactly them.
+
+Rules are RBAC PolicyRules as dicts, by where they apply: `WORKLOAD_RULES` in every namespace the
+operator serves (one ClusterRole when it serves all of them), `NODE_RULES` cluster-wide (nodes
+are cluster-scoped), `LEASE_RULES` in the namespace of its leader-election Lease.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sloserve.api import modelservice
+
+__all__ = ["LEASE_RULES", "NODE_RULES", "WORKLOAD_RULES"]
+
+_READ = ["get", "list", "watch"]
+# Server-side apply creates or updates with PATCH; creating through it is also checked against
+# `create`.
+_APPLY = [*_READ, "create", "patch"]
+
+#: In every namespace served: the ModelServices, what is made for them, and their Events.
+WORKLOAD_RULES: list[dict[str, Any]] = [
+    {
+        "apiGroups": [modelservice.GROUP],
+        "resources": [modelservice.PLURAL],
+        # kopf writes its finalizer and its bookkeeping annotations with PATCH.
+        "verbs": [*_READ, "patch"],
+    },
+    {
+        "apiGroups": [modelservice.GROUP],
+        "resources": [f"{modelservice.PLURAL}/status"],
+        "verbs": ["get", "patch"],
+    },
+    {
+        # Owner references that block the owner's deletion require this where the
+        # OwnerReferencesPermissionEnforcement admission plugin runs.
+        "apiGroups": [modelservice.GROUP],
+        "resources": [f"{modelservice.PLURAL}/finalizers"],
+        "verbs": ["update"],
+    },
+    {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": _APPLY},
+    {"apiGroups": [""], "resources": ["services"], "verbs": _APPLY},
+    {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": _APPLY},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": _READ},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+]
+
+#: Cluster-wide: which GPU products the nodes offer.
+NODE_RULES: list[dict[str, Any]] = [{"apiGroups": [""], "resources": ["nodes"], "verbs": _READ}]
+
+#: In the Lease's namespace: leader election.
+LEASE_RULES: list[dict[str, Any]] = [
+    {
+        "apiGroups": ["coordination.k8s.io"],
+        "resources": ["leases"],
+        "verbs": ["get", "create", "update"],
+    }
+]

@@ -1,0 +1,275 @@
+"""The operator's settings, grouped by concern.
+
+Every field can be set from the environment with the prefix `SLOSERVE_OPERATOR__` and `__` between
+the group and the field, e.g. `SLOSERVE_OPERATOR__STATUS__REFRESH_INTERVAL_S=2` or
+`SLOSERVE_OPERATOR__KUBERNETES__NAMESPACES='["team-a","team-b"]'` (lists and other structured
+values are JSON). The CLI's options override the environment. Nothing here is read at import time:
+`OperatorSettings()` reads the environment when it is built.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "DEFAULT_SERVICE_ACCOUNT_DIR",
+    "EngineSettings",
+    "HealthSettings",
+    "KubernetesSettings",
+    "LeaderElectionSettings",
+    "LoggingSettings",
+    "OperatorSettings",
+    "RetrySettings",
+    "StatusSettings",
+]
+
+#: Where Kubernetes mounts a pod's ServiceAccount token, CA certificate and namespace.
+DEFAULT_SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+def _default_sim_image() -> str:
+    try:
+        version = metadata.version("sloserve")
+    except metadata.PackageNotFoundError:
+        version = "latest"
+    return f"ghcr.io/sloserve/sloserve:{version}"
+
+
+class _Group(BaseModel):
+    """A group of settings; a misspelt field is an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class KubernetesSettings(_Group):
+    """How the operator reaches the API server, and what it watches."""
+
+    kubeconfig: Path | None = Field(
+        default=None,
+        description="Kubeconfig file to log in with. Unset: the pod's ServiceAccount when running "
+        "in a cluster, else $KUBECONFIG or ~/.kube/config.",
+    )
+    context: str | None = Field(
+        default=None, description="Kubeconfig context to use (default: its current context)."
+    )
+    service_account_dir: Path = Field(
+        default=DEFAULT_SERVICE_ACCOUNT_DIR,
+        description="Directory holding the ServiceAccount's `token`, `ca.crt` and `namespace` "
+        "for in-cluster login (default /var/run/secrets/kubernetes.io/serviceaccount).",
+    )
+    namespaces: tuple[str, ...] = Field(
+        default=(),
+        description="Namespaces whose ModelServices to serve; empty serves all (default).",
+    )
+    request_timeout_s: float = Field(
+        default=30.0, gt=0, description="Seconds one API request may take (default 30)."
+    )
+    api_workers: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="API requests the operator makes at once for reconciles (default 8); each "
+        "worker holds a connection of its own.",
+    )
+    field_manager: str = Field(
+        default="sloserve-operator",
+        min_length=1,
+        max_length=128,
+        description="Server-side apply field manager of the objects the operator owns "
+        "(default sloserve-operator).",
+    )
+
+
+class EngineSettings(_Group):
+    """Choices about engine pods that a ModelService's spec does not make."""
+
+    sim_image: str = Field(
+        default_factory=_default_sim_image,
+        min_length=1,
+        description="Image of `sim` engines whose spec names none (default the sloserve image "
+        "of this version, ghcr.io/sloserve/sloserve:<version>).",
+    )
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
+        default=None,
+        description="imagePullPolicy of engine containers; unset keeps Kubernetes' default.",
+    )
+    termination_grace_period_s: int = Field(
+        default=60,
+        ge=0,
+        description="Seconds an engine may take to finish in-flight requests after SIGTERM "
+        "(default 60).",
+    )
+    drain_delay_s: int = Field(
+        default=5,
+        ge=0,
+        description="Seconds a terminating engine keeps serving so the gateway sees it leave "
+        "first (a preStop sleep; default 5; 0 disables).",
+    )
+    max_surge: int | str = Field(
+        default=1,
+        description="Extra engine pods a rollout may start, a count or a percentage (default 1).",
+    )
+    max_unavailable: int | str = Field(
+        default=0,
+        description="Engine pods a rollout may stop before their replacements are ready, a "
+        "count or a percentage (default 0).",
+    )
+    progress_deadline_s: int = Field(
+        default=600,
+        ge=1,
+        description="Seconds a rollout may make no progress before it is reported stuck "
+        "(default 600).",
+    )
+    startup_timeout_s: int = Field(
+        default=1800,
+        ge=5,
+        description="Seconds an engine may take to answer /health the first time, loading "
+        "weights, before it is restarted (default 1800).",
+    )
+    disruption_max_unavailable: int | str = Field(
+        default=1,
+        description="Engine pods a node drain may evict at once, a count or a percentage "
+        "(PodDisruptionBudget maxUnavailable; default 1).",
+    )
+    interference_aware_scheduler: str = Field(
+        default="sloserve-scheduler",
+        min_length=1,
+        description="schedulerName of engine pods with interference-aware placement that name "
+        "no scheduler (default sloserve-scheduler).",
+    )
+
+
+class StatusSettings(_Group):
+    """How often the status is brought up to date."""
+
+    refresh_interval_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds between recomputations of each ModelService's status from the "
+        "watched Deployments, pods and nodes (default 10): how long a change of the engines may "
+        "take to show. Unchanged statuses cost no request.",
+    )
+
+
+class RetrySettings(_Group):
+    """Backoff of failed reconciles: the delay doubles from `initial_backoff_s` up to
+    `max_backoff_s`, each delay varied by up to ±`jitter` of itself."""
+
+    initial_backoff_s: float = Field(
+        default=1.0, gt=0, description="Delay before the first retry, in seconds (default 1)."
+    )
+    max_backoff_s: float = Field(
+        default=120.0, gt=0, description="Longest delay between retries, in seconds (default 120)."
+    )
+    jitter: float = Field(
+        default=0.2,
+        ge=0,
+        lt=1,
+        description="Relative random variation of each delay, so that many failed objects do "
+        "not retry in lockstep (default 0.2).",
+    )
+
+
+class LeaderElectionSettings(_Group):
+    """Lease-based leader election: of all operator replicas, only the Lease holder acts."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Elect a leader through a coordination.k8s.io Lease (default on). Turn it "
+        "off only when exactly one replica can ever run.",
+    )
+    lease_name: str = Field(
+        default="sloserve-operator", min_length=1, description="Name of the Lease."
+    )
+    lease_namespace: str | None = Field(
+        default=None,
+        description="Namespace of the Lease (default: the pod's namespace in a cluster, else "
+        "`default`).",
+    )
+    lease_duration_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="Seconds a standby waits, after the Lease last changed, before it takes the "
+        "Lease over (default 15).",
+    )
+    renew_deadline_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds the leader keeps acting without managing to renew the Lease; past "
+        "them it exits (default 10). Must be below lease_duration_s.",
+    )
+    retry_period_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="Seconds between attempts to acquire or renew the Lease (default 2). Must "
+        "be below renew_deadline_s.",
+    )
+    identity: str | None = Field(
+        default=None,
+        description="This replica's name in the Lease (default: host name and a random suffix).",
+    )
+
+    @model_validator(mode="after")
+    def _deadlines_nest(self) -> LeaderElectionSettings:
+        if not self.retry_period_s < self.renew_deadline_s < self.lease_duration_s:
+            raise ValueError(
+                "leader election needs retry_period_s < renew_deadline_s < lease_duration_s, "
+                f"got {self.retry_period_s} / {self.renew_deadline_s} / {self.lease_duration_s}: "
+                "the leader must give up acting before a standby may take the Lease"
+            )
+        return self
+
+
+class HealthSettings(_Group):
+    """The health endpoint for the pod's liveness probe."""
+
+    host: str = Field(default="0.0.0.0", description="Address to bind (default 0.0.0.0).")
+    port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of GET /healthz; unset serves none (default).",
+    )
+
+
+class LoggingSettings(_Group):
+    """What the operator logs."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Level of the operator's own log lines (default INFO)."
+    )
+    kopf_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="WARNING",
+        description="Level of the kopf framework's log lines (default WARNING: its per-handler "
+        "lines would repeat every action).",
+    )
+
+
+class OperatorSettings(BaseSettings):
+    """All of the operator's settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SLOSERVE_OPERATOR__", env_nested_delimiter="__", extra="forbid"
+    )
+
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
+    engines: EngineSettings = Field(default_factory=EngineSettings)
+    status: StatusSettings = Field(default_factory=StatusSettings)
+    retries: RetrySettings = Field(default_factory=RetrySettings)
+    leader_election: LeaderElectionSettings = Field(default_factory=LeaderElectionSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+    @model_validator(mode="after")
+    def _backoff_bounds(self) -> OperatorSettings:
+        if self.retries.max_backoff_s < self.retries.initial_backoff_s:
+            raise ValueError(
+                f"retries.max_backoff_s ({self.retries.max_backoff_s}) is below "
+                f"retries.initial_backoff_s ({self.retries.initial_backoff_s}); raise the maximum"
+            )
+        return self

@@ -1,0 +1,132 @@
+"""Reading Deployments, pods and nodes as the API server returns them."""
+
+from __future__ import annotations
+
+from sloserve.builders.observed import ChildVersion, DeploymentState, PodState, gpu_product_of
+
+
+def test_deployment_state_reads_counts_and_a_stalled_rollout() -> None:
+    body = {
+        "metadata": {"generation": 3, "resourceVersion": "77"},
+        "spec": {"replicas": 3},
+        "status": {
+            "observedGeneration": 3,
+            "replicas": 4,
+            "readyReplicas": 2,
+            "updatedReplicas": 1,
+            "availableReplicas": 2,
+            "conditions": [
+                {
+                    "type": "Progressing",
+                    "status": "False",
+                    "reason": "ProgressDeadlineExceeded",
+                    "message": "timed out",
+                },
+                {"type": "ReplicaFailure", "status": "True", "message": "quota"},
+            ],
+        },
+    }
+    state = DeploymentState.from_body(body)
+    assert state.version == ChildVersion(resource_version="77", generation=3)
+    assert (state.desired, state.replicas, state.ready_replicas) == (3, 4, 2)
+    assert (state.updated_replicas, state.available_replicas) == (1, 2)
+    assert state.stalled_message == "timed out"
+    assert state.replica_failure_message == "quota"
+    assert not state.rollout_settled
+
+
+def test_fresh_deployment_without_status_reads_as_zeros() -> None:
+    state = DeploymentState.from_body({"metadata": {"generation": 1}, "spec": {}})
+    assert (state.desired, state.replicas, state.ready_replicas, state.observed_generation) == (
+        1,
+        0,
+        0,
+        0,
+    )
+    assert state.stalled_message is None
+    assert not state.rollout_settled
+
+
+def test_settled_deployment_has_every_pod_updated_and_available() -> None:
+    body = {
+        "metadata": {"generation": 2},
+        "spec": {"replicas": 2},
+        "status": {
+            "observedGeneration": 2,
+            "replicas": 2,
+            "updatedReplicas": 2,
+            "availableReplicas": 2,
+            "readyReplicas": 2,
+        },
+    }
+    assert DeploymentState.from_body(body).rollout_settled
+
+
+def test_pod_state_reads_crash_loop_of_the_engine_container() -> None:
+    body = {
+        "metadata": {"name": "llama-1"},
+        "spec": {"nodeName": "node-0"},
+        "status": {
+            "conditions": [{"type": "Ready", "status": "False"}],
+            "containerStatuses": [
+                {
+                    "name": "engine",
+                    "restartCount": 5,
+                    "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off"}},
+                    "lastState": {"terminated": {"reason": "Error", "exitCode": 1}},
+                }
+            ],
+        },
+    }
+    state = PodState.from_body(body)
+    assert state.crash_looping
+    assert not state.image_pull_failing
+    assert (state.name, state.node, state.ready, state.restarts) == ("llama-1", "node-0", False, 5)
+    assert state.last_exit == "Error (exit code 1)"
+
+
+def test_pending_pod_reads_the_scheduler_message() -> None:
+    body = {
+        "metadata": {"name": "llama-2", "deletionTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {},
+        "status": {
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "0/2 nodes are available",
+                }
+            ]
+        },
+    }
+    state = PodState.from_body(body)
+    assert state.node is None
+    assert state.unschedulable_message == "0/2 nodes are available"
+    assert state.terminating
+
+
+def test_image_pull_errors_are_recognized() -> None:
+    body = {
+        "metadata": {"name": "p"},
+        "status": {
+            "containerStatuses": [
+                {"name": "engine", "state": {"waiting": {"reason": "ErrImagePull"}}}
+            ]
+        },
+    }
+    assert PodState.from_body(body).image_pull_failing
+
+
+def test_generation_decides_change_where_there_is_one() -> None:
+    status_update = ChildVersion(resource_version="2", generation=1)
+    assert not status_update.differs_from(ChildVersion(resource_version="1", generation=1))
+    assert ChildVersion(resource_version="3", generation=2).differs_from(status_update)
+    without = ChildVersion(resource_version="5", generation=None)
+    assert without.differs_from(ChildVersion(resource_version="4", generation=None))
+
+
+def test_gpu_product_comes_from_the_node_label() -> None:
+    labelled = {"metadata": {"labels": {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}}}
+    assert gpu_product_of(labelled) == "NVIDIA-H100-80GB-HBM3"
+    assert gpu_product_of({"metadata": {}}) is None
