@@ -162,11 +162,13 @@ def build_workload(
     limits: LengthLimits = LengthLimits(),
     trace: Sequence[TraceRecord] | None = None,
     seed: int = 0,
+    gamma_cv: float = 2.0,
 ) -> list[WorkloadRequest]:
     """A reproducible workload: trace lengths, arrivals from `arrivals`, classes drawn by weight.
 
     With `Arrivals.TRACE` the first `count` trace requests keep their own spacing, rescaled so the
-    mean rate is `rate_rps`; otherwise lengths are drawn from the trace at random.
+    mean rate is `rate_rps`; otherwise lengths are drawn from the trace at random. `gamma_cv` is
+    the Gamma process's coefficient of variation of the gaps (ignored by the other processes).
     """
     if count <= 0:
         raise ValueError(f"count must be positive, got {count}")
@@ -184,7 +186,9 @@ def build_workload(
     else:
         picks = rng.integers(0, len(records), size=count)
         chosen = [records[i] for i in picks]
-        times = arrival_times(count=count, rate_rps=rate_rps, process=arrivals, rng=rng)
+        times = arrival_times(
+            count=count, rate_rps=rate_rps, process=arrivals, rng=rng, gamma_cv=gamma_cv
+        )
     weights = np.array([share.weight for share in classes], dtype=float)
     class_picks = rng.choice(len(classes), size=len(chosen), p=weights / weights.sum())
     workload = []

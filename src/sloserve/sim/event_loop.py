@@ -1,0 +1,317 @@
+"""The discrete-event loop: a workload through the gateway's scheduler and N engine cores, on one
+virtual clock.
+
+Events, in time order; at one instant engine events come first, then arrivals, then a dispatch:
+- an arrival: the request is submitted to the `scheduling.scheduler.Scheduler` (admitted to its
+  queue, or rejected at once);
+- an engine event: a first token, a finish (the scheduler is told and the record written) or a
+  preemption;
+- optionally a re-check tick every `recheck_interval_s` while requests wait at the gateway.
+After each instant at which something changed, if requests wait at the gateway, the scheduler's
+`dispatch` runs on fresh engine snapshots; its dispatches go to the engine cores at that instant
+and its rejections are recorded. A queued request that becomes unattainable as time passes is
+rejected at the next dispatch (the next event, or re-check tick when set); until then the
+scheduler's routing still never sends it to an engine where its predicted TTFT exceeds its slack.
+
+Engines advance on their own between events: a core runs its silent steps (steps that finish
+neither a prefill nor a request) internally, so the loop pays for events, not for steps or
+tokens. How far an engine may run ahead is what keeps the loop exact: while requests wait at the
+gateway, any engine event may lead to a dispatch that needs every engine's state at that instant,
+so an engine runs only up to the earliest time another engine could produce an event; while none
+wait, engine events only end requests, and every engine runs up to the next arrival (or re-check)
+on its own.
+"""
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sloserve.engine import events
+from sloserve.scheduling import clock, engine_state, outcomes, scheduler, slo
+from sloserve.sim import cluster, engines, policies, records, settings, workload
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunCounters:
+    """What the loop did, for profiling the simulator (not for judging policies)."""
+
+    dispatch_calls: int
+    engine_events: int
+    loop_iterations: int
+
+
+class EventLoop:
+    """One simulation; `run` drives it to the end, once."""
+
+    def __init__(
+        self,
+        requests: Sequence[workload.WorkloadRequest],
+        sim_config: settings.SimulationConfig,
+    ) -> None:
+        if not requests:
+            raise ValueError("the workload has no requests")
+        self._policy = policies.sim_policy(sim_config.policy)
+        engine_config = sim_config.engine_settings.engine_config(
+            sim_config.profile, self._policy.engine
+        )
+        self._workload = sorted(requests, key=lambda request: request.arrival_s)
+        self._outputs = _output_tokens_by_id(
+            self._workload, max_model_len=engine_config.max_model_len
+        )
+        classes = cluster.slo_classes([request.slo_class for request in self._workload])
+        self._requests = [
+            slo.Request(
+                request_id=request.request_id,
+                model=sim_config.model,
+                slo_class=classes[request.slo_class.name],
+                arrival_s=request.arrival_s,
+                prompt_tokens=request.prompt_tokens,
+                # benchmarks force the output length, so a client's max_tokens is exactly it
+                max_tokens=request.output_tokens,
+            )
+            for request in self._workload
+        ]
+        gateway = self._policy.gateway
+        self._clock = clock.ManualClock(self._workload[0].arrival_s)
+        self._scheduler = scheduler.Scheduler(
+            model=sim_config.model,
+            policy_config=gateway,
+            clock_source=self._clock,
+            latency=(
+                cluster.fitted_latency(sim_config.profile, engine_config.max_num_batched_tokens)
+                if gateway.predicts
+                else None
+            ),
+        )
+        self._engines = cluster.build_engines(
+            profile=sim_config.profile,
+            engine_config=engine_config,
+            slowdowns=sim_config.engine_slowdowns(),
+            track_contexts=gateway.predicts,
+            context_refresh_s=sim_config.context_refresh_s,
+        )
+        self._engine_index = {engine.engine_id: index for index, engine in enumerate(self._engines)}
+        # A lower bound of each engine's next event time (infinity: idle).
+        self._next_event = [math.inf] * len(self._engines)
+        self._recheck_interval_s = sim_config.recheck_interval_s
+        self._recheck_s = math.inf
+        self._arrived = 0
+        self._records: dict[str, records.RequestRecord] = {}
+        self._dispatched_at: dict[str, float] = {}
+        self._snapshots: list[engine_state.EngineState] | None = None
+        # Requests in the scheduler's queue, counted here: `Scheduler.queued` copies the queue.
+        self._queued = 0
+        self._dispatch_calls = 0
+        self._engine_events = 0
+        self._iterations = 0
+
+    def run(self) -> tuple[tuple[records.RequestRecord, ...], RunCounters]:
+        """Simulate until every request has ended; the records are in arrival order."""
+        while True:
+            bound_s = min(self._next_arrival_s(), self._recheck_s)
+            now_s = min(bound_s, self._next_engine_event(bound_s))
+            if now_s == math.inf:
+                break
+            self._iterations += 1
+            self._handle_instant(now_s)
+        ordered = tuple(self._records[request.request_id] for request in self._workload)
+        counters = RunCounters(
+            dispatch_calls=self._dispatch_calls,
+            engine_events=self._engine_events,
+            loop_iterations=self._iterations,
+        )
+        return ordered, counters
+
+    def _handle_instant(self, now_s: float) -> None:
+        """Engine events, then arrivals, then a dispatch if something changed and requests wait."""
+        self._clock.set(now_s)
+        self._snapshots = None
+        changed = self._collect_engine_events(now_s)
+        if self._next_arrival_s() <= now_s:
+            first = self._arrived
+            while self._next_arrival_s() <= now_s:
+                self._arrived += 1
+            self._submit(self._requests[first : self._arrived], now_s)
+            changed = True
+        if self._recheck_s <= now_s:
+            self._recheck_s = math.inf
+            changed = True
+        if changed and self._queued:
+            self._dispatch(now_s)
+        if not self._queued:
+            return
+        if self._arrived == len(self._requests) and math.inf == min(self._next_event):
+            # Nothing is left to happen: one last look with every engine idle, then it is a bug.
+            if not changed:
+                self._dispatch(now_s)
+            if self._queued:
+                self._stuck()
+        if self._recheck_interval_s is not None and self._recheck_s == math.inf:
+            self._recheck_s = now_s + self._recheck_interval_s
+
+    def _next_arrival_s(self) -> float:
+        if self._arrived < len(self._requests):
+            return self._requests[self._arrived].arrival_s
+        return math.inf
+
+    def _next_engine_event(self, bound_s: float) -> float:
+        """The earliest engine event time, or a time after `bound_s` when none comes by then.
+
+        The engine with the earliest lower bound runs its silent steps up to `bound_s` or, while
+        requests wait at the gateway, up to the next engine's bound: never past a time at which
+        the loop may need its state.
+        """
+        next_event = self._next_event
+        while True:
+            first = min(range(len(next_event)), key=next_event.__getitem__)
+            first_s = next_event[first]
+            if first_s > bound_s:
+                return first_s
+            horizon_s = bound_s
+            if self._queued:
+                for index, when in enumerate(next_event):
+                    if index != first and when < horizon_s:
+                        horizon_s = when
+            due = self._engines[first].core.next_event_time(horizon_s)
+            when = math.inf if due is None else due
+            next_event[first] = when
+            if when <= horizon_s:
+                return when
+
+    def _collect_engine_events(self, now_s: float) -> bool:
+        """Advance the engines whose events are due by `now_s` and act on their events."""
+        changed = False
+        for index, when in enumerate(self._next_event):
+            if when <= now_s:
+                changed = self._advance(index, now_s) or changed
+        return changed
+
+    def _advance(self, index: int, now_s: float) -> bool:
+        engine = self._engines[index]
+        produced = engine.core.advance(now_s)
+        for event in produced:
+            if isinstance(event, events.Finished):
+                self._finish(engine, event)
+        if produced:
+            self._engine_events += len(produced)
+            self._refresh_next_event(index)
+            return True
+        # No step ended by now_s: the engine's next event time has not moved.
+        return False
+
+    def _refresh_next_event(self, index: int) -> None:
+        due = self._engines[index].core.next_event_time()
+        self._next_event[index] = math.inf if due is None else due
+
+    def _finish(self, engine: engines.SimEngine, event: events.Finished) -> None:
+        request_id = event.request_id
+        stats = event.stats
+        engine.forget(request_id)
+        finished = self._scheduler.finish(
+            request_id, outcomes.FinishOutcome.SERVED, output_tokens=stats.output_tokens
+        )
+        request = finished.request
+        self._records[request_id] = records.RequestRecord(
+            request_id=request_id,
+            slo_class=request.slo_class.name,
+            ttft_target_s=request.ttft_s,
+            tpot_target_s=request.tpot_s,
+            arrival_s=request.arrival_s,
+            prompt_tokens=request.prompt_tokens,
+            output_tokens=stats.output_tokens,
+            outcome=records.Outcome.SERVED,
+            ended_s=stats.finished,
+            engine_id=engine.engine_id,
+            dispatched_s=self._dispatched_at.pop(request_id),
+            first_token_s=stats.first_token,
+            finished_s=stats.finished,
+            preemptions=stats.num_preemptions,
+        )
+
+    def _snapshot_all(self, now_s: float) -> list[engine_state.EngineState]:
+        """Every engine's state at `now_s` (cached until something changes at this instant)."""
+        if self._snapshots is None:
+            for index, engine in enumerate(self._engines):
+                if engine.core.now < now_s:
+                    # no event is due by now_s (the loop collected those), so nothing is produced
+                    self._advance(index, now_s)
+            self._snapshots = [engine.snapshot(now_s) for engine in self._engines]
+        return self._snapshots
+
+    def _submit(self, arriving: Sequence[slo.Request], now_s: float) -> None:
+        for request in arriving:
+            decision = self._scheduler.submit(request, self._snapshot_all(now_s))
+            if isinstance(decision, outcomes.Rejected):
+                self._reject(decision)
+            else:
+                self._queued += 1
+
+    def _dispatch(self, now_s: float) -> None:
+        self._dispatch_calls += 1
+        decisions = self._scheduler.dispatch(self._snapshot_all(now_s))
+        self._queued -= len(decisions)
+        touched: set[int] = set()
+        for decision in decisions:
+            if isinstance(decision, outcomes.Rejected):
+                self._reject(decision)
+                continue
+            request = decision.request
+            index = self._engine_index[decision.engine_id]
+            self._engines[index].send(
+                request,
+                output_tokens=self._outputs[request.request_id],
+                priority=request.slo_class.priority if self._policy.class_priorities else 0,
+                now_s=now_s,
+            )
+            self._dispatched_at[request.request_id] = now_s
+            touched.add(index)
+        if touched:
+            self._snapshots = None
+            for index in touched:
+                self._refresh_next_event(index)
+
+    def _reject(self, rejection: outcomes.Rejected) -> None:
+        request = rejection.request
+        self._records[request.request_id] = records.RequestRecord(
+            request_id=request.request_id,
+            slo_class=request.slo_class.name,
+            ttft_target_s=request.ttft_s,
+            tpot_target_s=request.tpot_s,
+            arrival_s=request.arrival_s,
+            prompt_tokens=request.prompt_tokens,
+            output_tokens=0,
+            outcome=records.Outcome.REJECTED,
+            ended_s=rejection.at_s,
+            reject_reason=rejection.reason.value,
+        )
+
+    def _stuck(self) -> None:
+        waiting = self._scheduler.queued
+        names = ", ".join(request.request_id for request in waiting[:5])
+        raise RuntimeError(
+            f"{len(waiting)} request(s) ({names}, …) still wait at the gateway with every engine "
+            f"idle and no arrivals left under policy {self._policy.name!r}: the scheduler will "
+            "neither dispatch nor reject them; this is a bug in the policy or the simulator"
+        )
+
+
+def _output_tokens_by_id(
+    requests: Sequence[workload.WorkloadRequest], *, max_model_len: int
+) -> dict[str, int]:
+    """Each request's output length, after checking ids are unique and every request fits."""
+    outputs: dict[str, int] = {}
+    for request in requests:
+        if request.request_id in outputs:
+            raise ValueError(
+                f"request id {request.request_id!r} appears twice in the workload; ids must be "
+                "unique"
+            )
+        total = request.prompt_tokens + request.output_tokens
+        if total > max_model_len:
+            raise ValueError(
+                f"request {request.request_id!r} needs {total} tokens, more than the engines' "
+                f"max_model_len {max_model_len}: clamp the workload's lengths (SCORPIO's limits "
+                "keep prompt + output within 2048) or raise max_model_len"
+            )
+        outputs[request.request_id] = request.output_tokens
+    return outputs

@@ -1,0 +1,52 @@
+"""What one simulation runs: the policy, the cluster and how closely the loop watches it."""
+
+from dataclasses import dataclass, field
+
+from sloserve.scheduling import latency_profile
+from sloserve.sim import cluster, policies
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimulationConfig:
+    """One simulation's cluster and policy.
+
+    `policy`: one of `policies.POLICY_NAMES`. `engines`: how many identical engines.
+    `slowdowns`: the co-location slowdown of each engine (≥ 1 slows; it scales the engine's GPU
+    time and the scheduler's predictions for it); empty means 1.0 for all, one value applies to
+    all. `context_refresh_s`: how often (simulated seconds) running requests' contexts are
+    re-read from the engines for the scheduler (see `engines`). `recheck_interval_s`: when set,
+    also dispatch on this period while requests wait at the gateway, as a gateway's re-check timer
+    does (None: only when an arrival or an engine event changed something). `model`: the model id
+    requests name.
+    """
+
+    policy: str
+    profile: latency_profile.LatencyProfile
+    engines: int = 1
+    slowdowns: tuple[float, ...] = ()
+    engine_settings: cluster.EngineSettings = field(default_factory=cluster.EngineSettings)
+    context_refresh_s: float = 0.5
+    recheck_interval_s: float | None = None
+    model: str = "llama-3-8b"
+
+    def __post_init__(self) -> None:
+        policies.sim_policy(self.policy)
+        if self.engines < 1:
+            raise ValueError(f"engines must be at least 1, got {self.engines!r}")
+        if len(self.slowdowns) not in (0, 1, self.engines):
+            raise ValueError(
+                f"slowdowns has {len(self.slowdowns)} values for {self.engines} engines: give one "
+                "per engine, one for all, or none"
+            )
+        if self.recheck_interval_s is not None and not self.recheck_interval_s > 0:
+            raise ValueError(
+                f"recheck_interval_s must be above zero or None, got {self.recheck_interval_s!r}"
+            )
+
+    def engine_slowdowns(self) -> tuple[float, ...]:
+        """One slowdown per engine."""
+        if not self.slowdowns:
+            return (1.0,) * self.engines
+        if len(self.slowdowns) == 1:
+            return self.slowdowns * self.engines
+        return self.slowdowns

@@ -1,0 +1,33 @@
+"""Running a simulation: `simulate(workload, config)` and what it returns.
+
+See `event_loop` for how a run proceeds, `engines` for what the scheduler sees of each engine,
+`summary` for the metrics.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sloserve.sim import event_loop, records, settings, summary, workload
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SimulationResult:
+    """Every request's record (in arrival order), the run's summary and the loop's counters."""
+
+    records: tuple[records.RequestRecord, ...]
+    summary: summary.RunSummary
+    counters: event_loop.RunCounters
+
+
+def simulate(
+    requests: Sequence[workload.WorkloadRequest], sim_config: settings.SimulationConfig
+) -> SimulationResult:
+    """Run `requests` (any order) through the cluster and policy of `sim_config`.
+
+    Raises ValueError for an empty workload, a duplicate request id, or a request the engines
+    cannot hold (longer than `max_model_len`).
+    """
+    request_records, counters = event_loop.EventLoop(requests, sim_config).run()
+    return SimulationResult(
+        records=request_records, summary=summary.summarize(request_records), counters=counters
+    )
