@@ -94,3 +94,17 @@ def test_fcfs_ignores_tpot_targets() -> None:
     engine.add_request(spec("loose", prompt=16, output=30, tpot_s=0.1), at=0.0)
     produced = run_to_idle(engine)
     assert _token_times(produced, "loose") == _token_times(produced, "tight")
+
+
+def test_every_request_decodes_in_steps_that_carry_a_prompt_chunk() -> None:
+    engine = _credit_engine()
+    engine.add_request(spec("tight", prompt=16, output=60, tpot_s=0.02), at=0.0)
+    engine.add_request(spec("loose", prompt=16, output=60, tpot_s=0.08), at=0.0)
+    # a long prompt arriving later keeps chunks in the steps for a while (256-token budget)
+    engine.add_request(spec("long", prompt=900, output=2, tpot_s=0.08), at=0.0)
+    produced = run_to_idle(engine)
+    long_first = finished(produced)["long"].stats.first_token
+    tight_early = [t for t in _token_times(produced, "tight") if t <= long_first]
+    loose_early = [t for t in _token_times(produced, "loose") if t <= long_first]
+    assert tight_early
+    assert loose_early == tight_early

@@ -2,7 +2,8 @@
 
 Each step has a budget of `max_num_batched_tokens` tokens and at most `max_num_seqs` running
 requests. It is filled in this order:
-1. decoding requests (one token each; under `credit` only those whose turn it is);
+1. decoding requests (one token each; under `credit` only those whose turn it is, except in
+   steps expected to carry a prompt chunk, where every one decodes);
 2. running requests in the middle of a chunked prefill, oldest first (a chunk up to the budget);
 3. waiting requests, in the policy's order, while they fit: a chunk up to the budget (the whole
    prompt when chunked prefill is off) and its KV blocks; the first that does not fit stops it.
@@ -84,7 +85,7 @@ class IterationScheduler:
         preempted: list[events.Preempted] = []
         while True:
             preemptions_before = len(preempted)
-            turns = self.pool.take_turns()
+            turns = self._all_cohorts() if self._prefill_bound() else self.pool.take_turns()
             plan = self._plan(turns, now, preempted)
             if plan is not None:
                 return plan, preempted
@@ -125,6 +126,23 @@ class IterationScheduler:
             else:
                 self.pool.join(request, ratio=self._ratio_of(request), credit=0.0)
         return produced
+
+    def _prefill_bound(self) -> bool:
+        """Whether the next step is expected to carry a prompt chunk (credit policy only).
+
+        Credit batching saves time only while step time falls with the batch: a step that
+        carries a prompt chunk costs about the same with or without the skipped requests, so
+        skipping them would only stretch their gaps. Such steps run every decoding request.
+        """
+        if self._config.policy is not config.Policy.CREDIT:
+            return False
+        if self.prefilling:
+            return True
+        return len(self.waiting) > 0 and len(self.running) < self._config.max_num_seqs
+
+    def _all_cohorts(self) -> list[decode_pool.DecodeCohort]:
+        """Every cohort, each taking part without spending credit (credits are kept)."""
+        return list(self.pool.cohorts)
 
     def queued_prefill_tokens(self) -> int:
         """Tokens still to prefill: waiting requests' and the unfinished chunks of running ones."""

@@ -3,7 +3,8 @@
 Presets: `fcfs` (first come first served, no rejection, least-loaded routing, requests forwarded
 at once as a plain router does), `deadline` (least deadline first, no rejection, held at the
 gateway while engines are saturated, as the Gateway API inference extension's flow control does),
-`scorpio` (least deadline first, TTFT guard, TPOT guard, routing by predicted completion).
+`scorpio` (least deadline first, TTFT guard, TPOT guard with prefill metering, routing by
+predicted completion).
 """
 
 import enum
@@ -36,6 +37,8 @@ class PolicyConfig:
     `inefficiency`, `step_headroom`: the TPOT guard's factors (SCORPIO: 1.3 and 0.99).
     `max_queue`: the most requests waiting before new ones are rejected as queue_full (None: no
     limit).
+    `meter_prefill`: send prompts to an engine only as fast as its tightest TPOT target allows
+    the prefill they add to its steps (`prefill_meter`; needs use_tpot_guard).
     """
 
     name: str
@@ -49,6 +52,7 @@ class PolicyConfig:
     inefficiency: float = tpot_guard.DEFAULT_INEFFICIENCY
     step_headroom: float = tpot_guard.DEFAULT_HEADROOM
     max_queue: int | None = None
+    meter_prefill: bool = False
 
     def __post_init__(self) -> None:
         prefix = f"policy {self.name!r}"
@@ -56,6 +60,10 @@ class PolicyConfig:
             raise ValueError(
                 f"{prefix}: use_tpot_guard needs routing={Routing.PREDICTED_COMPLETION.value!r}, "
                 "the routing that applies it"
+            )
+        if self.meter_prefill and not self.use_tpot_guard:
+            raise ValueError(
+                f"{prefix}: meter_prefill extends the TPOT guard; set use_tpot_guard=True"
             )
         if self.routing is Routing.PREDICTED_COMPLETION and not self.hold_when_saturated:
             raise ValueError(
@@ -105,5 +113,6 @@ def preset(name: str) -> PolicyConfig:
             routing=Routing.PREDICTED_COMPLETION,
             use_ttft_guard=True,
             use_tpot_guard=True,
+            meter_prefill=True,
         )
     raise ValueError(f"unknown scheduling policy {name!r}; choose one of {', '.join(PRESET_NAMES)}")

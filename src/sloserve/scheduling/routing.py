@@ -87,12 +87,17 @@ def by_predicted_completion(
     now_s: float,
     output_tokens: int,
     settings: CompletionRouting,
+    metered_out: frozenset[str] = frozenset(),
 ) -> RouteDecision:
-    """SCORPIO routing of `request`, expected to produce `output_tokens` tokens."""
+    """SCORPIO routing of `request`, expected to produce `output_tokens` tokens; engines whose
+    ids are in `metered_out` take no prompt now (their prefill meter is closed)."""
     slack_s = request.slack_s(now_s)
     best: tuple[float, Placement] | None = None
     blocked = _Blocked()
     for engine in engines:
+        if engine.engine_id in metered_out:
+            blocked.metered = True
+            continue
         if not engine.has_room(
             prompt_tokens=request.prompt_tokens, max_waiting=settings.max_waiting
         ):
@@ -134,6 +139,7 @@ class _Blocked:
         self.room = False
         self.tpot = False
         self.ttft = False
+        self.metered = False
 
     def describe(self) -> str:
         reasons = []
@@ -143,6 +149,11 @@ class _Blocked:
             reasons.append("the TPOT guard holds it back: the engines' steps would get too slow")
         if self.ttft:
             reasons.append("its predicted TTFT does not fit its slack on an engine with room now")
+        if self.metered:
+            reasons.append(
+                "the prefill meter holds it back: more prompt work now would slow running "
+                "requests past their TPOT"
+            )
         return "; ".join(reasons) or "no engines were given"
 
 

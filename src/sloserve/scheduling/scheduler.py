@@ -21,6 +21,7 @@ from sloserve.scheduling import (
     outcomes,
     output_length,
     policy,
+    prefill_meter,
     rejections,
     request_queue,
     routing,
@@ -77,6 +78,13 @@ class Scheduler:
                 inefficiency=policy_config.inefficiency,
                 headroom=policy_config.step_headroom,
                 max_waiting=policy_config.max_engine_waiting,
+            )
+        self._meter: prefill_meter.PrefillMeter | None = None
+        if policy_config.meter_prefill and latency is not None:
+            self._meter = prefill_meter.PrefillMeter(
+                latency=latency,
+                inefficiency=policy_config.inefficiency,
+                headroom=policy_config.step_headroom,
             )
 
     @property
@@ -152,9 +160,11 @@ class Scheduler:
 
         Each queued request is placed by the policy's routing on the snapshots, updated with
         every dispatch made in this call; one that cannot go now stays queued (a later request
-        that fits may pass it). Then, under the TTFT guard, the remaining queue is re-checked and
-        the unattainable are rejected. With no engines, every queued request is rejected as
-        no_engines. Raises ValueError when two snapshots share an engine id.
+        that fits may pass it). Under prefill metering an engine whose meter closes takes no more
+        prompts in this call, and the walk stops once no engine is open. Then, under the TTFT
+        guard, the remaining queue is re-checked and the unattainable are rejected. With no
+        engines, every queued request is rejected as no_engines. Raises ValueError when two
+        snapshots share an engine id.
         """
         now_s = self._clock.now()
         if not engines:
@@ -164,17 +174,24 @@ class Scheduler:
             ]
         snapshots = list(engines)
         index_by_id = _index_engines(snapshots)
+        metered_out = self._metered_out(snapshots, now_s)
         decisions: list[Decision] = []
         for request in self.queued:
             if self._policy.hold_when_saturated and not any(
-                snapshot.has_sequence_room(max_waiting=self._policy.max_engine_waiting)
+                snapshot.engine_id not in metered_out
+                and snapshot.has_sequence_room(max_waiting=self._policy.max_engine_waiting)
                 for snapshot in snapshots
             ):
                 break
-            route = self._route(request, snapshots, now_s)
+            route = self._route(request, snapshots, now_s, metered_out)
             if isinstance(route, routing.Placement):
                 index = index_by_id[route.engine_id]
-                snapshots[index] = snapshots[index].with_dispatched(request)
+                snapshot = snapshots[index].with_dispatched(request)
+                snapshots[index] = snapshot
+                if self._meter is not None:
+                    self._meter.charge(snapshot, prompt_tokens=request.prompt_tokens, now_s=now_s)
+                    if not self._meter.is_open(snapshot, now_s=now_s):
+                        metered_out |= {snapshot.engine_id}
                 decisions.append(self._dispatch_queued(request, route, now_s))
             elif isinstance(route, outcomes.Rejected):
                 decisions.append(self._reject_queued(route))
@@ -250,11 +267,22 @@ class Scheduler:
             raise KeyError(f"request {request_id!r} is not running here, so it cannot be requeued")
         self._queue.push(running.request)
 
+    def _metered_out(
+        self, engines: Sequence[engine_state.EngineState], now_s: float
+    ) -> frozenset[str]:
+        meter = self._meter
+        if meter is None:
+            return frozenset()
+        return frozenset(
+            engine.engine_id for engine in engines if not meter.is_open(engine, now_s=now_s)
+        )
+
     def _route(
         self,
         request: slo.Request,
         engines: Sequence[engine_state.EngineState],
         now_s: float,
+        metered_out: frozenset[str],
     ) -> routing.RouteDecision:
         if self._completion is None:
             return routing.least_loaded(
@@ -269,6 +297,7 @@ class Scheduler:
             now_s=now_s,
             output_tokens=self._output_lengths.estimate(request.max_tokens),
             settings=self._completion,
+            metered_out=metered_out,
         )
 
     def _dispatch_queued(
