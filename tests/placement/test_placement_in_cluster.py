@@ -220,11 +220,6 @@ def test_new_engine_lands_on_the_node_without_a_heavy_engine(
     assert engine["spec"]["nodeName"] == free
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the operator does not yet annotate engine pods (pod_template.engine_annotations) "
-    "nor record status.placement predictions (status.record_placement)",
-)
 def test_the_operator_records_the_prediction_in_status(
     kube_cluster: handle.ClusterHandle, placement_stack: str
 ) -> None:

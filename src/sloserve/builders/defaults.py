@@ -33,7 +33,10 @@ class EngineDefaults:
         disruption_max_unavailable: engine pods a voluntary disruption (a node drain) may evict
             at once.
         interference_aware_scheduler: scheduler of engine pods whose placement is
-            interference-aware and names no scheduler.
+            interference-aware and names no scheduler; None when the cluster runs no such
+            scheduler, and the operator falls back to preferred node affinity.
+        listen_host: the address engines bind: `0.0.0.0`, or `$(POD_IP)` for the pod's own IP
+            (where pods share the host's network, as on the local kubelet).
     """
 
     sim_image: str
@@ -45,4 +48,5 @@ class EngineDefaults:
     progress_deadline_s: int = 600
     startup_timeout_s: int = 1800
     disruption_max_unavailable: int | str = 1
-    interference_aware_scheduler: str = "sloserve-scheduler"
+    interference_aware_scheduler: str | None = "sloserve-scheduler"
+    listen_host: str = "0.0.0.0"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping
 
 from sloserve.api.spec import GPU_RESOURCE, Engine, EngineKind, ModelServiceSpec
 from sloserve.builders import engine_args, labels
@@ -12,7 +14,9 @@ __all__ = [
     "CONTAINER_NAME",
     "GPU_PRODUCT_LABEL",
     "HEALTH_PATH",
+    "POD_IP_ENV",
     "PORT_NAME",
+    "PlacementTemplate",
     "engine_pod_template",
     "scheduler_name",
 ]
@@ -28,6 +32,24 @@ _STARTUP_PERIOD_S = 5
 _READINESS_PERIOD_S = 5
 _LIVENESS_PERIOD_S = 10
 _SHM_VOLUME = "dshm"
+#: The environment variable holding the pod's IP, for a listen host of `$(POD_IP)`.
+POD_IP_ENV = "POD_IP"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PlacementTemplate:
+    """What interference-aware placement adds to the engine pod template.
+
+    Attributes:
+        annotations: the annotations the placement extender reads (workload kind, slowdown
+            limit).
+        preferred_affinity: `nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution`
+            terms favouring nodes by predicted slowdown, when no interference-aware scheduler
+            runs; None for none.
+    """
+
+    annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    preferred_affinity: Mapping[str, object] | None = None
 
 
 def scheduler_name(spec: ModelServiceSpec, defaults: EngineDefaults) -> str | None:
@@ -38,6 +60,14 @@ def scheduler_name(spec: ModelServiceSpec, defaults: EngineDefaults) -> str | No
     if spec.placement.interference_aware:
         return defaults.interference_aware_scheduler
     return None
+
+
+def _env(engine: Engine, defaults: EngineDefaults) -> list[Manifest]:
+    env: list[Manifest] = []
+    if f"$({POD_IP_ENV})" in defaults.listen_host:
+        env.append({"name": POD_IP_ENV, "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}})
+    env += [{"name": var.name, "value": var.value} for var in engine.env]
+    return env
 
 
 def _resources(engine: Engine) -> Manifest:
@@ -73,9 +103,12 @@ def _container(spec: ModelServiceSpec, defaults: EngineDefaults) -> Manifest:
     command = engine_args.engine_command(engine)
     if command is not None:
         container["command"] = list(command)
-    container["args"] = list(engine_args.engine_args(model=spec.model, engine=engine))
-    if engine.env:
-        container["env"] = [{"name": var.name, "value": var.value} for var in engine.env]
+    container["args"] = list(
+        engine_args.engine_args(model=spec.model, engine=engine, listen_host=defaults.listen_host)
+    )
+    env = _env(engine, defaults)
+    if env:
+        container["env"] = env
     container["ports"] = [{"name": PORT_NAME, "containerPort": engine.port, "protocol": "TCP"}]
     resources = _resources(engine)
     if resources:
@@ -101,22 +134,28 @@ def _container(spec: ModelServiceSpec, defaults: EngineDefaults) -> Manifest:
     return container
 
 
-def _affinity(engine: Engine) -> Manifest | None:
-    if engine.gpu_product is None:
-        return None
-    requirement = {"key": GPU_PRODUCT_LABEL, "operator": "In", "values": [engine.gpu_product]}
-    return {
-        "nodeAffinity": {
-            "requiredDuringSchedulingIgnoredDuringExecution": {
-                "nodeSelectorTerms": [{"matchExpressions": [requirement]}]
-            }
+def _affinity(engine: Engine, preferred: Mapping[str, object] | None) -> Manifest | None:
+    node_affinity: Manifest = {}
+    if engine.gpu_product is not None:
+        requirement = {"key": GPU_PRODUCT_LABEL, "operator": "In", "values": [engine.gpu_product]}
+        node_affinity["requiredDuringSchedulingIgnoredDuringExecution"] = {
+            "nodeSelectorTerms": [{"matchExpressions": [requirement]}]
         }
-    }
+    if preferred:
+        node_affinity.update(preferred)
+    return {"nodeAffinity": node_affinity} if node_affinity else None
 
 
-def engine_pod_template(*, name: str, spec: ModelServiceSpec, defaults: EngineDefaults) -> Manifest:
-    """The pod template of the engines of ModelService `name`. Pure and deterministic: the
-    same inputs give the same template, so re-applying it never restarts an engine."""
+def engine_pod_template(
+    *,
+    name: str,
+    spec: ModelServiceSpec,
+    defaults: EngineDefaults,
+    placement: PlacementTemplate | None = None,
+) -> Manifest:
+    """The pod template of the engines of ModelService `name`, with `placement`'s annotations
+    and preferred node affinity. Pure and deterministic: the same inputs give the same
+    template, so re-applying it never restarts an engine."""
     engine = spec.engine
     pod_spec: Manifest = {
         # Engines never call the Kubernetes API.
@@ -130,7 +169,7 @@ def engine_pod_template(*, name: str, spec: ModelServiceSpec, defaults: EngineDe
     scheduler = scheduler_name(spec, defaults)
     if scheduler is not None:
         pod_spec["schedulerName"] = scheduler
-    affinity = _affinity(engine)
+    affinity = _affinity(engine, placement.preferred_affinity if placement else None)
     if affinity is not None:
         pod_spec["affinity"] = affinity
     if engine.gpus > 0:
@@ -140,13 +179,15 @@ def engine_pod_template(*, name: str, spec: ModelServiceSpec, defaults: EngineDe
         ]
     if engine.kind is EngineKind.VLLM:
         pod_spec["volumes"] = [{"name": _SHM_VOLUME, "emptyDir": {"medium": "Memory"}}]
+    annotations = dict(placement.annotations) if placement else {}
+    annotations |= {
+        labels.MODEL_ANNOTATION: spec.model,
+        labels.PROFILE_ANNOTATION: engine.profile,
+    }
     return {
         "metadata": {
             "labels": labels.engine_labels(name, engine_kind=engine.kind.value),
-            "annotations": {
-                labels.MODEL_ANNOTATION: spec.model,
-                labels.PROFILE_ANNOTATION: engine.profile,
-            },
+            "annotations": annotations,
         },
         "spec": pod_spec,
     }

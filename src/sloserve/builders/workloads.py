@@ -54,10 +54,15 @@ def _metadata(*, name: str, namespace: str, spec: ModelServiceSpec) -> Manifest:
 
 
 def build_deployment(
-    *, name: str, namespace: str, spec: ModelServiceSpec, defaults: EngineDefaults
+    *,
+    name: str,
+    namespace: str,
+    spec: ModelServiceSpec,
+    defaults: EngineDefaults,
+    placement: engine_pod.PlacementTemplate | None = None,
 ) -> Manifest:
     """The Deployment that runs `spec.replicas` engines, rolling them one surge pod at a time
-    (by default) whenever the pod template changes."""
+    (by default) whenever the pod template changes (`placement` is part of it)."""
     return {
         "apiVersion": DEPLOYMENT.api_version,
         "kind": DEPLOYMENT.kind,
@@ -74,7 +79,9 @@ def build_deployment(
                     "maxUnavailable": defaults.max_unavailable,
                 },
             },
-            "template": engine_pod.engine_pod_template(name=name, spec=spec, defaults=defaults),
+            "template": engine_pod.engine_pod_template(
+                name=name, spec=spec, defaults=defaults, placement=placement
+            ),
         },
     }
 
@@ -121,12 +128,19 @@ def build_disruption_budget(
 
 
 def build_children(
-    *, name: str, namespace: str, spec: ModelServiceSpec, defaults: EngineDefaults
+    *,
+    name: str,
+    namespace: str,
+    spec: ModelServiceSpec,
+    defaults: EngineDefaults,
+    placement: engine_pod.PlacementTemplate | None = None,
 ) -> tuple[Manifest, ...]:
-    """Every object ModelService `name` should own, in the order of `CHILD_KINDS`. Raises
-    SpecError when the spec cannot be built."""
+    """Every object ModelService `name` should own, in the order of `CHILD_KINDS`, the engine
+    template carrying `placement`. Raises SpecError when the spec cannot be built."""
     return (
         build_service(name=name, namespace=namespace, spec=spec),
-        build_deployment(name=name, namespace=namespace, spec=spec, defaults=defaults),
+        build_deployment(
+            name=name, namespace=namespace, spec=spec, defaults=defaults, placement=placement
+        ),
         build_disruption_budget(name=name, namespace=namespace, spec=spec, defaults=defaults),
     )

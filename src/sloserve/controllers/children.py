@@ -17,7 +17,7 @@ from typing import Any
 import kopf
 
 from sloserve.api.spec import ModelServiceSpec
-from sloserve.builders import workloads
+from sloserve.builders import engine_pod, workloads
 from sloserve.builders.observed import ChildVersion, DeploymentState, PodState
 from sloserve.controllers import indexes, kube_apply
 from sloserve.controllers.context import OperatorContext
@@ -81,17 +81,22 @@ async def apply_children(
     owner: kopf.Body,
     spec: ModelServiceSpec,
     known: Mapping[str, ChildVersion | None],
+    placement: engine_pod.PlacementTemplate | None = None,
 ) -> list[tuple[kube_apply.Applied, Action]]:
-    """Builds the children of `owner`, makes it their owner (so Kubernetes garbage-collects
-    them with it), and applies them in order. Returns what each apply did, judged against the
-    `known` versions. Raises SpecError for a spec that cannot be built and ApiException (or a
-    connection error) for the first apply that fails; the ones before it stay applied, which
-    is harmless since applying is idempotent."""
+    """Builds the children of `owner` (the engine template carrying `placement`), makes it
+    their owner (so Kubernetes garbage-collects them with it), and applies them in order.
+    Returns what each apply did, judged against the `known` versions. Raises SpecError for a
+    spec that cannot be built and ApiException (or a connection error) for the first apply that
+    fails; the ones before it stay applied, which is harmless since applying is idempotent."""
     name = str(owner.metadata.name)
     namespace = str(owner.metadata.namespace)
     manifests = list(
         workloads.build_children(
-            name=name, namespace=namespace, spec=spec, defaults=context.defaults
+            name=name,
+            namespace=namespace,
+            spec=spec,
+            defaults=context.defaults,
+            placement=placement,
         )
     )
     kopf.adopt(manifests, owner=owner)

@@ -12,15 +12,29 @@ from typing import Any
 from kubernetes import client
 
 from sloserve.api.spec import ModelServiceSpec
-from sloserve.api.status import ModelServiceStatus
+from sloserve.api.status import ModelServiceStatus, PodPlacement
 from sloserve.builders.defaults import EngineDefaults
 from sloserve.builders.status import ReconcileFailure
 from sloserve.controllers.retries import RetryPolicy
+from sloserve.placement.assessor import Assessor
 
-__all__ = ["ObjectState", "OperatorContext", "context_of", "state_of"]
+__all__ = ["ObjectState", "OperatorContext", "PlacementRuntime", "context_of", "state_of"]
 
 _CONTEXT_KEY = "context"
 _STATE_KEY = "state"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PlacementRuntime:
+    """Interference-aware placement, loaded once at start-up.
+
+    Attributes:
+        assessor: predicts slowdowns of a pod on nodes.
+        known_kinds: the workload kinds the solo catalogue has measured.
+    """
+
+    assessor: Assessor
+    known_kinds: tuple[str, ...]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -34,6 +48,7 @@ class OperatorContext:
         field_manager: the server-side apply field manager.
         retries: backoff of failed reconciles.
         request_timeout_s: seconds one API request may take.
+        placement: interference-aware placement; None when it is turned off.
     """
 
     api: client.ApiClient
@@ -42,6 +57,7 @@ class OperatorContext:
     field_manager: str
     retries: RetryPolicy
     request_timeout_s: float
+    placement: PlacementRuntime | None = None
 
 
 @dataclasses.dataclass
@@ -59,6 +75,11 @@ class ObjectState:
         spec: the spec last parsed, with its generation.
         inputs: what the status was last computed from; the same inputs give the same status,
             so a refresh that sees them again does nothing.
+        placements: predicted placements by `(pod, node)`, until the status holds them.
+        placement_attempts: `(pod, node)` pairs already assessed (once each).
+        preferred_affinity: the engines' preferred node affinity without the sloserve
+            scheduler, as last computed.
+        affinity_replicas: the `spec.replicas` it was computed for.
     """
 
     lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
@@ -68,6 +89,10 @@ class ObjectState:
     reported: ModelServiceStatus | None = None
     spec: tuple[int, ModelServiceSpec] | None = None
     inputs: tuple[object, ...] | None = None
+    placements: dict[tuple[str, str], PodPlacement] = dataclasses.field(default_factory=dict)
+    placement_attempts: set[tuple[str, str | None]] = dataclasses.field(default_factory=set)
+    preferred_affinity: dict[str, Any] | None = None
+    affinity_replicas: int | None = None
 
 
 def context_of(memo: Any) -> OperatorContext:

@@ -20,7 +20,7 @@ from sloserve.api.spec import ModelServiceSpec
 from sloserve.builders import labels as label_keys
 from sloserve.builders.errors import SpecError
 from sloserve.builders.status import Reason, ReconcileFailure, Targets
-from sloserve.controllers import children, indexes, reading, retries
+from sloserve.controllers import children, indexes, placement, reading, retries
 from sloserve.controllers.context import ObjectState, OperatorContext, context_of, state_of
 from sloserve.controllers.status_report import write_status
 
@@ -63,8 +63,20 @@ async def reconcile(
         try:
             parsed = reading.read_spec(spec, generation=generation, state=state)
             targets = Targets.of(parsed)
+            template = await placement.placement_template(
+                context=context,
+                owner=body,
+                spec=parsed,
+                state=state,
+                observed=observed,
+                found=found,
+            )
             outcomes = await children.apply_children(
-                context=context, owner=body, spec=parsed, known=observed.versions
+                context=context,
+                owner=body,
+                spec=parsed,
+                known=observed.versions,
+                placement=template,
             )
         except Exception as error:
             permanent = isinstance(error, SpecError) or retries.is_permanent(error)
@@ -79,7 +91,7 @@ async def reconcile(
                 targets=targets,
                 applied_generation=state.applied_generation,
                 observed=observed,
-                previous=previous,
+                previous=placement.with_recorded(previous, state),
             )
             if permanent:
                 logger.error("ModelService %s/%s: %s", namespace, name, message)
@@ -105,7 +117,7 @@ async def reconcile(
             targets=targets,
             applied_generation=generation,
             observed=observed,
-            previous=previous,
+            previous=placement.with_recorded(previous, state),
         )
 
 
@@ -116,13 +128,17 @@ async def _repair_missing(
     body: kopf.Body,
     spec: ModelServiceSpec,
     observed: children.Observed,
+    found: dict[str, Any],
 ) -> None:
     namespace, name = body.metadata.namespace, body.metadata.name
     missing = ", ".join(observed.missing)
     logger.info("ModelService %s/%s: %s missing, applying again", namespace, name, missing)
     try:
+        template = await placement.placement_template(
+            context=context, owner=body, spec=spec, state=state, observed=observed, found=found
+        )
         outcomes = await children.apply_children(
-            context=context, owner=body, spec=spec, known=observed.versions
+            context=context, owner=body, spec=spec, known=observed.versions, placement=template
         )
     except Exception as error:
         message = reading.failure_message(error)
@@ -167,9 +183,19 @@ async def refresh_status(
         healthy = applied == generation and state.failure is None
         if parsed is not None and healthy and settled and observed.missing:
             await _repair_missing(
-                context=context, state=state, body=body, spec=parsed, observed=observed
+                context=context, state=state, body=body, spec=parsed, observed=observed, found=found
             )
-        inputs = (generation, applied, state.failure, observed, raw_status)
+        previous = reading.read_status(raw_status)
+        if parsed is not None:
+            await placement.record_placements(
+                context=context,
+                owner=body,
+                spec=parsed,
+                state=state,
+                observed=observed,
+                previous=previous,
+            )
+        inputs = (generation, applied, state.failure, observed, raw_status, len(state.placements))
         if inputs == state.inputs:
             return
         state.inputs = inputs
@@ -180,7 +206,7 @@ async def refresh_status(
             targets=Targets.of(parsed) if parsed is not None else Targets.lenient(spec),
             applied_generation=applied,
             observed=observed,
-            previous=reading.read_status(raw_status),
+            previous=placement.with_recorded(previous, state),
         )
 
 

@@ -18,7 +18,7 @@ from kubernetes.client.exceptions import ApiException
 from sloserve.api import modelservice as resource
 from sloserve.builders.defaults import EngineDefaults
 from sloserve.controllers import modelservice, retries
-from sloserve.controllers.context import OperatorContext
+from sloserve.controllers.context import OperatorContext, PlacementRuntime
 from sloserve.operator import health, kopf_settings, leader, login
 from sloserve.operator.settings import OperatorSettings
 
@@ -48,7 +48,24 @@ def engine_defaults(settings: OperatorSettings) -> EngineDefaults:
         progress_deadline_s=engines.progress_deadline_s,
         startup_timeout_s=engines.startup_timeout_s,
         disruption_max_unavailable=engines.disruption_max_unavailable,
-        interference_aware_scheduler=engines.interference_aware_scheduler,
+        interference_aware_scheduler=(
+            engines.interference_aware_scheduler if settings.placement.scheduler_deployed else None
+        ),
+        listen_host=engines.listen_host,
+    )
+
+
+def _placement_runtime(
+    settings: OperatorSettings, api: client.ApiClient
+) -> PlacementRuntime | None:
+    if not settings.placement.enabled:
+        return None
+    # Imported here: the predictor's runtime (onnxruntime) loads only when placement is on.
+    from sloserve.placement.catalogue import SoloCatalogue
+    from sloserve.placement.runtime import catalogue_assessor
+
+    return PlacementRuntime(
+        assessor=catalogue_assessor(api), known_kinds=SoloCatalogue.load().kinds
     )
 
 
@@ -173,6 +190,7 @@ async def _run_kopf(
             jitter=settings.retries.jitter,
         ),
         request_timeout_s=settings.kubernetes.request_timeout_s,
+        placement=await asyncio.to_thread(_placement_runtime, settings, api),
     )
     namespaces = settings.kubernetes.namespaces
     operator = asyncio.create_task(

@@ -24,6 +24,7 @@ __all__ = [
     "LeaderElectionSettings",
     "LoggingSettings",
     "OperatorSettings",
+    "PlacementSettings",
     "RetrySettings",
     "StatusSettings",
 ]
@@ -141,6 +142,29 @@ class EngineSettings(_Group):
         min_length=1,
         description="schedulerName of engine pods with interference-aware placement that name "
         "no scheduler (default sloserve-scheduler).",
+    )
+    listen_host: str = Field(
+        default="0.0.0.0",
+        min_length=1,
+        description="Address engines bind (their --host): 0.0.0.0 (default) in a real cluster; "
+        "$(POD_IP) for the pod's own IP where pods share the host's network (the local "
+        "kubelet), which also gives engines the env var POD_IP from status.podIP.",
+    )
+
+
+class PlacementSettings(_Group):
+    """Interference-aware placement of engine pods."""
+
+    scheduler_deployed: bool = Field(
+        default=True,
+        description="Whether the sloserve scheduler profile runs in the cluster (default true). "
+        "When false, interference-aware engines keep the default scheduler and get preferred "
+        "node affinity from predicted slowdowns, computed when they are created or scaled.",
+    )
+    enabled: bool = Field(
+        default=True,
+        description="Load the interference predictor to annotate engine pods and record "
+        "predicted slowdowns in status (default true).",
     )
 
 
@@ -260,6 +284,7 @@ class OperatorSettings(BaseSettings):
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
     engines: EngineSettings = Field(default_factory=EngineSettings)
     status: StatusSettings = Field(default_factory=StatusSettings)
+    placement: PlacementSettings = Field(default_factory=PlacementSettings)
     retries: RetrySettings = Field(default_factory=RetrySettings)
     leader_election: LeaderElectionSettings = Field(default_factory=LeaderElectionSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)

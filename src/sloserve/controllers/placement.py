@@ -1,0 +1,181 @@
+"""Interference-aware placement in the operator: the engine template's placement annotations
+(and, without the sloserve scheduler, preferred node affinity), and the record of where each
+engine pod landed with its predicted slowdown (`status.placement` and an `EnginePlaced` Event)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import kopf
+from kubernetes import client
+
+from sloserve.api.spec import ModelServiceSpec
+from sloserve.api.status import ModelServiceStatus, PodPlacement
+from sloserve.builders import engine_pod
+from sloserve.builders.errors import SpecError
+from sloserve.controllers import children, indexes
+from sloserve.controllers.context import ObjectState, OperatorContext
+from sloserve.placement import pod_template
+from sloserve.placement import status as placement_status
+from sloserve.placement.workloads import KIND_ANNOTATION
+
+__all__ = ["placement_template", "record_placements", "with_recorded"]
+
+logger = logging.getLogger("sloserve.operator.placement")
+
+Body = dict[str, Any]
+
+
+def _annotations(context: OperatorContext, owner: kopf.Body, spec: ModelServiceSpec) -> Body:
+    runtime = context.placement
+    if runtime is None:
+        return {}
+    try:
+        return pod_template.engine_annotations(
+            spec=spec,
+            annotations=dict(owner.metadata.annotations),
+            known_kinds=runtime.known_kinds,
+        )
+    except ValueError as error:
+        raise SpecError(f"metadata.annotations[{KIND_ANNOTATION}]", str(error)) from error
+
+
+async def _call(context: OperatorContext, function: Any, *args: Any) -> Body:
+    loop = asyncio.get_running_loop()
+    found = await loop.run_in_executor(
+        context.executor,
+        functools.partial(function, *args, _request_timeout=context.request_timeout_s),
+    )
+    body: Body = context.api.sanitize_for_serialization(found)  # type: ignore[no-untyped-call]
+    return body
+
+
+async def _nodes(context: OperatorContext, names: Sequence[str]) -> list[Body]:
+    core = client.CoreV1Api(context.api)
+    return [await _call(context, core.read_node, name) for name in sorted(names)]
+
+
+async def placement_template(
+    *,
+    context: OperatorContext,
+    owner: kopf.Body,
+    spec: ModelServiceSpec,
+    state: ObjectState,
+    observed: children.Observed,
+    found: dict[str, Any],
+) -> engine_pod.PlacementTemplate | None:
+    """What placement adds to the engine template: the extender's annotations, and when no
+    interference-aware scheduler runs, preferred node affinity from predicted slowdowns. The
+    affinity is computed only when the Deployment is created or `spec.replicas` changes (a new
+    affinity changes the template and restarts the engines) and kept in `state` otherwise.
+    Raises SpecError naming the annotation when it declares an unknown workload kind."""
+    runtime = context.placement
+    if runtime is None:
+        return None
+    annotations = _annotations(context, owner, spec)
+    fallback = (
+        spec.placement.interference_aware
+        and context.defaults.interference_aware_scheduler is None
+        and spec.placement.scheduler_name is None
+        and spec.engine.gpu_product is not None
+    )
+    if not fallback:
+        return engine_pod.PlacementTemplate(annotations=annotations)
+    if observed.deployment is None or state.affinity_replicas != spec.replicas:
+        template = engine_pod.engine_pod_template(
+            name=str(owner.metadata.name),
+            spec=spec,
+            defaults=context.defaults,
+            placement=engine_pod.PlacementTemplate(annotations=annotations),
+        )
+        gpu_nodes = found.get(indexes.GPU_NODES)
+        store = gpu_nodes.get(spec.engine.gpu_product) if gpu_nodes is not None else None
+        nodes = await _nodes(context, list(store or ()))
+        assessments = await runtime.assessor.assess(
+            {
+                "metadata": {"namespace": owner.metadata.namespace, **template["metadata"]},
+                "spec": template["spec"],
+            },
+            nodes,
+        )
+        state.preferred_affinity = pod_template.preferred_affinity(
+            assessments, limit=spec.placement.max_predicted_slowdown
+        )
+        state.affinity_replicas = spec.replicas
+    return engine_pod.PlacementTemplate(
+        annotations=annotations, preferred_affinity=state.preferred_affinity
+    )
+
+
+async def record_placements(
+    *,
+    context: OperatorContext,
+    owner: kopf.Body,
+    spec: ModelServiceSpec,
+    state: ObjectState,
+    observed: children.Observed,
+    previous: ModelServiceStatus | None,
+) -> None:
+    """Predicts the slowdown of every engine pod newly seen on a node (no `(pod, node)` entry
+    with a prediction yet), keeps the entry in `state.placements` and posts an `EnginePlaced`
+    Event. Each pod is assessed once; a failed assessment is logged and not retried."""
+    runtime = context.placement
+    if runtime is None or not spec.placement.interference_aware or spec.engine.gpus == 0:
+        return
+    known = {
+        (entry.pod, entry.node)
+        for entry in (previous.placement if previous is not None else ())
+        if entry.predicted_slowdown is not None
+    }
+    present = {(pod.name, pod.node) for pod in observed.pods}
+    # Entries of pods that are gone would only grow the memory of a long-lived ModelService.
+    for gone in [key for key in state.placements if key not in present]:
+        del state.placements[gone]
+    state.placement_attempts &= present
+    namespace = str(owner.metadata.namespace)
+    core = client.CoreV1Api(context.api)
+    for pod in observed.pods:
+        if pod.node is None or pod.terminating:
+            continue
+        key = (pod.name, pod.node)
+        if key in known or key in state.placements or key in state.placement_attempts:
+            continue
+        state.placement_attempts.add(key)
+        try:
+            pod_body = await _call(context, core.read_namespaced_pod, pod.name, namespace)
+            node_body = await _call(context, core.read_node, pod.node)
+            record = await placement_status.record_placement(
+                runtime.assessor, pod=pod_body, node=node_body
+            )
+        except Exception as error:
+            logger.warning(
+                "ModelService %s/%s: cannot predict the slowdown of %s on %s: %s",
+                namespace,
+                owner.metadata.name,
+                pod.name,
+                pod.node,
+                error,
+            )
+            continue
+        state.placements[key] = record.entry
+        logger.info("ModelService %s/%s: %s", namespace, owner.metadata.name, record.message)
+        kopf.event(
+            owner, type="Normal", reason=placement_status.EVENT_REASON, message=record.message
+        )
+
+
+def with_recorded(
+    previous: ModelServiceStatus | None, state: ObjectState
+) -> ModelServiceStatus | None:
+    """`previous` with the placements recorded in `state` among its entries, so that the status
+    builder (which keeps existing entries of pods still placed) writes them."""
+    if not state.placements:
+        return previous
+    base = previous if previous is not None else ModelServiceStatus()
+    entries: dict[tuple[str, str], PodPlacement] = {(p.pod, p.node): p for p in base.placement}
+    entries.update(state.placements)
+    return base.model_copy(update={"placement": tuple(entries.values())})
