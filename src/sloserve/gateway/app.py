@@ -1,0 +1,135 @@
+"""The gateway's FastAPI application, assembled in its lifespan.
+
+Nothing is created at import time: `create_app(settings)` returns an app whose lifespan builds the
+pooled HTTP client, the datastore and its sources, the tenants, the metrics and the per-model
+runtimes, and on shutdown drains in-flight requests within the grace period before closing them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sloserve.gateway import (
+    context,
+    datastore,
+    errors,
+    lifecycle,
+    metrics,
+    routes_openai,
+    routes_ops,
+    runtime,
+    runtimes,
+    settings,
+    static_config,
+    tenant_source,
+    wire,
+)
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    config: settings.GatewaySettings,
+    *,
+    engine_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """The gateway app. `engine_transport` replaces the network under the engine client (tests
+    pass an `httpx.MockTransport`)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with _gateway(config, engine_transport) as gateway_context:
+            app.state.gateway = gateway_context
+            yield
+
+    app = FastAPI(title="sloserve gateway", lifespan=lifespan)
+    app.include_router(routes_openai.router)
+    app.include_router(routes_ops.router)
+    app.add_exception_handler(errors.GatewayError, errors.handle_gateway_error)
+    app.add_exception_handler(StarletteHTTPException, errors.handle_http_exception)
+    return app
+
+
+def engine_client(
+    config: settings.ProxySettings, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """The one pooled client for every engine; its wire is aiohttp's unless a transport is given."""
+    return httpx.AsyncClient(
+        transport=transport or wire.AiohttpTransport(max_connections=config.max_connections),
+        timeout=httpx.Timeout(
+            connect=config.connect_timeout_s,
+            read=config.read_timeout_s,
+            write=config.connect_timeout_s,
+            pool=config.connect_timeout_s,
+        ),
+    )
+
+
+@contextlib.asynccontextmanager
+async def _gateway(
+    config: settings.GatewaySettings, transport: httpx.AsyncBaseTransport | None
+) -> AsyncIterator[context.GatewayContext]:
+    gateway_metrics = metrics.GatewayMetrics()
+    tenants = tenant_source.TenantSource(
+        path=config.sources.tenants_file,
+        on_reload_failure=gateway_metrics.tenant_reload_failures.inc,
+    )
+    client = engine_client(config.proxy, transport)
+    clock = runtime.MonotonicClock()
+    store = datastore.Datastore()
+    model_runtimes = runtimes.Runtimes(
+        config=config.scheduling, client=client, clock=clock, gateway_metrics=gateway_metrics
+    )
+    store.subscribe(model_runtimes.on_record)
+    gateway_lifecycle = lifecycle.Lifecycle()
+    background: list[asyncio.Task[None]] = []
+    stop_sources: list[Callable[[], None]] = []
+    synced: list[Callable[[], bool]] = []
+    try:
+        if config.sources.config_file is not None:
+            static_config.feed(store, static_config.load_static_config(config.sources.config_file))
+        if config.sources.kubernetes:
+            # Imported here so that a gateway on a static file never loads the Kubernetes client.
+            from sloserve.gateway import kube_discovery
+
+            discovery = kube_discovery.KubernetesDiscovery(
+                store=store, loop=asyncio.get_running_loop(), namespace=config.sources.namespace
+            )
+            discovery.start()
+            stop_sources.append(discovery.stop)
+            synced.append(discovery.synced)
+        if config.sources.tenants_file is not None:
+            background.append(
+                asyncio.create_task(
+                    tenants.watch(interval_s=config.sources.tenants_reload_interval_s)
+                )
+            )
+        yield context.GatewayContext(
+            settings=config,
+            client=client,
+            store=store,
+            runtimes=model_runtimes,
+            tenants=tenants,
+            metrics=gateway_metrics,
+            lifecycle=gateway_lifecycle,
+            clock=clock,
+            started_at=int(time.time()),
+            sources_synced=lambda: all(check() for check in synced),
+        )
+        await gateway_lifecycle.drain(grace_period_s=config.shutdown.grace_period_s)
+    finally:
+        for stop in stop_sources:
+            stop()
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        await model_runtimes.stop_all()
+        await client.aclose()

@@ -1,0 +1,148 @@
+"""The gateway's Prometheus metrics; names and labels are a contract, documented in docs/metrics.md.
+
+Each app owns its registry (built in the lifespan), so tests and several apps in one process never
+share counters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import prometheus_client
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_MODEL = ("namespace", "modelservice", "model")
+_CLASS = (*_MODEL, "slo_class")
+
+_TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 20, 30, 60)
+_TPOT_BUCKETS = (0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.5, 1)
+_QUEUE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 15, 30, 60)
+
+
+@dataclass(frozen=True)
+class ModelLabels:
+    """Where a model comes from: its ModelService (empty for a static list) and the client's id."""
+
+    namespace: str
+    modelservice: str
+    model: str
+
+    def with_class(self, slo_class: str) -> tuple[str, str, str, str]:
+        return (self.namespace, self.modelservice, self.model, slo_class)
+
+    def values(self) -> tuple[str, str, str]:
+        return (self.namespace, self.modelservice, self.model)
+
+
+class GatewayMetrics:
+    """Every series the gateway exports, registered in its own registry."""
+
+    def __init__(self) -> None:
+        # The `_created` series double the page and nothing reads them (a process-wide switch).
+        disable_created: Any = prometheus_client.disable_created_metrics
+        disable_created()
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "sloserve_requests", "Requests received and classified.", _CLASS, registry=r
+        )
+        self.admitted = Counter(
+            "sloserve_requests_admitted",
+            "Requests the TTFT guard let into the queue.",
+            _CLASS,
+            registry=r,
+        )
+        self.rejected = Counter(
+            "sloserve_requests_rejected",
+            "Requests refused, by reason.",
+            (*_CLASS, "reason"),
+            registry=r,
+        )
+        self.finished = Counter(
+            "sloserve_requests_finished",
+            "Admitted requests that ended, by outcome (served, failed, cancelled).",
+            (*_CLASS, "outcome"),
+            registry=r,
+        )
+        self.attained = Counter(
+            "sloserve_requests_attained",
+            "Served requests that met both their TTFT and TPOT targets.",
+            _CLASS,
+            registry=r,
+        )
+        self.retried = Counter(
+            "sloserve_requests_retried",
+            "Times a request was sent to another engine after one failed before its first byte.",
+            _CLASS,
+            registry=r,
+        )
+        self.output_tokens = Counter(
+            "sloserve_output_tokens", "Tokens streamed to clients.", _CLASS, registry=r
+        )
+        self.ttft = Histogram(
+            "sloserve_ttft_seconds",
+            "Time to first token, measured at the gateway from arrival.",
+            _CLASS,
+            buckets=_TTFT_BUCKETS,
+            registry=r,
+        )
+        self.tpot = Histogram(
+            "sloserve_tpot_seconds",
+            "Time per output token after the first, per request.",
+            _CLASS,
+            buckets=_TPOT_BUCKETS,
+            registry=r,
+        )
+        self.queue_time = Histogram(
+            "sloserve_queue_time_seconds",
+            "Time from arrival to dispatch to an engine.",
+            _CLASS,
+            buckets=_QUEUE_BUCKETS,
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "sloserve_queue_depth",
+            "Requests waiting in the least-deadline-first queue.",
+            _MODEL,
+            registry=r,
+        )
+        self.engine_inflight = Gauge(
+            "sloserve_engine_inflight_requests",
+            "Requests the gateway has running on each engine.",
+            (*_MODEL, "engine"),
+            registry=r,
+        )
+        self.slo_target = Gauge(
+            "sloserve_slo_target_seconds",
+            "The class's target; objective is ttft or tpot.",
+            (*_CLASS, "objective"),
+            registry=r,
+        )
+        self.tenant_reload_failures = Counter(
+            "sloserve_tenants_reload_failures",
+            "Times the tenants file changed but could not be loaded (the previous tenants stay).",
+            registry=r,
+        )
+
+    def publish_targets(
+        self, labels: ModelLabels, *, slo_class: str, ttft_s: float, tpot_s: float
+    ) -> None:
+        self.slo_target.labels(*labels.with_class(slo_class), "ttft").set(ttft_s)
+        self.slo_target.labels(*labels.with_class(slo_class), "tpot").set(tpot_s)
+
+    def forget_model(self, labels: ModelLabels, *, classes: list[str], engines: list[str]) -> None:
+        """Drop the gauges of a model that is gone, so that it does not linger at its last value."""
+        for name in classes:
+            for objective in ("ttft", "tpot"):
+                _remove(self.slo_target, *labels.with_class(name), objective)
+        _remove(self.queue_depth, *labels.values())
+        for engine in engines:
+            _remove(self.engine_inflight, *labels.values(), engine)
+
+
+def _remove(metric: Gauge, *values: str) -> None:
+    try:
+        metric.remove(*values)
+    except KeyError:
+        return

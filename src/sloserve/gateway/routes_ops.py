@@ -1,0 +1,39 @@
+"""Health, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from sloserve.gateway import context
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """Alive: the event loop answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(ctx: context.Context) -> JSONResponse:
+    """Ready for traffic: not draining, and the model sources have been read once."""
+    if ctx.lifecycle.draining:
+        return JSONResponse({"status": "draining"}, status_code=503)
+    if not ctx.sources_synced():
+        return JSONResponse({"status": "discovering models"}, status_code=503)
+    return JSONResponse({"status": "ready", "models": len(ctx.store.models())})
+
+
+@router.get("/metrics")
+async def metrics(ctx: context.Context) -> Response:
+    """Prometheus exposition; the queue and in-flight gauges are read as of this scrape."""
+    m = ctx.metrics
+    for model_runtime in ctx.runtimes.all():
+        labels = model_runtime.record.labels
+        m.queue_depth.labels(*labels.values()).set(len(model_runtime.scheduler.queued))
+        for url, ledger in model_runtime.ledgers.items():
+            m.engine_inflight.labels(*labels.values(), url).set(ledger.inflight)
+    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

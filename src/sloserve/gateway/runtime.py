@@ -1,0 +1,244 @@
+"""One model's scheduling at run time: the scheduler, its engines' ledgers, and its dispatcher.
+
+The scheduler (from `sloserve.scheduling`) makes every decision; this module feeds it engine
+snapshots and the real monotonic clock, and carries its answers to the waiting requests. Dispatch
+runs at once on each arrival, completion and engine scrape, and on a short timer while requests
+wait (their slack shrinks as time passes, which the TTFT guard re-checks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import httpx
+
+from sloserve.gateway import datastore, engine_ledger, engine_metrics
+from sloserve.scheduling import engine_state, latency_model, outcomes, policy, scheduler, slo
+
+log = logging.getLogger(__name__)
+
+
+class MonotonicClock:
+    """The scheduler's clock in the gateway: `time.monotonic()`, in seconds."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+
+class RequestRejectedError(Exception):
+    """The scheduler rejected a request that was waiting in its queue."""
+
+    def __init__(self, rejection: outcomes.Rejected) -> None:
+        super().__init__(rejection.message)
+        self.rejection = rejection
+
+
+class ModelRuntime:
+    """Scheduling state of one model. Used only from the event loop."""
+
+    def __init__(
+        self,
+        *,
+        record: datastore.ModelRecord,
+        policy_config: policy.PolicyConfig,
+        latency: latency_model.LatencyModel | None,
+        clock: MonotonicClock,
+        client: httpx.AsyncClient,
+        recheck_interval_s: float,
+        scrape_interval_s: float,
+        failure_cooldown_s: float,
+    ) -> None:
+        self.record = record
+        self.clock = clock
+        self.scheduler = scheduler.Scheduler(
+            model=record.model, policy_config=policy_config, clock_source=clock, latency=latency
+        )
+        self._client = client
+        self._recheck_interval_s = recheck_interval_s
+        self._scrape_interval_s = scrape_interval_s
+        self._failure_cooldown_s = failure_cooldown_s
+        self.ledgers: dict[str, engine_ledger.EngineLedger] = {}
+        self._waiters: dict[str, asyncio.Future[outcomes.Dispatch]] = {}
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.update(record)
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._dispatch_loop(), name=f"dispatch {self.record.model}"),
+            asyncio.create_task(self._scrape_loop(), name=f"scrape {self.record.model}"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop dispatching. Requests still queued are rejected (no engines); running ones go on
+        to their end."""
+        self._settle(self.scheduler.dispatch([]))
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def update(self, record: datastore.ModelRecord) -> None:
+        """Follow a changed record: engines come and go; a gone engine's requests keep running
+        until they end, but nothing new is sent there."""
+        self.record = record
+        max_num_seqs = record.definition.max_num_seqs
+        for url in record.engines:
+            ledger = self.ledgers.get(url)
+            if ledger is None:
+                self.ledgers[url] = engine_ledger.EngineLedger(
+                    url, max_num_seqs=max_num_seqs, failure_cooldown_s=self._failure_cooldown_s
+                )
+            else:
+                ledger.max_num_seqs = max_num_seqs
+        for url in list(self.ledgers):
+            if url not in record.engines and self.ledgers[url].inflight == 0:
+                del self.ledgers[url]
+        self._wake.set()
+
+    def engine_snapshots(self) -> list[engine_state.EngineState]:
+        """Snapshots of the engines that may take new work."""
+        default = self.record.definition.classes
+        external_tpot_s = default.classes[default.default_class].tpot_s
+        now_s = self.clock.now()
+        return [
+            ledger.snapshot(external_tpot_s=external_tpot_s, now_s=now_s)
+            for url, ledger in self.ledgers.items()
+            if url in self.record.engines and ledger.healthy()
+        ]
+
+    def submit(self, request: slo.Request) -> outcomes.Admitted | outcomes.Rejected:
+        """Hand a new request to the scheduler; an admitted one is dispatched at once if it can."""
+        snapshots = self.engine_snapshots()
+        decision = self.scheduler.submit(request, snapshots)
+        if isinstance(decision, outcomes.Admitted):
+            self._waiters[request.request_id] = asyncio.get_running_loop().create_future()
+            if len(self.scheduler.queued) == 1:
+                self.dispatch_now(snapshots)
+            else:
+                # Others wait already: one dispatch per loop turn serves every arrival of that
+                # turn, where one per arrival would cost time proportional to the queue each.
+                self._wake.set()
+        return decision
+
+    async def wait_for_engine(self, request_id: str) -> outcomes.Dispatch:
+        """The dispatch of an admitted request; raises RequestRejectedError if it is rejected
+        while it waits. Cancelling the wait leaves the request queued: call `cancel`."""
+        waiter = self._waiters[request_id]
+        if waiter.done():
+            # Dispatched on arrival, the usual case: no need to wait, or to shield the wait.
+            del self._waiters[request_id]
+            return waiter.result()
+        try:
+            return await asyncio.shield(waiter)
+        finally:
+            if waiter.done() and self._waiters.get(request_id) is waiter:
+                del self._waiters[request_id]
+
+    def cancel(self, request_id: str) -> outcomes.Finished | None:
+        """The client went away: end the request as cancelled wherever it is (None if it had
+        already ended)."""
+        return self._end(request_id, outcomes.FinishOutcome.CANCELLED, output_tokens=None)
+
+    def finish(
+        self, request_id: str, outcome: outcomes.FinishOutcome, *, output_tokens: int | None
+    ) -> outcomes.Finished | None:
+        return self._end(request_id, outcome, output_tokens=output_tokens)
+
+    def progress(self, request_id: str, engine_url: str, *, generated_tokens: int) -> None:
+        """The request streamed `generated_tokens` so far. Its first token frees a waiting slot on
+        the engine, which may let a held request go."""
+        ledger = self.ledgers.get(engine_url)
+        started = ledger is not None and ledger.progress(
+            request_id, generated_tokens=generated_tokens
+        )
+        if started and self.scheduler.queued:
+            self._wake.set()
+
+    def engine_failed(self, request_id: str, engine_url: str) -> None:
+        """The engine failed the request before its first byte: keep the engine out of routing
+        for a while and let the scheduler retry the request elsewhere if its deadline allows."""
+        ledger = self.ledgers.get(engine_url)
+        if ledger is not None:
+            ledger.remove(request_id)
+            ledger.record_failure(now_s=self.clock.now())
+        self.scheduler.requeue(request_id)
+        self._waiters[request_id] = asyncio.get_running_loop().create_future()
+        self.dispatch_now()
+
+    def dispatch_now(self, snapshots: list[engine_state.EngineState] | None = None) -> None:
+        """Ask the scheduler what to send now and act on its answers. `snapshots`: the engines'
+        state, when the caller has just taken it."""
+        if not self.scheduler.queued:
+            return
+        if snapshots is None:
+            snapshots = self.engine_snapshots()
+        self._settle(self.scheduler.dispatch(snapshots))
+
+    def _settle(self, decisions: list[scheduler.Decision]) -> None:
+        """Carry the scheduler's decisions to the requests waiting for them."""
+        for decision in decisions:
+            request_id = decision.request.request_id
+            waiter = self._waiters.get(request_id)
+            if isinstance(decision, outcomes.Dispatch):
+                self.ledgers[decision.engine_id].add(decision.request)
+            if waiter is None or waiter.done():
+                log.error("scheduler decided on %s, which nobody waits for", request_id)
+                continue
+            if isinstance(decision, outcomes.Dispatch):
+                waiter.set_result(decision)
+            else:
+                waiter.set_exception(RequestRejectedError(decision))
+
+    def _end(
+        self, request_id: str, outcome: outcomes.FinishOutcome, *, output_tokens: int | None
+    ) -> outcomes.Finished | None:
+        waiter = self._waiters.pop(request_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.cancel()
+        engine_url = self.scheduler.running.get(request_id)
+        if not self.scheduler.holds(request_id):
+            return None
+        if engine_url is None:
+            # Still queued: the scheduler knows only one way out of its queue.
+            outcome = outcomes.FinishOutcome.CANCELLED
+        finished = self.scheduler.finish(request_id, outcome, output_tokens=output_tokens)
+        if engine_url is not None:
+            ledger = self.ledgers.get(engine_url)
+            if ledger is not None:
+                ledger.remove(request_id)
+                if ledger.inflight == 0 and engine_url not in self.record.engines:
+                    del self.ledgers[engine_url]
+        if self.scheduler.queued:
+            self._wake.set()
+        return finished
+
+    async def _dispatch_loop(self) -> None:
+        while True:
+            timeout = self._recheck_interval_s if self.scheduler.queued else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+            self._wake.clear()
+            self.dispatch_now()
+
+    async def _scrape_loop(self) -> None:
+        while True:
+            await asyncio.gather(*(self._scrape(ledger) for ledger in list(self.ledgers.values())))
+            self._wake.set()
+            await asyncio.sleep(self._scrape_interval_s)
+
+    async def _scrape(self, ledger: engine_ledger.EngineLedger) -> None:
+        try:
+            load = await engine_metrics.scrape(
+                self._client, ledger.url, timeout_s=self._scrape_interval_s
+            )
+        except (httpx.HTTPError, ValueError) as error:
+            if ledger.healthy():
+                log.warning(
+                    "engine %s: metrics unavailable (%s); routing around it", ledger.url, error
+                )
+            ledger.record_failure(now_s=self.clock.now())
+            return
+        ledger.observe(load, now_s=self.clock.now())

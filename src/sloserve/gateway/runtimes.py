@@ -1,0 +1,117 @@
+"""The per-model runtimes, kept in step with the datastore.
+
+A model appears when a source defines it and disappears when no source does; its runtime is built
+then (with the latency model of its profile) and stopped after. A model whose profile cannot be
+loaded is listed as unavailable with the reason, and its requests get 503 saying so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+
+import httpx
+
+from sloserve.engine import profiles
+from sloserve.gateway import datastore, metrics, runtime, settings
+from sloserve.scheduling import latency_fit, latency_model, policy
+
+log = logging.getLogger(__name__)
+
+
+@functools.cache
+def _fitted_latency(profile: str) -> latency_model.LatencyModel:
+    """The latency model of a profile, resolved as engines resolve theirs (a shipped name, a
+    file path, or `synthetic`), so that predictions and engines agree."""
+    return latency_fit.fit_latency_model(profiles.resolve(profile)).model
+
+
+class Runtimes:
+    """Model id → its runtime. Subscribe `on_record` to the datastore."""
+
+    def __init__(
+        self,
+        *,
+        config: settings.SchedulingSettings,
+        client: httpx.AsyncClient,
+        clock: runtime.MonotonicClock,
+        gateway_metrics: metrics.GatewayMetrics,
+    ) -> None:
+        self._config = config
+        self._client = client
+        self._clock = clock
+        self._metrics = gateway_metrics
+        self._policy = policy.preset(config.policy)
+        self._runtimes: dict[str, runtime.ModelRuntime] = {}
+        self.unavailable: dict[str, str] = {}
+        self._stopping: set[asyncio.Task[None]] = set()
+
+    def get(self, model: str) -> runtime.ModelRuntime | None:
+        return self._runtimes.get(model)
+
+    def all(self) -> list[runtime.ModelRuntime]:
+        return list(self._runtimes.values())
+
+    def on_record(self, model: str, record: datastore.ModelRecord | None) -> None:
+        current = self._runtimes.get(model)
+        if record is None:
+            self.unavailable.pop(model, None)
+            if current is not None:
+                self._retire(current)
+            return
+        if current is not None and current.record.definition.profile == record.definition.profile:
+            current.update(record)
+            self._publish_targets(record)
+            return
+        try:
+            latency = _fitted_latency(record.definition.profile) if self._policy.predicts else None
+        except (LookupError, ValueError) as error:
+            self.unavailable[model] = f"model {model!r} cannot be scheduled: {error}"
+            log.error("%s", self.unavailable[model])
+            if current is not None:
+                self._retire(current)
+            return
+        if current is not None:
+            self._retire(current)
+        self.unavailable.pop(model, None)
+        fresh = runtime.ModelRuntime(
+            record=record,
+            policy_config=self._policy,
+            latency=latency,
+            clock=self._clock,
+            client=self._client,
+            recheck_interval_s=self._config.recheck_interval_s,
+            scrape_interval_s=self._config.engine_metrics_interval_s,
+            failure_cooldown_s=self._config.failure_cooldown_s,
+        )
+        fresh.start()
+        self._runtimes[model] = fresh
+        self._publish_targets(record)
+
+    async def stop_all(self) -> None:
+        for model_runtime in list(self._runtimes.values()):
+            self._retire(model_runtime)
+        await asyncio.gather(*self._stopping, return_exceptions=True)
+
+    def _retire(self, model_runtime: runtime.ModelRuntime) -> None:
+        record = model_runtime.record
+        if self._runtimes.get(record.model) is model_runtime:
+            del self._runtimes[record.model]
+        self._metrics.forget_model(
+            record.labels,
+            classes=list(record.definition.classes.classes),
+            engines=list(model_runtime.ledgers),
+        )
+        task = asyncio.get_running_loop().create_task(model_runtime.stop())
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
+
+    def _publish_targets(self, record: datastore.ModelRecord) -> None:
+        for slo_class in record.definition.classes.classes.values():
+            self._metrics.publish_targets(
+                record.labels,
+                slo_class=slo_class.name,
+                ttft_s=slo_class.ttft_s,
+                tpot_s=slo_class.tpot_s,
+            )

@@ -1,0 +1,95 @@
+"""Request bodies of the OpenAI endpoints, as far as the gateway must understand them.
+
+The gateway forwards the client's body unchanged, so these models check only what scheduling needs
+(model, stream, output budget, prompt) and that the shape is what an OpenAI server accepts; other
+fields are allowed through for the engine to judge.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+PositiveInt = Annotated[StrictInt, Field(ge=1)]
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    include_usage: StrictBool | None = None
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: StrictStr
+    text: StrictStr | None = None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: StrictStr | list[ContentPart] | None = None
+
+    def text_length(self) -> int:
+        if isinstance(self.content, str):
+            return len(self.content)
+        if self.content is None:
+            return 0
+        return sum(len(part.text or "") for part in self.content)
+
+
+class _GenerationRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: Annotated[StrictStr, Field(min_length=1)]
+    stream: StrictBool = False
+    stream_options: StreamOptions | None = None
+    max_tokens: PositiveInt | None = None
+    n: PositiveInt = 1
+
+    def output_budget(self) -> int | None:
+        """The most tokens the client allows per choice, when it says."""
+        return self.max_tokens
+
+
+class ChatCompletionRequest(_GenerationRequest):
+    """`POST /v1/chat/completions`."""
+
+    messages: Annotated[list[ChatMessage], Field(min_length=1)]
+    max_completion_tokens: PositiveInt | None = None
+
+    def output_budget(self) -> int | None:
+        return self.max_completion_tokens or self.max_tokens
+
+    def prompt_tokens(self, *, chars_per_token: float) -> int:
+        """Prompt length estimated from its characters (the gateway has no tokenizer)."""
+        characters = sum(message.text_length() for message in self.messages)
+        return max(1, round(characters / chars_per_token))
+
+
+PromptValue = StrictStr | list[StrictStr] | list[StrictInt] | list[list[StrictInt]]
+
+
+class CompletionRequest(_GenerationRequest):
+    """`POST /v1/completions`."""
+
+    prompt: PromptValue
+
+    def prompt_tokens(self, *, chars_per_token: float) -> int:
+        """Token ids are counted; text is estimated from its characters.
+
+        A batch of prompts counts the longest one, since each is prefilled as its own sequence.
+        """
+        prompt: Any = self.prompt
+        if isinstance(prompt, str):
+            return max(1, round(len(prompt) / chars_per_token))
+        if not prompt:
+            return 1
+        if isinstance(prompt[0], int):
+            return len(prompt)
+        if isinstance(prompt[0], str):
+            return max(1, round(max(len(text) for text in prompt) / chars_per_token))
+        return max(1, max(len(ids) for ids in prompt))

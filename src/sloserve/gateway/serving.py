@@ -1,0 +1,257 @@
+"""The life of a generation request: validate → identify → classify → schedule → proxy.
+
+Arrival is stamped first, so queueing, retries and the gateway's own work all count against the
+request's deadline. The scheduler decides admission, order and engine; this module acts on its
+answers, retries on another engine when one fails before the first byte (the scheduler re-checks
+the deadline), and watches for the client going away while the request waits.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from typing import Literal
+
+import pydantic
+from fastapi import Request, Response
+
+from sloserve.gateway import (
+    classify,
+    client_watch,
+    context,
+    errors,
+    exchange,
+    relay,
+    runtime,
+    schemas,
+    upstream,
+)
+from sloserve.scheduling import outcomes, slo
+
+log = logging.getLogger(__name__)
+
+Endpoint = Literal["chat", "completions"]
+_PATHS: dict[Endpoint, str] = {"chat": "/v1/chat/completions", "completions": "/v1/completions"}
+_SCHEMAS: dict[Endpoint, type[schemas.ChatCompletionRequest | schemas.CompletionRequest]] = {
+    "chat": schemas.ChatCompletionRequest,
+    "completions": schemas.CompletionRequest,
+}
+_CLIENT_CLOSED = 499
+
+
+async def serve(ctx: context.GatewayContext, http_request: Request, endpoint: Endpoint) -> Response:
+    arrival_s = ctx.clock.now()
+    parsed = _validate(endpoint, await http_request.body())
+    tenant = ctx.tenants.book.identify(http_request.headers.get("authorization"))
+    model_runtime = _runtime_for(ctx, parsed.model)
+    record = model_runtime.record
+    try:
+        choice = classify.choose_class(
+            headers=http_request.headers, tenant=tenant, model=record.definition.classes
+        )
+    except errors.GatewayError as error:
+        if error.code == "forbidden_class":
+            labels = record.labels.with_class(str(error.extra["slo_class"]))
+            ctx.metrics.requests.labels(*labels).inc()
+            ctx.metrics.rejected.labels(*labels, "forbidden_class").inc()
+        raise
+    labels = record.labels.with_class(choice.slo_class.name)
+    ctx.metrics.requests.labels(*labels).inc()
+    if ctx.lifecycle.draining:
+        ctx.metrics.rejected.labels(*labels, "draining").inc()
+        raise errors.GatewayError(
+            status=503,
+            message="the gateway is shutting down; retry on another replica",
+            error_type="service_unavailable",
+            code="draining",
+            headers={"Retry-After": "1"},
+        )
+    request = slo.Request(
+        request_id=f"req-{uuid.uuid4().hex}",
+        model=record.model,
+        slo_class=choice.slo_class,
+        arrival_s=arrival_s,
+        prompt_tokens=parsed.prompt_tokens(chars_per_token=ctx.settings.scheduling.chars_per_token),
+        max_tokens=parsed.output_budget() or ctx.settings.scheduling.default_max_tokens,
+        ttft_target_s=choice.ttft_target_s,
+        tpot_target_s=choice.tpot_target_s,
+    )
+    decision = model_runtime.submit(request)
+    if isinstance(decision, outcomes.Rejected):
+        ctx.metrics.rejected.labels(*labels, decision.reason.value).inc()
+        raise _rejection_error(decision)
+    ctx.metrics.admitted.labels(*labels).inc()
+    current = exchange.Exchange(
+        request=request, model_runtime=model_runtime, gateway_metrics=ctx.metrics, labels=labels
+    )
+    ctx.lifecycle.enter()
+    relaying = False
+    try:
+        response = await _proxy(ctx, http_request, current, parsed.stream, endpoint)
+        # A relay leaves the lifecycle itself, once its stream has ended.
+        relaying = isinstance(response, relay.RelayResponse)
+        return response
+    except BaseException:
+        # Whatever went wrong, the scheduler must not keep holding the request.
+        current.end_failed()
+        raise
+    finally:
+        if not relaying:
+            ctx.lifecycle.exit()
+
+
+async def _proxy(
+    ctx: context.GatewayContext,
+    http_request: Request,
+    current: exchange.Exchange,
+    stream: bool,
+    endpoint: Endpoint,
+) -> Response:
+    watch = client_watch.ClientWatch(http_request.receive)
+    try:
+        response = await _proxy_watched(ctx, http_request, current, stream, endpoint, watch)
+    except BaseException:
+        watch.stop()
+        raise
+    if not isinstance(response, relay.RelayResponse):
+        watch.stop()
+    return response
+
+
+async def _proxy_watched(
+    ctx: context.GatewayContext,
+    http_request: Request,
+    current: exchange.Exchange,
+    stream: bool,
+    endpoint: Endpoint,
+    watch: client_watch.ClientWatch,
+) -> Response:
+    model_runtime = current.model_runtime
+    request_id = current.request.request_id
+    headers = upstream.forwarded_headers(http_request.headers, request_id)
+    body = await http_request.body()
+    reply_headers = {
+        "x-request-id": request_id,
+        classify.CLASS_HEADER: current.request.slo_class.name,
+    }
+    engine_failures = 0
+    try:
+        while True:
+            dispatch = await watch.unless_gone(model_runtime.wait_for_engine(request_id))
+            ctx.metrics.queue_time.labels(*current.labels).observe(
+                dispatch.at_s - current.request.arrival_s
+            )
+            send = upstream.open_stream if stream else upstream.fetch_whole
+            try:
+                answer = await watch.unless_gone(
+                    send(
+                        ctx.client,
+                        engine_url=dispatch.engine_id,
+                        path=_PATHS[endpoint],
+                        body=body,
+                        headers=headers,
+                    )
+                )
+                break
+            except upstream.EngineFailedError as failure:
+                log.warning("request %s: %s; asking the scheduler to retry it", request_id, failure)
+                ctx.metrics.retried.labels(*current.labels).inc()
+                engine_failures += 1
+                model_runtime.engine_failed(request_id, dispatch.engine_id)
+    except runtime.RequestRejectedError as rejected:
+        return _rejected_while_waiting(
+            current, rejected.rejection, after_engine_failure=engine_failures > 0
+        )
+    except client_watch.ClientGoneError:
+        current.end_cancelled()
+        return Response(status_code=_CLIENT_CLOSED)
+    if isinstance(answer, upstream.OpenStream):
+        return relay.RelayResponse(
+            relay.Relay(
+                stream=answer,
+                engine_url=dispatch.engine_id,
+                current=current,
+                gateway_lifecycle=ctx.lifecycle,
+            ),
+            watch=watch,
+            status_code=answer.response.status_code,
+            media_type=answer.response.headers.get("content-type", "text/event-stream"),
+            headers=reply_headers,
+        )
+    if answer.status < 400:
+        current.end_served_whole(body=answer.body, answered_s=ctx.clock.now())
+    else:
+        current.end_failed()
+    return Response(
+        content=answer.body,
+        status_code=answer.status,
+        media_type=answer.content_type,
+        headers=reply_headers,
+    )
+
+
+def _rejected_while_waiting(
+    current: exchange.Exchange, rejection: outcomes.Rejected, *, after_engine_failure: bool
+) -> Response:
+    """A rejection after admission: a TTFT re-check in the queue, or a retry the scheduler could
+    not place in time after an engine failed (then the client hears that the engine failed)."""
+    if after_engine_failure:
+        current.end_rejected("engine_failed")
+        return errors.GatewayError(
+            status=502,
+            message=f"the engine serving this request failed and no other engine can take it "
+            f"in time ({rejection.message})",
+            error_type="engine_failed",
+            code="engine_failed",
+        ).response()
+    current.end_rejected(rejection.reason.value)
+    return _rejection_error(rejection).response()
+
+
+def _rejection_error(rejection: outcomes.Rejected) -> errors.GatewayError:
+    """429 for the SLO guards and a full queue, 503 when the model has no engines."""
+    extra: dict[str, object] = {"slo_class": rejection.request.slo_class.name}
+    if rejection.predicted_ttft_s is not None:
+        extra["predicted_ttft_ms"] = round(rejection.predicted_ttft_s * 1000.0, 1)
+    extra["ttft_target_ms"] = round(rejection.request.ttft_s * 1000.0, 1)
+    retry_after_s = (
+        1 if rejection.retry_after_s is None else max(1, math.ceil(rejection.retry_after_s))
+    )
+    status = 503 if rejection.reason is outcomes.RejectReason.NO_ENGINES else 429
+    return errors.GatewayError(
+        status=status,
+        message=rejection.message,
+        error_type="slo_rejected" if status == 429 else "service_unavailable",
+        code=rejection.reason.value,
+        headers={"Retry-After": str(retry_after_s)},
+        extra=extra,
+    )
+
+
+def _validate(
+    endpoint: Endpoint, body: bytes
+) -> schemas.ChatCompletionRequest | schemas.CompletionRequest:
+    try:
+        return _SCHEMAS[endpoint].model_validate_json(body)
+    except pydantic.ValidationError as error:
+        raise errors.from_validation_error(error) from error
+
+
+def _runtime_for(ctx: context.GatewayContext, model: str) -> runtime.ModelRuntime:
+    found = ctx.runtimes.get(model)
+    if found is not None:
+        return found
+    reason = ctx.runtimes.unavailable.get(model)
+    if reason is not None:
+        raise errors.GatewayError(
+            status=503, message=reason, error_type="service_unavailable", code="model_unavailable"
+        )
+    served = ", ".join(record.model for record in ctx.store.models()) or "none"
+    raise errors.GatewayError(
+        status=404,
+        message=f"the model {model!r} does not exist here; models served: {served}",
+        error_type="invalid_request_error",
+        param="model",
+        code="model_not_found",
+    )

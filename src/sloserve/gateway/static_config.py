@@ -1,0 +1,95 @@
+"""The static models file, for running the gateway without Kubernetes.
+
+YAML or JSON::
+
+    models:
+      - model: meta-llama/Llama-3.1-8B-Instruct     # the id clients send
+        profile: h100-llama3-8b                     # latency profile (default h100-llama3-8b)
+        maxNumSeqs: 256                             # the engines' --max-num-seqs (default 256)
+        sloClasses:
+          - {name: interactive, ttft: 500ms, tpot: 50ms}
+          - {name: batch, ttft: 15s, tpot: 50ms}
+        defaultClass: batch
+        engines: ["http://127.0.0.1:8001", "http://127.0.0.1:8002"]
+
+Classes are written as in a ModelService and checked by the same rules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from sloserve.api import fields, spec
+from sloserve.gateway import datastore, definitions
+
+
+class StaticModel(fields.ApiModel):
+    model: str = Field(min_length=1, pattern=r"^\S+$")
+    profile: fields.DnsLabel = spec.DEFAULT_PROFILE
+    slo_classes: Annotated[tuple[spec.SLOClass, ...], Field(min_length=1)]
+    default_class: str
+    max_num_seqs: int = Field(default=256, ge=1)
+    engines: tuple[str, ...] = ()
+
+    @field_validator("engines")
+    @classmethod
+    def _engines_are_http_urls(cls, engines: tuple[str, ...]) -> tuple[str, ...]:
+        for url in engines:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"engine {url!r} must be a URL such as http://127.0.0.1:8000")
+        return tuple(url.rstrip("/") for url in engines)
+
+    @model_validator(mode="after")
+    def _default_class_exists(self) -> StaticModel:
+        names = [slo_class.name for slo_class in self.slo_classes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"model {self.model!r}: sloClasses has duplicate names: {names}")
+        if self.default_class not in names:
+            raise ValueError(
+                f"model {self.model!r}: defaultClass {self.default_class!r} must name one of "
+                f"sloClasses: {', '.join(names)}"
+            )
+        return self
+
+
+class StaticConfig(fields.ApiModel):
+    models: tuple[StaticModel, ...] = ()
+
+    @model_validator(mode="after")
+    def _model_ids_unique(self) -> StaticConfig:
+        ids = [entry.model for entry in self.models]
+        duplicates = sorted({model for model in ids if ids.count(model) > 1})
+        if duplicates:
+            raise ValueError(f"models listed twice: {', '.join(duplicates)}; list each once")
+        return self
+
+
+def load_static_config(path: Path) -> StaticConfig:
+    """Read and validate the file; raises ValueError naming the file and the field."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise ValueError(f"models file {path}: cannot read it: {error}") from error
+    try:
+        return StaticConfig.model_validate(raw or {})
+    except ValidationError as error:
+        raise ValueError(f"models file {path}: {error}") from error
+
+
+def feed(store: datastore.Datastore, config: StaticConfig) -> None:
+    """Put every model of the file and its engines into the datastore."""
+    for entry in config.models:
+        key = datastore.SourceKey(namespace="", name=entry.model, static=True)
+        definition = definitions.model_definition(
+            model=entry.model,
+            slo_classes=entry.slo_classes,
+            default_class=entry.default_class,
+            profile=entry.profile,
+        )
+        store.put_definition(key, dataclasses.replace(definition, max_num_seqs=entry.max_num_seqs))
+        store.put_endpoints(key, "static", entry.engines)

@@ -1,0 +1,83 @@
+"""ModelServices and EndpointSlices as the Kubernetes API returns them, read for routing."""
+
+from __future__ import annotations
+
+import pytest
+
+from sloserve.gateway import kube_objects
+
+MODELSERVICE = {
+    "metadata": {"name": "llama", "namespace": "team-a"},
+    "spec": {
+        "model": "meta-llama/Llama-3.1-8B-Instruct",
+        "engine": {"kind": "sim", "profile": "synthetic", "args": ["--max-num-seqs", "64"]},
+        "sloClasses": [
+            {"name": "interactive", "ttft": "500ms", "tpot": "50ms", "priority": 2},
+            {"name": "batch", "ttft": "15s", "tpot": "50ms"},
+        ],
+        "defaultClass": "batch",
+    },
+}
+
+
+def test_a_modelservice_defines_its_model_classes_profile_and_batch_limit() -> None:
+    definition = kube_objects.modelservice_definition(MODELSERVICE)
+    assert definition.model == "meta-llama/Llama-3.1-8B-Instruct"
+    assert definition.classes.default_class == "batch"
+    interactive = definition.classes.classes["interactive"]
+    assert (interactive.ttft_s, interactive.tpot_s, interactive.priority) == (0.5, 0.05, -2)
+    assert (definition.profile, definition.max_num_seqs) == ("synthetic", 64)
+
+
+def test_an_invalid_modelservice_is_refused_naming_it() -> None:
+    broken = {**MODELSERVICE, "spec": {**MODELSERVICE["spec"], "defaultClass": "gold"}}
+    with pytest.raises(ValueError, match="team-a/llama"):
+        kube_objects.modelservice_definition(broken)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [(["--max-num-seqs=32"], 32), (["--max-num-seqs", "16"], 16), ([], 256)],
+)
+def test_max_num_seqs_is_read_from_the_engine_args(args: list[str], expected: int) -> None:
+    assert kube_objects.max_num_seqs(args) == expected
+
+
+def endpoint_slice(**overrides: object) -> dict[str, object]:
+    return {
+        "metadata": {
+            "name": "llama-abc",
+            "namespace": "team-a",
+            "labels": {"sloserve.io/modelservice": "llama"},
+        },
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8000}, {"name": "metrics", "port": 9000}],
+        "endpoints": [
+            {"addresses": ["10.0.0.2"], "conditions": {"ready": True}},
+            {"addresses": ["10.0.0.3"], "conditions": {"ready": False}},
+            {"addresses": ["10.0.0.4"], "conditions": {}},
+        ],
+        **overrides,
+    }
+
+
+def test_ready_endpoints_on_the_http_port_are_engines() -> None:
+    assert kube_objects.slice_engine_urls(endpoint_slice()) == (
+        "http://10.0.0.2:8000",
+        "http://10.0.0.4:8000",
+    )
+
+
+def test_ipv6_addresses_are_bracketed() -> None:
+    urls = kube_objects.slice_engine_urls(
+        endpoint_slice(addressType="IPv6", endpoints=[{"addresses": ["fd00::1"]}])
+    )
+    assert urls == ("http://[fd00::1]:8000",)
+
+
+def test_a_slice_names_its_modelservice_by_label() -> None:
+    owner = kube_objects.slice_owner(endpoint_slice())
+    assert owner is not None
+    key, group = owner
+    assert (key.namespace, key.name, group) == ("team-a", "llama", "llama-abc")
+    assert kube_objects.slice_owner({"metadata": {"name": "other"}}) is None
