@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import pathlib
 import random
 import statistics
@@ -288,14 +289,18 @@ def print_report(prometheus_url: str, *, window_s: float, say: Say) -> bool:
     """Runs `sloserve report` against the local Prometheus; False when it produced no report."""
     window = f"--window={max(30, round(window_s))}s"
     argv = [sys.executable, "-m", "sloserve", "report", f"--prometheus={prometheus_url}", window]
-    completed = subprocess.run(argv, check=False)
+    # Rich sizes tables to the terminal; captured output (a log, CI) gets room for every column.
+    width = {} if sys.stdout.isatty() else {"COLUMNS": os.environ.get("COLUMNS", "160")}
+    completed = subprocess.run(argv, check=False, env={**os.environ, **width})
     if completed.returncode not in (0, 3):
         say(f"`sloserve report` exited with status {completed.returncode}")
         return False
     return True
 
 
-def how_to_reach(cluster: handle.ClusterHandle, base_url: str, *, name: str, model: str) -> str:
+def how_to_reach(
+    cluster: handle.ClusterHandle, base_url: str, *, name: str, model: str, down: str
+) -> str:
     request = json.dumps(
         {"model": model, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 32}
     )
@@ -318,7 +323,7 @@ With the OpenAI SDK:
       messages=[{{"role": "user", "content": "Hello"}}], extra_headers={{"x-slo-class": "batch"}})
 
 A report over the gateway's live metrics:  sloserve report --gateway {base_url} --window 1m
-Tear everything down:                      sloserve dev down
+Tear everything down:                      {down}
 """
 
 
@@ -359,7 +364,10 @@ def run(settings: DemoSettings, *, say: Say) -> float:
     finally:
         if monitor is not None:
             monitor.stop()
-    say(how_to_reach(cluster, base_url, name=name, model=model))
+    down = "sloserve dev down"
+    if settings.state_dir != paths.default_state_dir():
+        down += f" --state-dir {settings.state_dir}"
+    say(how_to_reach(cluster, base_url, name=name, model=model, down=down))
     elapsed = time.monotonic() - started
     say(f"demo finished in {elapsed:.0f} s")
     return elapsed

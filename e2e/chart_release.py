@@ -1,0 +1,68 @@
+"""Installing and removing the chart with helm, as a platform team would."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import tempfile
+from collections.abc import Mapping
+from typing import Any
+
+from e2e import providers
+
+REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
+CHART = REPOSITORY / "charts" / "sloserve"
+INSTALL_TIMEOUT = "240s"
+
+
+@dataclasses.dataclass(frozen=True)
+class ChartRelease:
+    """An installed release and the names of what it made."""
+
+    name: str
+    namespace: str
+    notes: str
+
+    @property
+    def operator(self) -> str:
+        return f"{self.name}-sloserve-operator"
+
+    @property
+    def gateway(self) -> str:
+        return f"{self.name}-sloserve-gateway"
+
+    def service_account(self, component: str) -> str:
+        """The `system:serviceaccount:…` user name of a component's ServiceAccount."""
+        return f"system:serviceaccount:{self.namespace}:{self.name}-sloserve-{component}"
+
+
+def install(
+    provider: providers.Provider, *, name: str, namespace: str, values: Mapping[str, Any]
+) -> ChartRelease:
+    """`helm install --wait` of the chart with `values` (a values file) and the provider's
+    `--set`s; returns once every Deployment of the release is available. Raises CommandError
+    with helm's output when it fails."""
+    with tempfile.TemporaryDirectory() as scratch:
+        values_file = pathlib.Path(scratch) / "values.yaml"
+        values_file.write_text(json.dumps(values))
+        installed = provider.cluster.helm(
+            "install",
+            name,
+            str(CHART),
+            f"--namespace={namespace}",
+            "--create-namespace",
+            "--wait",
+            f"--timeout={INSTALL_TIMEOUT}",
+            f"--values={values_file}",
+            *(f"--set={value}" for value in provider.chart_values),
+        )
+    return ChartRelease(name=name, namespace=namespace, notes=installed.stdout)
+
+
+def uninstall(provider: providers.Provider, release: ChartRelease) -> None:
+    """Removes the release and its namespace (without waiting for the namespace to go)."""
+    provider.cluster.helm(
+        "uninstall", release.name, f"--namespace={release.namespace}", "--wait", check=False
+    )
+    provider.cluster.kubectl("delete", "namespace", release.namespace, "--wait=false", check=False)

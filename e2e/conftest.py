@@ -1,0 +1,68 @@
+"""Fixtures of the end-to-end suite: a cluster (see providers), the chart installed on it once per
+session, the gateway reached as a Service would reach it, and a namespace for ModelServices.
+
+Every test here is marked `e2e`; `pytest -m "not e2e"` skips the suite. A test may take up to
+`TEST_TIMEOUT_S`, its share of starting the cluster and installing the chart included."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from e2e import gateway_access, providers, tenants
+from e2e.chart_release import ChartRelease, install, uninstall
+
+TEST_TIMEOUT_S = 600
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith("e2e/"):
+            item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.timeout(TEST_TIMEOUT_S))
+
+
+@pytest.fixture(scope="session")
+def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[providers.Provider]:
+    with providers.provide(tmp_path_factory.mktemp("e2e-cluster")) as provided:
+        yield provided
+
+
+@pytest.fixture(scope="session")
+def release(provider: providers.Provider) -> Iterator[ChartRelease]:
+    """The chart, installed with `helm install --wait` into a namespace of its own, with the
+    suite's tenants (see e2e.tenants) in the tenants Secret it creates."""
+    suffix = uuid.uuid4().hex[:6]
+    installed = install(
+        provider,
+        name=f"e2e-{suffix}",
+        namespace=f"sloserve-e2e-{suffix}",
+        values={"gateway": {"tenants": {"config": tenants.TENANTS_FILE}}},
+    )
+    yield installed
+    uninstall(provider, installed)
+
+
+@pytest.fixture(scope="session")
+def gateway(
+    provider: providers.Provider, release: ChartRelease
+) -> Iterator[gateway_access.GatewayAccess]:
+    access = gateway_access.GatewayAccess(
+        provider.cluster,
+        namespace=release.namespace,
+        service=release.gateway,
+        pods_reachable=provider.pods_reachable,
+    )
+    yield access
+    access.close()
+
+
+@pytest.fixture(scope="session")
+def models_namespace(provider: providers.Provider, release: ChartRelease) -> Iterator[str]:
+    """A namespace for the suite's ModelServices, deleted afterwards."""
+    name = f"e2e-models-{uuid.uuid4().hex[:6]}"
+    provider.cluster.kubectl("create", "namespace", name)
+    yield name
+    provider.cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)

@@ -1,0 +1,120 @@
+"""Reaching the gateway's pods from the test process, the way a Service would: through the ready
+endpoints of the gateway Service's EndpointSlices, resolved afresh for every request.
+
+The local provider's pod IPs are addresses of this machine, reached directly; on other clusters
+each ready pod gets its own `kubectl port-forward`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import subprocess
+import threading
+
+from sloserve.dev import handle
+
+_FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    """A ready gateway pod."""
+
+    pod: str
+    address: str
+    port: int
+
+
+class GatewayAccess:
+    """Base URLs of the gateway pods that are ready now."""
+
+    def __init__(
+        self,
+        cluster: handle.ClusterHandle,
+        *,
+        namespace: str,
+        service: str,
+        pods_reachable: bool,
+    ) -> None:
+        self._cluster = cluster
+        self._namespace = namespace
+        self._service = service
+        self._pods_reachable = pods_reachable
+        self._forwards: dict[str, tuple[subprocess.Popen[str], str]] = {}
+        self._lock = threading.Lock()
+
+    def endpoints(self) -> list[Endpoint]:
+        """The ready endpoints of the Service, from its EndpointSlices."""
+        listing = self._cluster.kubectl(
+            "get",
+            "endpointslices",
+            "-n",
+            self._namespace,
+            "-l",
+            f"kubernetes.io/service-name={self._service}",
+            "-o",
+            "json",
+        )
+        found = []
+        for item in json.loads(listing.stdout)["items"]:
+            ports = [port["port"] for port in item.get("ports") or [] if "port" in port]
+            if not ports:
+                continue
+            for endpoint in item.get("endpoints") or []:
+                if (endpoint.get("conditions") or {}).get("ready") is False:
+                    continue
+                pod = (endpoint.get("targetRef") or {}).get("name", "")
+                found.append(Endpoint(pod=pod, address=endpoint["addresses"][0], port=ports[0]))
+        return sorted(found, key=lambda endpoint: endpoint.pod)
+
+    def urls(self) -> list[str]:
+        """A base URL (no trailing slash) per ready gateway pod."""
+        endpoints = self.endpoints()
+        if self._pods_reachable:
+            return [f"http://{endpoint.address}:{endpoint.port}" for endpoint in endpoints]
+        with self._lock:
+            live = {endpoint.pod for endpoint in endpoints}
+            for pod in set(self._forwards) - live:
+                self._stop_forward(pod)
+            return [self._forward(endpoint) for endpoint in endpoints]
+
+    def close(self) -> None:
+        with self._lock:
+            for pod in list(self._forwards):
+                self._stop_forward(pod)
+
+    def _forward(self, endpoint: Endpoint) -> str:
+        known = self._forwards.get(endpoint.pod)
+        if known is not None and known[0].poll() is None:
+            return known[1]
+        process = subprocess.Popen(
+            [
+                str(self._cluster.bin_dir / "kubectl"),
+                "port-forward",
+                "-n",
+                self._namespace,
+                f"pod/{endpoint.pod}",
+                f":{endpoint.port}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=self._cluster.env(),
+        )
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = _FORWARDING.search(line)
+        if match is None:
+            process.kill()
+            raise RuntimeError(f"kubectl port-forward to pod {endpoint.pod} failed: {line!r}")
+        # kubectl prints a line per connection; a full pipe would stall the forward.
+        threading.Thread(target=process.stdout.read, daemon=True).start()
+        url = f"http://127.0.0.1:{match.group(1)}"
+        self._forwards[endpoint.pod] = (process, url)
+        return url
+
+    def _stop_forward(self, pod: str) -> None:
+        process, _ = self._forwards.pop(pod)
+        process.terminate()
+        process.wait(timeout=10)
