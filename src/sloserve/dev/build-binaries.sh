@@ -92,7 +92,13 @@ GO
 build_helm() {
   [ -x "$bin_dir/helm" ] && return
   echo "building helm $helm_version" >&2
-  GOBIN="$bin_dir" GOFLAGS= go install -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$helm_version" "helm.sh/helm/v3/cmd/helm@$helm_version"
+  # Helm's default Kubernetes version (for `helm template` and `helm lint`) comes from link flags,
+  # as its own release build sets them; without them it assumes v1.20.
+  local helm_flags="-s -w -X helm.sh/helm/v3/internal/version.version=$helm_version"
+  for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+    helm_flags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$minor"
+  done
+  GOBIN="$bin_dir" GOFLAGS= go install -trimpath -ldflags "$helm_flags" "helm.sh/helm/v3/cmd/helm@$helm_version"
 }
 
 build_etcd
