@@ -132,11 +132,6 @@ def test_the_dashboard_configmap_holds_the_dashboard_file(rendered: helm_chart.R
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
 
 
-def test_placement_scheduler_is_refused_until_the_chart_deploys_it(helm: pathlib.Path) -> None:
-    message = helm_chart.refuse(helm, set_values=["placement.enabled=true"])
-    assert "placement.enabled" in message
-
-
 def test_listening_on_the_pod_ip_reaches_every_component(helm: pathlib.Path) -> None:
     rendered = helm_chart.render(helm, set_values=["listenAddress=$(POD_IP)"])
     assert "--host=$(POD_IP)" in rendered.container("-gateway")["args"]

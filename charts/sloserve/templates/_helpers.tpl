@@ -154,3 +154,44 @@ The Lease the operator replicas elect their leader with, in the release namespac
 {{- define "sloserve.operator.leaseName" -}}
 {{- include "sloserve.componentName" (dict "context" . "component" "operator") }}
 {{- end }}
+
+{{/*
+The sloserve scheduler's KubeSchedulerConfiguration, as YAML. It mirrors
+sloserve.placement.scheduler_config.kube_scheduler_configuration for an in-pod scheduler (no
+kubeconfig, leader election under a Lease named for the scheduler in the release namespace, the
+extender on the pod's loopback address); a chart test compares the two, so they cannot drift.
+*/}}
+{{- define "sloserve.placement.schedulerConfig" -}}
+{{- $placement := .Values.placement }}
+{{- $extender := dict
+  "urlPrefix" (printf "http://127.0.0.1:%d" (int $placement.extender.port))
+  "filterVerb" "filter"
+  "prioritizeVerb" "prioritize"
+  "weight" (int $placement.scheduler.extenderWeight)
+  "enableHTTPS" false
+  "nodeCacheCapable" false
+  "httpTimeout" "5s"
+  "ignorable" false
+}}
+{{- $config := dict
+  "apiVersion" "kubescheduler.config.k8s.io/v1"
+  "kind" "KubeSchedulerConfiguration"
+  "clientConnection" (dict)
+  "leaderElection" (dict "leaderElect" true "resourceName" $placement.schedulerName "resourceNamespace" .Release.Namespace)
+  "profiles" (list (dict "schedulerName" $placement.schedulerName))
+  "extenders" (list $extender)
+}}
+{{- toYaml $config }}
+{{- end }}
+
+{{/*
+The kube-scheduler image reference: repository@digest when a digest is set, else repository:tag.
+*/}}
+{{- define "sloserve.placement.schedulerImage" -}}
+{{- $image := .Values.placement.scheduler.image }}
+{{- if $image.digest }}
+{{- printf "%s@%s" $image.repository $image.digest }}
+{{- else }}
+{{- printf "%s:%s" $image.repository $image.tag }}
+{{- end }}
+{{- end }}
