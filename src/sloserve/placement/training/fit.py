@@ -160,7 +160,8 @@ def _train_member(
             report(
                 f"seed {seed} epoch {epoch + 1}/{settings.epochs}: L1 {total / len(examples):.4f}"
             )
-    return model.eval()
+    model.eval()
+    return model
 
 
 def fit(
