@@ -138,7 +138,8 @@ class EngineCore:
             if horizon < self._now:
                 raise ValueError(f"horizon {horizon} is before the engine's clock ({self._now})")
             while not self._buffer and self._step is not None and self._step_end <= horizon:
-                self._complete_step()
+                if not self._continue_decoding(horizon):
+                    self._complete_step()
         if self._buffer:
             return self._now
         return self._step_end if self._step is not None else None
@@ -205,8 +206,29 @@ class EngineCore:
             )
         self._start_step_if_idle()
         while self._step is not None and self._step_end <= to:
-            self._complete_step()
+            if not self._continue_decoding(to):
+                self._complete_step()
         self._now = to
+
+    def _continue_decoding(self, limit: float) -> bool:
+        """Run the plain decode steps (see `IterationScheduler.plain_decode`) that end by
+        `limit`, starting with the one in flight; False, having run none, when the general path
+        must complete it."""
+        plan = self._step
+        sched = self._scheduler
+        if plan is None or not sched.plain_decode(plan):
+            return False
+        end = self._step_end
+        if not sched.continue_decoding(plan, end):
+            return False
+        timer = self.timer
+        while True:
+            self._now = end
+            end = self._step_end = end + timer.decode_step_seconds(
+                plan.decode_batch, plan.decode_context_mean
+            )
+            if end > limit or not sched.continue_decoding(plan, end):
+                return True
 
     def _complete_step(self) -> None:
         """Finish the step in flight at its end time and start the next one."""

@@ -88,6 +88,15 @@ class DecodeCohort:
         """Members whose next token starts a new KV block."""
         return self._residues[(-self.steps) % self._block_size]
 
+    def new_blocks_needed_at(self, steps: int) -> int:
+        """Members whose token after `steps` completed steps starts a new KV block."""
+        return self._residues[(-steps) % self._block_size]
+
+    def finishes_after(self, steps: int) -> bool:
+        """Whether no member (nor a stale entry of one that left) is due by `steps` steps."""
+        heap = self._finish_heap
+        return not heap or heap[0][0] > steps
+
     def context_sum(self) -> int:
         """Sum of the members' contexts."""
         return self._context_base_sum + len(self.members) * self.steps

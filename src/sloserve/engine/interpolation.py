@@ -64,6 +64,14 @@ class NestedGrid:
         """The interpolated value at `point` (one coordinate per dimension, outermost first)."""
         return self._value_from(point, 0)
 
+    def value_at(self, x: float) -> float:
+        """`value((x,))` of a one-coordinate grid, without packing the point."""
+        if self._dimensions != 1:
+            raise ValueError(
+                f"value_at needs a one-coordinate grid, this one has {self._dimensions}"
+            )
+        return _interpolate_1d(self._axis, self._values, x, self._extrapolate_above)
+
     def _value_from(self, point: Sequence[float], depth: int) -> float:
         if self._dimensions == 1:
             return _interpolate_1d(self._axis, self._values, point[depth], self._extrapolate_above)

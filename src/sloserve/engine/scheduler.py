@@ -127,6 +127,44 @@ class IterationScheduler:
                 self.pool.join(request, ratio=self._ratio_of(request), credit=0.0)
         return produced
 
+    def plain_decode(self, plan: StepPlan) -> bool:
+        """Whether `plan` runs one cohort that every decoding request belongs to, with no prefill
+        in flight or waiting and no token events: while no member finishes and its KV blocks
+        fit, `complete` reports nothing and `schedule` plans the same cohort again, so
+        `continue_decoding` may stand in for both. This stays true over such steps."""
+        if self._token_events or plan.chunks or len(plan.cohorts) != 1 or self.prefilling:
+            return False
+        cohort = plan.cohorts[0]
+        pool_cohorts = self.pool.cohorts
+        if len(pool_cohorts) != 1 or pool_cohorts[0] is not cohort or cohort.ratio < 1.0:
+            return False
+        return not self._ratios_stale and not len(self.waiting)
+
+    def continue_decoding(self, plan: StepPlan, end: float) -> bool:
+        """Complete a `plain_decode` plan at `end` and re-plan it in place as the next step,
+        exactly as `complete` and `schedule` would; False (nothing changed) when a member
+        finishes at `end` or the next step's KV blocks do not fit, for the general path.
+
+        Plain decode stretches are most of an engine's steps at light load.
+        """
+        cohort = plan.cohorts[0]
+        steps = cohort.steps + 1
+        if not cohort.finishes_after(steps):
+            return False
+        needed = cohort.new_blocks_needed_at(steps)
+        if needed > self.kv.free:
+            return False
+        cohort.steps = steps
+        # a cohort of ratio 1 always takes its turn; the call keeps its credit arithmetic
+        cohort.take_turn()
+        self.kv.allocate(needed)
+        plan.start = end
+        # an abort during the step may have shrunk the cohort since the plan was made
+        plan.decode_batch = len(cohort)
+        plan.budget = self._config.max_num_batched_tokens - plan.decode_batch
+        plan.decode_context_sum = cohort.context_sum()
+        return True
+
     def _prefill_bound(self) -> bool:
         """Whether the next step is expected to carry a prompt chunk (credit policy only).
 

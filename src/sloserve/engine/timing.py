@@ -122,6 +122,12 @@ class StepTimer:
         )
         return (gpu * self._slowdown + self._cpu_overhead_ms) * self._time_scale / 1000.0
 
+    def decode_step_seconds(self, decode_batch: int, decode_context: float) -> float:
+        """`step_seconds` of a decode-only step (`decode_batch` at least 1), the same figure
+        without the general dispatch on what the step computes."""
+        gpu = self._decode_ms(decode_batch, decode_context)
+        return (gpu * self._slowdown + self._cpu_overhead_ms) * self._time_scale / 1000.0
+
     def _prefill_ms(self, tokens: float) -> float:
         return self._prefill.value((tokens,))
 
@@ -130,7 +136,7 @@ class StepTimer:
         if curve is None:
             curve = self._decode.with_inner_fixed((float(batch),))
             self._decode_by_batch[batch] = curve
-        return curve.value((context,))
+        return curve.value_at(context)
 
     def _composed_ms(self, prefill_tokens: int, decode_batch: int, decode_context: float) -> float:
         if decode_batch == 0:
