@@ -16,6 +16,7 @@ from sloserve.api.status import ModelServiceStatus, PodPlacement
 from sloserve.builders.defaults import EngineDefaults
 from sloserve.builders.status import ReconcileFailure
 from sloserve.controllers.retries import RetryPolicy
+from sloserve.controllers.slo_figures import FigureBoard
 from sloserve.placement.assessor import Assessor
 
 __all__ = ["ObjectState", "OperatorContext", "PlacementRuntime", "context_of", "state_of"]
@@ -49,6 +50,7 @@ class OperatorContext:
         retries: backoff of failed reconciles.
         request_timeout_s: seconds one API request may take.
         placement: interference-aware placement; None when it is turned off.
+        slo: the latest per-class SLO figures; None when no source is set.
     """
 
     api: client.ApiClient
@@ -58,6 +60,7 @@ class OperatorContext:
     retries: RetryPolicy
     request_timeout_s: float
     placement: PlacementRuntime | None = None
+    slo: FigureBoard | None = None
 
 
 @dataclasses.dataclass
@@ -80,6 +83,7 @@ class ObjectState:
         preferred_affinity: the engines' preferred node affinity without the sloserve
             scheduler, as last computed.
         affinity_replicas: the `spec.replicas` it was computed for.
+        slo_sequence: the sequence of the SLO figures last written into the status.
     """
 
     lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
@@ -93,6 +97,7 @@ class ObjectState:
     placement_attempts: set[tuple[str, str | None]] = dataclasses.field(default_factory=set)
     preferred_affinity: dict[str, Any] | None = None
     affinity_replicas: int | None = None
+    slo_sequence: int | None = None
 
 
 def context_of(memo: Any) -> OperatorContext:

@@ -2,8 +2,8 @@
 
 - create / update / resume → `reconcile`: apply the Deployment, Service and PodDisruptionBudget the
   whole spec asks for (level-based: the diff is never read), then write the status;
-- a timer → `refresh_status`: recompute the status from the indexes, write it if it changed, and
-  re-create a child that was deleted behind the operator's back;
+- a timer → `refresh_status`: recompute the status from the indexes, write it if it changed, write
+  new SLO figures, and re-create a child that was deleted behind the operator's back;
 - delete → `announce_deletion`: garbage collection removes the children; this only records it.
 """
 
@@ -20,7 +20,7 @@ from sloserve.api.spec import ModelServiceSpec
 from sloserve.builders import labels as label_keys
 from sloserve.builders.errors import SpecError
 from sloserve.builders.status import Reason, ReconcileFailure, Targets
-from sloserve.controllers import children, indexes, placement, reading, retries
+from sloserve.controllers import children, indexes, placement, reading, retries, slo_figures
 from sloserve.controllers.context import ObjectState, OperatorContext, context_of, state_of
 from sloserve.controllers.status_report import write_status
 
@@ -149,6 +149,24 @@ async def _repair_missing(
     children.report(body, created, generation=_generation(body))
 
 
+def _new_slo_figures(
+    *, context: OperatorContext, state: ObjectState, body: kopf.Body, spec: ModelServiceSpec
+) -> dict[str, Any]:
+    """The `slo` and `attainment` status patch from SLO figures not yet written for this object,
+    else `{}`: each collection is written once, and a failed collection writes nothing."""
+    board = context.slo
+    if board is None or board.latest is None or board.latest.sequence == state.slo_sequence:
+        return {}
+    state.slo_sequence = board.latest.sequence
+    return slo_figures.slo_changes(
+        board.latest,
+        cluster=board.cluster,
+        namespace=str(body.metadata.namespace),
+        name=str(body.metadata.name),
+        spec=spec,
+    )
+
+
 async def refresh_status(
     *,
     body: kopf.Body,
@@ -159,9 +177,9 @@ async def refresh_status(
     patch: kopf.Patch,
     **found: Any,
 ) -> None:
-    """Recomputes the status from the indexes and writes it if it changed; re-creates children
-    that disappeared after a successful reconcile. Costs no request, and next to no work, when
-    nothing it reads changed."""
+    """Recomputes the status from the indexes and writes it if it changed; writes SLO figures
+    collected since the last refresh; re-creates children that disappeared after a successful
+    reconcile. Costs no request, and next to no work, when nothing it reads changed."""
     context = context_of(memo)
     state = state_of(memo)
     generation = _generation(body)
@@ -194,6 +212,10 @@ async def refresh_status(
                 state=state,
                 observed=observed,
                 previous=previous,
+            )
+        if parsed is not None:
+            patch.status.update(
+                _new_slo_figures(context=context, state=state, body=body, spec=parsed)
             )
         inputs = (generation, applied, state.failure, observed, raw_status, len(state.placements))
         if inputs == state.inputs:

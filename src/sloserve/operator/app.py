@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import uuid
 
 import kopf
@@ -19,7 +20,8 @@ from sloserve.api import modelservice as resource
 from sloserve.builders.defaults import EngineDefaults
 from sloserve.controllers import modelservice, retries
 from sloserve.controllers.context import OperatorContext, PlacementRuntime
-from sloserve.operator import health, kopf_settings, leader, login
+from sloserve.controllers.slo_figures import FigureBoard
+from sloserve.operator import health, kopf_settings, leader, login, slo_collector
 from sloserve.operator.settings import OperatorSettings
 
 __all__ = ["EXIT_LOST_LEASE", "CrdMissingError", "build_registry", "engine_defaults", "run"]
@@ -169,6 +171,29 @@ async def run(settings: OperatorSettings) -> int:
             server.close()
 
 
+def _start_slo_collector(
+    settings: OperatorSettings, *, board: FigureBoard | None, stopping: threading.Event
+) -> asyncio.Task[None] | None:
+    if board is None:
+        return None
+    source = slo_collector.source_name(settings.slo)
+    logger.info(
+        "collecting SLO figures over %s from %s every %s",
+        settings.slo.window,
+        source,
+        settings.slo.interval,
+    )
+    return asyncio.create_task(
+        slo_collector.run_collector(
+            collect=slo_collector.collection(settings.slo, stopping=stopping),
+            board=board,
+            interval_s=settings.slo.interval_s,
+            source=source,
+        ),
+        name="slo-collector",
+    )
+
+
 async def _run_kopf(
     *,
     settings: OperatorSettings,
@@ -191,6 +216,7 @@ async def _run_kopf(
         ),
         request_timeout_s=settings.kubernetes.request_timeout_s,
         placement=await asyncio.to_thread(_placement_runtime, settings, api),
+        slo=FigureBoard(cluster=settings.slo.cluster) if settings.slo.enabled else None,
     )
     namespaces = settings.kubernetes.namespaces
     operator = asyncio.create_task(
@@ -208,9 +234,17 @@ async def _run_kopf(
     watched = {operator}
     if elector is not None:
         watched.add(asyncio.create_task(leader.hold(elector), name="lease"))
+    stopping = threading.Event()
+    collector = _start_slo_collector(settings, board=context.slo, stopping=stopping)
     scope = ", ".join(namespaces) if namespaces else "all namespaces"
     logger.info("serving ModelServices in %s", scope)
-    done, pending = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+    try:
+        done, pending = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        # A direct scrape sleeps in a thread between rounds; the event ends it at once.
+        stopping.set()
+        if collector is not None:
+            collector.cancel()
     if operator not in done:
         logger.critical("the Lease was lost: exiting at once so that only the new leader acts")
         logging.shutdown()

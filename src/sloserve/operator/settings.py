@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from importlib import metadata
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from sloserve.api.durations import DurationError, parse_duration
 
 __all__ = [
     "DEFAULT_SERVICE_ACCOUNT_DIR",
@@ -26,6 +28,7 @@ __all__ = [
     "OperatorSettings",
     "PlacementSettings",
     "RetrySettings",
+    "SLOSettings",
     "StatusSettings",
 ]
 
@@ -180,6 +183,71 @@ class StatusSettings(_Group):
     )
 
 
+class SLOSettings(_Group):
+    """Per-class SLO figures in each ModelService's `status.slo`, computed by `sloserve.report`
+    from a Prometheus server or by scraping the gateways directly. With neither source set
+    (default) the operator writes no figures."""
+
+    prometheus_url: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Base URL of a Prometheus server that scrapes the gateways, like "
+        "http://prometheus:9090 (default none).",
+    )
+    gateway_urls: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Gateways to scrape directly when no Prometheus is set, comma-separated "
+        "(default none). A direct scrape takes the whole window, so figures change once per "
+        "window.",
+    )
+    window: str = Field(
+        default="5m", description="Window the figures cover, a duration like 5m (default 5m)."
+    )
+    interval: str = Field(
+        default="30s",
+        description="Seconds between collections from Prometheus, or between scrapes of the "
+        "gateways, a duration like 30s (default 30s).",
+    )
+    cluster: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The `cluster` label of this cluster's series, where one Prometheus holds "
+        "several clusters (default: series of any cluster).",
+    )
+    request_timeout_s: float = Field(
+        default=10.0, gt=0, description="Seconds one query or scrape may take (default 10)."
+    )
+
+    @field_validator("gateway_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(url.strip() for url in value.split(",") if url.strip())
+        return value
+
+    @field_validator("window", "interval")
+    @classmethod
+    def _is_duration(cls, value: str) -> str:
+        try:
+            parse_duration(value)
+        except DurationError as error:
+            raise ValueError(str(error)) from error
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        """Whether a source is set."""
+        return self.prometheus_url is not None or bool(self.gateway_urls)
+
+    @property
+    def window_s(self) -> float:
+        return parse_duration(self.window)
+
+    @property
+    def interval_s(self) -> float:
+        return parse_duration(self.interval)
+
+
 class RetrySettings(_Group):
     """Backoff of failed reconciles: the delay doubles from `initial_backoff_s` up to
     `max_backoff_s`, each delay varied by up to ±`jitter` of itself."""
@@ -285,6 +353,7 @@ class OperatorSettings(BaseSettings):
     engines: EngineSettings = Field(default_factory=EngineSettings)
     status: StatusSettings = Field(default_factory=StatusSettings)
     placement: PlacementSettings = Field(default_factory=PlacementSettings)
+    slo: SLOSettings = Field(default_factory=SLOSettings)
     retries: RetrySettings = Field(default_factory=RetrySettings)
     leader_election: LeaderElectionSettings = Field(default_factory=LeaderElectionSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
