@@ -6,7 +6,7 @@ import dataclasses
 import json
 import pathlib
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from e2e import providers
@@ -58,6 +58,24 @@ def install(
             *(f"--set={value}" for value in provider.chart_values),
         )
     return ChartRelease(name=name, namespace=namespace, notes=installed.stdout)
+
+
+def upgrade(
+    provider: providers.Provider, release: ChartRelease, *, set_values: Sequence[str]
+) -> None:
+    """`helm upgrade --reuse-values --wait` of the release with `set_values` (`--set` syntax) over
+    the values it has; returns once every Deployment of the release is available again. Raises
+    CommandError with helm's output when it fails."""
+    provider.cluster.helm(
+        "upgrade",
+        release.name,
+        str(CHART),
+        f"--namespace={release.namespace}",
+        "--reuse-values",
+        "--wait",
+        f"--timeout={INSTALL_TIMEOUT}",
+        *(f"--set={value}" for value in set_values),
+    )
 
 
 def uninstall(provider: providers.Provider, release: ChartRelease) -> None:

@@ -1,11 +1,13 @@
 """A ModelService through its life, as its owner and its clients see it: applied from the sample,
 Ready, served in two classes through the gateway, scaled, rolled to another image, kept serving
-while the operator and a gateway pod are killed, and deleted with everything it made.
+while the operator and a gateway pod are killed, its SLO figures read with `sloserve report` and
+from its status, and deleted with everything it made.
 
 The tests run in this order and share one ModelService."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -14,7 +16,17 @@ import pytest
 import yaml
 from openai.types.chat import ChatCompletionMessageParam
 
-from e2e import gateway_access, gateway_metrics, kube, providers, tenants, traffic, waiting
+from e2e import (
+    chart_release,
+    gateway_access,
+    gateway_metrics,
+    kube,
+    providers,
+    report_cli,
+    tenants,
+    traffic,
+    waiting,
+)
 from e2e.chart_release import REPOSITORY, ChartRelease
 
 SAMPLE = REPOSITORY / "config" / "samples" / "modelservice-sim.yaml"
@@ -25,6 +37,8 @@ ROLLED_IMAGE = "ghcr.io/sloserve/sloserve:e2e-rolled"
 CLASSES = ("interactive", "batch")
 READY_TIMEOUT_S = 240.0
 CHILD_KINDS = ("deployment", "service", "poddisruptionbudget")
+REPORT_WINDOW_S = 30
+REPORTED_REQUESTS = 5
 
 
 def _modelservice(provider: providers.Provider, namespace: str) -> dict[str, Any]:
@@ -245,6 +259,83 @@ def test_serving_continues_while_a_gateway_pod_is_killed(
         timeout_s=120,
     )
     _serve_both_classes(gateway)
+
+
+def test_sloserve_report_counts_the_requests_of_each_class_in_its_window(
+    gateway: gateway_access.GatewayAccess, models_namespace: str
+) -> None:
+    report, _ = report_cli.report_while(
+        gateway_urls=gateway.urls(),
+        window_s=REPORT_WINDOW_S,
+        during=lambda: _serve_both_classes(gateway, requests=REPORTED_REQUESTS),
+    )
+    assert report["source"]["kind"] == "gateways"
+    counts = report_cli.class_counts(report, namespace=models_namespace, modelservice=NAME)
+    for slo_class in CLASSES:
+        figures = counts[slo_class]
+        assert (figures["requests"], figures["admitted"], figures["rejected_total"]) == (
+            REPORTED_REQUESTS,
+            REPORTED_REQUESTS,
+            0,
+        ), f"{slo_class}: {figures}"
+        # A few requests at once on idle simulated engines: every one meets its class's targets.
+        assert figures["attained"] == REPORTED_REQUESTS, f"{slo_class}: {figures}"
+        assert figures["attainment"] == 1.0
+    assert counts["standard"]["requests"] == 0
+    assert counts["standard"]["attainment"] is None
+
+
+def _slo_classes_served(provider: providers.Provider, namespace: str) -> dict[str, Any] | None:
+    slo = (_modelservice(provider, namespace).get("status") or {}).get("slo") or {}
+    classes = {entry["name"]: entry for entry in slo.get("classes") or []}
+    if all(classes.get(name, {}).get("requests", 0) > 0 for name in CLASSES):
+        return classes
+    return None
+
+
+def test_the_operator_writes_each_class_figures_into_the_status(
+    provider: providers.Provider,
+    release: ChartRelease,
+    gateway: gateway_access.GatewayAccess,
+    models_namespace: str,
+) -> None:
+    # The operator scrapes the gateway pods from inside the cluster, at their pod addresses.
+    pod_urls = ",".join(f"http://{e.address}:{e.port}" for e in gateway.endpoints())
+    chart_release.upgrade(
+        provider,
+        release,
+        set_values=[
+            f"operator.slo.gatewayUrls={{{pod_urls}}}",
+            "operator.slo.window=20s",
+            "operator.slo.interval=5s",
+        ],
+    )
+
+    def figures_after_traffic() -> dict[str, Any] | None:
+        # A direct scrape's figures change once per window: keep traffic flowing until one
+        # window holding it is written.
+        _serve_both_classes(gateway, requests=2)
+        return _slo_classes_served(provider, models_namespace)
+
+    classes = waiting.until(
+        figures_after_traffic,
+        what="see status.slo count requests of both classes",
+        timeout_s=150,
+        interval_s=2.0,
+        describe=lambda: yaml.safe_dump(_modelservice(provider, models_namespace).get("status")),
+    )
+    # Requests count when they arrive and attainments when they end, so with traffic across the
+    # window's start `attained` may exceed `requests`; the status caps attainment at 1.
+    for slo_class in CLASSES:
+        assert classes[slo_class]["attained"] > 0
+        assert 0 < classes[slo_class]["attainment"] <= 1
+    body = _modelservice(provider, models_namespace)
+    assert body["status"]["slo"]["window"] == "20s"
+    listed = provider.cluster.kubectl("get", "msvc", NAME, "-n", models_namespace).stdout
+    header, row = listed.splitlines()
+    attainment = row[header.index("ATTAINMENT") :]
+    for slo_class in CLASSES:
+        assert re.search(rf"\b{slo_class} [0-9.]+%", attainment), listed
 
 
 def test_deleting_the_modelservice_collects_everything_it_made(
