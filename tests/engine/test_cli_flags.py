@@ -68,6 +68,8 @@ def test_flags_set_the_engine_limits_and_policy() -> None:
         ({"time_scale": -1.0}, "--time-scale"),
         ({"max_num_seqs": 9000}, "--max-num-batched-tokens"),
         ({"profile_reference": "no-such-profile"}, "--profile"),
+        ({"max_num_seqs": 0}, "--max-num-seqs"),
+        ({"max_num_batched_tokens": 0}, "--max-num-batched-tokens"),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_flag(override: dict[str, Any], flag: str) -> None:

@@ -179,15 +179,22 @@ def build_settings(
     if block_size < 1:
         raise ValueError(f"--block-size must be at least 1, got {block_size}")
     default_seqs, default_tokens = config.default_batching_limits(profile)
-    blocks = num_gpu_blocks_override or config.kv_blocks_for_profile(
-        profile,
-        block_size=block_size,
-        gpu_memory_utilization=gpu_memory_utilization,
-        tensor_parallel_size=tensor_parallel_size,
+    # `is None`, not falsiness: an explicit 0 must reach validation and be refused by name.
+    blocks = (
+        num_gpu_blocks_override
+        if num_gpu_blocks_override is not None
+        else config.kv_blocks_for_profile(
+            profile,
+            block_size=block_size,
+            gpu_memory_utilization=gpu_memory_utilization,
+            tensor_parallel_size=tensor_parallel_size,
+        )
     )
     engine = config.EngineConfig(
-        max_num_seqs=max_num_seqs or default_seqs,
-        max_num_batched_tokens=max_num_batched_tokens or default_tokens,
+        max_num_seqs=max_num_seqs if max_num_seqs is not None else default_seqs,
+        max_num_batched_tokens=(
+            max_num_batched_tokens if max_num_batched_tokens is not None else default_tokens
+        ),
         num_gpu_blocks=blocks,
         block_size=block_size,
         max_model_len=max_model_len,
