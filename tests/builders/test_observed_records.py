@@ -85,6 +85,34 @@ def test_pod_state_reads_crash_loop_of_the_engine_container() -> None:
     assert state.last_exit == "Error (exit code 1)"
 
 
+def _restarting_pod(*, restarts: int, exit_code: int) -> dict[str, object]:
+    """An engine container that is starting again (not waiting in back-off) after exits."""
+    return {
+        "metadata": {"name": "llama-1"},
+        "spec": {"nodeName": "node-0"},
+        "status": {
+            "conditions": [{"type": "Ready", "status": "False"}],
+            "containerStatuses": [
+                {
+                    "name": "engine",
+                    "restartCount": restarts,
+                    "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}},
+                    "lastState": {"terminated": {"reason": "Error", "exitCode": exit_code}},
+                }
+            ],
+        },
+    }
+
+
+def test_repeated_failed_exits_count_as_a_crash_loop_between_back_offs() -> None:
+    assert PodState.from_body(_restarting_pod(restarts=3, exit_code=1)).crash_looping
+
+
+def test_few_or_clean_restarts_are_not_a_crash_loop() -> None:
+    assert not PodState.from_body(_restarting_pod(restarts=2, exit_code=1)).crash_looping
+    assert not PodState.from_body(_restarting_pod(restarts=5, exit_code=0)).crash_looping
+
+
 def test_pending_pod_reads_the_scheduler_message() -> None:
     body = {
         "metadata": {"name": "llama-2", "deletionTimestamp": "2026-01-01T00:00:00Z"},

@@ -38,6 +38,10 @@ def _conditions(status: Body) -> dict[str, Body]:
     return found
 
 
+# Failed restarts after which a not-ready engine counts as crash-looping, back-off or not.
+CRASH_LOOP_RESTARTS = 3
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ChildVersion:
     """Which version of a child object exists: enough to tell whether applying changed it."""
@@ -127,6 +131,8 @@ class PodState:
     restarts: int
     last_exit: str | None
     """How the engine container last ended, e.g. `Error (exit code 1)`."""
+    last_exit_failed: bool = False
+    """Whether that last end was a failure (a non-zero exit code)."""
 
     @classmethod
     def from_body(cls, body: Body) -> PodState:
@@ -163,6 +169,7 @@ class PodState:
             waiting_message=str(waiting.get("message", "")),
             restarts=int(container.get("restartCount", 0)),
             last_exit=last_exit,
+            last_exit_failed=bool(terminated) and terminated.get("exitCode") != 0,
         )
 
     @property
@@ -171,7 +178,12 @@ class PodState:
 
     @property
     def crash_looping(self) -> bool:
-        return self.waiting_reason == "CrashLoopBackOff"
+        # A kubelet keeps a crashing container waiting in CrashLoopBackOff most of the time, but
+        # while its back-off is short the container spends more time starting than waiting; a
+        # status refresh that lands then still has to see the loop, so repeated failures count.
+        if self.waiting_reason == "CrashLoopBackOff":
+            return True
+        return not self.ready and self.restarts >= CRASH_LOOP_RESTARTS and self.last_exit_failed
 
     @property
     def config_failing(self) -> bool:
