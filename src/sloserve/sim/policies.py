@@ -33,49 +33,54 @@ class SimPolicy:
     description: str
 
 
-POLICY_NAMES = ("fcfs", "priority", "deadline", "scorpio-gateway", "scorpio-full")
+# name -> (gateway preset, engine iteration policy, class priorities, description)
+_POLICIES: dict[str, tuple[str, config.Policy, bool, str]] = {
+    "fcfs": (
+        "fcfs",
+        config.Policy.FCFS,
+        False,
+        "vLLM default: gateway forwards at once, engine first come first served",
+    ),
+    "priority": (
+        "fcfs",
+        config.Policy.PRIORITY,
+        True,
+        "vLLM priority scheduling: interactive before standard before batch",
+    ),
+    "deadline": (
+        "deadline",
+        config.Policy.FCFS,
+        False,
+        "least deadline first at the gateway, no rejection (inference extension)",
+    ),
+    "scorpio-gateway": (
+        "scorpio",
+        config.Policy.FCFS,
+        False,
+        "SCORPIO at the gateway: LDF, TTFT rejection, VBS admission; engine fcfs",
+    ),
+    "scorpio-full": (
+        "scorpio",
+        config.Policy.CREDIT,
+        False,
+        "SCORPIO at the gateway plus credit-based batching in the engine",
+    ),
+}
+
+POLICY_NAMES = tuple(_POLICIES)
 
 
 def sim_policy(name: str) -> SimPolicy:
     """The policy `name`, one of POLICY_NAMES; raises ValueError naming the choices otherwise."""
-    if name == "fcfs":
-        return SimPolicy(
-            name=name,
-            gateway=policy.preset("fcfs"),
-            engine=config.Policy.FCFS,
-            class_priorities=False,
-            description="vLLM default: gateway forwards at once, engine first come first served",
+    if name not in _POLICIES:
+        raise ValueError(
+            f"unknown simulator policy {name!r}; choose one of {', '.join(POLICY_NAMES)}"
         )
-    if name == "priority":
-        return SimPolicy(
-            name=name,
-            gateway=policy.preset("fcfs"),
-            engine=config.Policy.PRIORITY,
-            class_priorities=True,
-            description="vLLM priority scheduling: interactive before standard before batch",
-        )
-    if name == "deadline":
-        return SimPolicy(
-            name=name,
-            gateway=policy.preset("deadline"),
-            engine=config.Policy.FCFS,
-            class_priorities=False,
-            description="least deadline first at the gateway, no rejection (inference extension)",
-        )
-    if name == "scorpio-gateway":
-        return SimPolicy(
-            name=name,
-            gateway=policy.preset("scorpio"),
-            engine=config.Policy.FCFS,
-            class_priorities=False,
-            description="SCORPIO at the gateway: LDF, TTFT rejection, VBS admission; engine fcfs",
-        )
-    if name == "scorpio-full":
-        return SimPolicy(
-            name=name,
-            gateway=policy.preset("scorpio"),
-            engine=config.Policy.CREDIT,
-            class_priorities=False,
-            description="SCORPIO at the gateway plus credit-based batching in the engine",
-        )
-    raise ValueError(f"unknown simulator policy {name!r}; choose one of {', '.join(POLICY_NAMES)}")
+    gateway_preset, engine_policy, class_priorities, description = _POLICIES[name]
+    return SimPolicy(
+        name=name,
+        gateway=policy.preset(gateway_preset),
+        engine=engine_policy,
+        class_priorities=class_priorities,
+        description=description,
+    )
