@@ -100,7 +100,7 @@ class ClassSLOStatus(ApiModel):
     """Requests admitted for service."""
 
     rejected: int = Field(default=0, ge=0)
-    """Requests refused at once because their TTFT or TPOT could not be met."""
+    """Requests the gateway refused, for any reason (TTFT or TPOT unattainable, queue full, …)."""
 
     attained: int = Field(default=0, ge=0)
     """Requests served within both their TTFT and TPOT objectives."""
