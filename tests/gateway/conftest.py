@@ -73,7 +73,7 @@ async def gateway_client(
             shutdown=settings.ShutdownSettings(grace_period_s=1.0),
         )
         app = gateway_app.create_app(config, engine_transport=fake_engine.transport())
-        lifespan = app.router.lifespan_context(app)
+        lifespan = app.api.router.lifespan_context(app.api)
         await lifespan.__aenter__()
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://gateway.test"

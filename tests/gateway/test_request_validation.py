@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 from gateway_fakes import MODEL
 
+from sloserve.gateway import serving
+
 USER = [{"role": "user", "content": "hi"}]
 
 
@@ -61,3 +63,17 @@ async def test_an_unknown_path_answers_in_the_openai_error_shape(gateway_client:
     response = await client.get("/v1/nothing")
     assert response.status_code == 404
     assert "message" in response.json()["error"]
+
+
+async def test_an_unexpected_failure_is_an_openai_shaped_500(
+    gateway_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = await gateway_client()
+
+    async def broken(*_: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(serving, "serve", broken)
+    response = await client.post("/v1/completions", json={"model": MODEL, "prompt": "x"})
+    assert response.status_code == 500
+    assert response.json()["error"]["type"] == "internal_error"

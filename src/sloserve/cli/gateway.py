@@ -18,20 +18,22 @@ import pydantic
 import uvicorn
 
 from sloserve.gateway import app as gateway_app
-from sloserve.gateway import context, settings
+from sloserve.gateway import context, fast_path, http_server, settings
 
 
 class _DrainingServer(uvicorn.Server):
     """A uvicorn server whose first stop signal drains the gateway before it exits."""
 
-    def __init__(self, config: uvicorn.Config, *, grace_period_s: float) -> None:
+    def __init__(
+        self, config: uvicorn.Config, *, app: fast_path.GatewayApp, grace_period_s: float
+    ) -> None:
         super().__init__(config)
+        self._app = app
         self._grace_period_s = grace_period_s
         self._draining: asyncio.Task[None] | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        app: Any = self.config.app
-        gateway: context.GatewayContext | None = getattr(app.state, "gateway", None)
+        gateway: context.GatewayContext | None = getattr(self._app.api.state, "gateway", None)
         if self._draining is not None or gateway is None:
             self.force_exit = self._draining is not None
             super().handle_exit(sig, frame)
@@ -116,15 +118,20 @@ def gateway(
     )
     # One line per proxied request would drown the gateway's own messages.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    app = gateway_app.create_app(config)
     server = _DrainingServer(
         uvicorn.Config(
-            gateway_app.create_app(config),
+            app,
             host=config.server.host,
             port=config.server.port,
             log_level=log_level,
             access_log=False,
+            # The gateway uses no client address, so X-Forwarded-For need not be parsed.
+            proxy_headers=False,
+            http=http_server.CoalescingHttpToolsProtocol,
             lifespan="on",
         ),
+        app=app,
         grace_period_s=config.shutdown.grace_period_s,
     )
     server.run()

@@ -21,6 +21,7 @@ from sloserve.gateway import (
     context,
     datastore,
     errors,
+    fast_path,
     lifecycle,
     metrics,
     routes_openai,
@@ -30,6 +31,7 @@ from sloserve.gateway import (
     settings,
     static_config,
     tenant_source,
+    upstream,
     wire,
 )
 
@@ -40,7 +42,7 @@ def create_app(
     config: settings.GatewaySettings,
     *,
     engine_transport: httpx.AsyncBaseTransport | None = None,
-) -> FastAPI:
+) -> fast_path.GatewayApp:
     """The gateway app. `engine_transport` replaces the network under the engine client (tests
     pass an `httpx.MockTransport`)."""
 
@@ -55,15 +57,15 @@ def create_app(
     app.include_router(routes_ops.router)
     app.add_exception_handler(errors.GatewayError, errors.handle_gateway_error)
     app.add_exception_handler(StarletteHTTPException, errors.handle_http_exception)
-    return app
+    return fast_path.GatewayApp(app)
 
 
 def engine_client(
-    config: settings.ProxySettings, transport: httpx.AsyncBaseTransport | None = None
+    config: settings.ProxySettings, transport: httpx.AsyncBaseTransport
 ) -> httpx.AsyncClient:
-    """The one pooled client for every engine; its wire is aiohttp's unless a transport is given."""
+    """The one pooled client for every engine, on `transport`."""
     return httpx.AsyncClient(
-        transport=transport or wire.AiohttpTransport(max_connections=config.max_connections),
+        transport=transport,
         timeout=httpx.Timeout(
             connect=config.connect_timeout_s,
             read=config.read_timeout_s,
@@ -82,7 +84,11 @@ async def _gateway(
         path=config.sources.tenants_file,
         on_reload_failure=gateway_metrics.tenant_reload_failures.inc,
     )
-    client = engine_client(config.proxy, transport)
+    # The wire is aiohttp's unless a transport is given.
+    wire_transport = transport or wire.AiohttpTransport(
+        max_connections=config.proxy.max_connections
+    )
+    client = engine_client(config.proxy, wire_transport)
     clock = runtime.MonotonicClock()
     store = datastore.Datastore()
     model_runtimes = runtimes.Runtimes(
@@ -115,6 +121,7 @@ async def _gateway(
         yield context.GatewayContext(
             settings=config,
             client=client,
+            engines=upstream.EngineCaller(client, wire_transport),
             store=store,
             runtimes=model_runtimes,
             tenants=tenants,

@@ -9,7 +9,7 @@ from typing import Annotated
 import httpx
 from fastapi import Depends, Request
 
-from sloserve.gateway import datastore, lifecycle, metrics, runtime, runtimes, settings
+from sloserve.gateway import datastore, lifecycle, metrics, runtime, runtimes, settings, upstream
 from sloserve.gateway import tenant_source as tenant_source_module
 
 
@@ -17,6 +17,8 @@ from sloserve.gateway import tenant_source as tenant_source_module
 class GatewayContext:
     settings: settings.GatewaySettings
     client: httpx.AsyncClient
+    engines: upstream.EngineCaller
+    """Generation requests to engines, over `client`'s transport."""
     store: datastore.Datastore
     runtimes: runtimes.Runtimes
     tenants: tenant_source_module.TenantSource

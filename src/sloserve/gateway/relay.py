@@ -25,6 +25,10 @@ from sloserve.gateway import client_watch, exchange, lifecycle, sse, upstream
 
 log = logging.getLogger(__name__)
 
+# How long an engine may take to end its body after `[DONE]` before its connection is closed
+# instead of going back to the pool.
+_END_OF_BODY_TIMEOUT_S = 1.0
+
 
 class Relay:
     """One stream on its way from an engine to a client."""
@@ -44,7 +48,10 @@ class Relay:
         self._tally = sse.StreamTally()
         self._client_gone = False
         self._abort_reason: str | None = None
+        self._failure: str | None = None
         self._closed = False
+        self.at_end = False
+        """Whether the chunk `body` yielded last is the last one the client gets."""
 
     def client_gone(self) -> None:
         """The client disconnected: stop reading from the engine (the relay then ends)."""
@@ -59,7 +66,9 @@ class Relay:
         await self._stream.close()
 
     async def body(self) -> AsyncIterator[bytes]:
-        """The client's response body."""
+        """The client's response body. It ends with the chunk that carries the engine's
+        `[DONE]`: the client's response is complete then, without waiting for the engine's own
+        end of body, and `close` settles the request after the client has its last byte."""
         current = self._current
         model_runtime = current.model_runtime
         request_id = current.request.request_id
@@ -70,7 +79,10 @@ class Relay:
                 model_runtime.progress(
                     request_id, self._engine_url, generated_tokens=tally.token_events
                 )
+            self.at_end = tally.done
             yield self._stream.first_chunk
+            if self.at_end:
+                return
             failure = "the engine's stream ended before [DONE]"
             try:
                 async for chunk in self._stream.rest:
@@ -80,40 +92,56 @@ class Relay:
                         model_runtime.progress(
                             request_id, self._engine_url, generated_tokens=tally.token_events
                         )
+                    self.at_end = tally.done
                     yield chunk
+                    if self.at_end:
+                        return
             except (httpx.HTTPError, httpx.StreamError) as error:
                 failure = f"the engine failed mid-stream ({type(error).__name__})"
         if self._abort_reason is not None:
             failure = self._abort_reason
         if self._client_gone:
-            current.end_cancelled(tokens=tally.tokens)
             return
+        self._failure = failure
+        yield sse.error_event(
+            message=f"{failure}; the response is incomplete, retry the request",
+            error_type="engine_failed" if self._abort_reason is None else "gateway_shutdown",
+            code=502 if self._abort_reason is None else 503,
+        )
+        self.at_end = True
+        yield sse.DONE_EVENT
+
+    async def close(self) -> None:
+        """End the engine connection and settle the request; idempotent.
+
+        A stream that reached `[DONE]` was served; its connection is read to the end (the engine's
+        end of body follows at once) so that it goes back to the pool. A stream that failed was
+        failed; one no path ended was cut off by the client (or by cancellation): cancelled."""
+        if self._closed:
+            return
+        self._closed = True
+        tally = self._tally
         if tally.done:
-            current.end_served_stream(
+            await self._stream.finish(timeout_s=_END_OF_BODY_TIMEOUT_S)
+            self._current.end_served_stream(
                 exchange.TokenTiming(
                     first_token_s=tally.first_token_s,
                     last_token_s=tally.last_token_s,
                     tokens=tally.tokens,
                 )
             )
-            return
-        log.warning("request %s on %s: %s", request_id, self._engine_url, failure)
-        current.end_failed(tokens=tally.tokens)
-        yield sse.error_event(
-            message=f"{failure}; the response is incomplete, retry the request",
-            error_type="engine_failed" if self._abort_reason is None else "gateway_shutdown",
-            code=502 if self._abort_reason is None else 503,
-        )
-        yield sse.DONE_EVENT
-
-    async def close(self) -> None:
-        """Close the engine connection and settle the request; idempotent. A request no path
-        ended was cut off by the client (or by cancellation), so it counts as cancelled."""
-        if self._closed:
-            return
-        self._closed = True
-        await self._stream.close()
-        self._current.end_cancelled(tokens=self._tally.tokens)
+        else:
+            await self._stream.close()
+            if self._failure is not None:
+                log.warning(
+                    "request %s on %s: %s",
+                    self._current.request.request_id,
+                    self._engine_url,
+                    self._failure,
+                )
+                self._current.end_failed(tokens=tally.tokens)
+            else:
+                self._current.end_cancelled(tokens=tally.tokens)
         self._lifecycle.exit()
 
 
@@ -145,9 +173,14 @@ class RelayResponse(Response):
                     "headers": self.raw_headers,
                 }
             )
+            ended = False
             async for chunk in self.relay.body():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+                # The last chunk ends the response in the same write: one packet, one wake-up
+                # of the client fewer.
+                ended = self.relay.at_end
+                await send({"type": "http.response.body", "body": chunk, "more_body": not ended})
+            if not ended:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             self._watch.stop()
             # Closing must finish even when this task is being cancelled, or the engine would go

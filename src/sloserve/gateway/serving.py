@@ -146,7 +146,7 @@ async def _proxy_watched(
             try:
                 answer = await watch.unless_gone(
                     send(
-                        ctx.client,
+                        ctx.engines,
                         engine_url=dispatch.engine_id,
                         path=_PATHS[endpoint],
                         body=body,
@@ -175,8 +175,8 @@ async def _proxy_watched(
                 gateway_lifecycle=ctx.lifecycle,
             ),
             watch=watch,
-            status_code=answer.response.status_code,
-            media_type=answer.response.headers.get("content-type", "text/event-stream"),
+            status_code=answer.reply.status,
+            media_type=answer.reply.content_type or "text/event-stream",
             headers=reply_headers,
         )
     if answer.status < 400:

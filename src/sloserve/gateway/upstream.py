@@ -6,14 +6,20 @@ first chunk is read before the gateway commits its own 200, so that an engine dy
 prefill is still a retryable failure; the client's time to first token is unchanged, since that
 chunk is forwarded at once. A 4xx answer is the engine judging the request itself and goes back to
 the client unchanged.
+
+Errors from the network are httpx's, whichever transport carries the request.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import httpx
+
+from sloserve.gateway import wire
 
 _FORWARDED_HEADERS = ("content-type", "accept", "x-request-id", "traceparent", "tracestate")
 
@@ -25,6 +31,25 @@ class EngineFailedError(Exception):
         super().__init__(f"engine {engine_url} failed: {reason}")
         self.engine_url = engine_url
         self.reason = reason
+
+
+class EngineReply(Protocol):
+    """An engine's answer whose body has not been read yet; it must be closed."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def content_type(self) -> str | None: ...
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives; raises httpx errors."""
+        ...
+
+    async def close(self) -> None:
+        """Release the connection; for an unfinished body this aborts the request at the
+        engine."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -40,13 +65,91 @@ class CompleteAnswer:
 class OpenStream:
     """A stream that has produced its first chunk; `rest` yields the remaining raw chunks."""
 
-    response: httpx.Response
+    reply: EngineReply
     first_chunk: bytes
     rest: AsyncIterator[bytes]
 
     async def close(self) -> None:
         """Close the connection; for an unfinished stream this aborts the request at the engine."""
-        await self.response.aclose()
+        await self.reply.close()
+
+    async def finish(self, *, timeout_s: float) -> None:
+        """Read what is left of a stream whose answer is complete, so that its connection goes
+        back to the pool, then close it. A connection that fails, or does not end its body within
+        `timeout_s`, is closed instead."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                async for _ in self.rest:
+                    pass
+        except (TimeoutError, httpx.HTTPError, httpx.StreamError):
+            pass
+        await self.reply.close()
+
+
+class EngineCaller:
+    """Sends the gateway's generation requests to engines over the engine client's transport, as
+    a proxy must: no redirects followed, no cookies kept (an engine's cookie must never reach
+    another tenant's request), nothing added. `httpx.AsyncClient` does all three on every request;
+    skipping it, and on the aiohttp wire skipping httpx's request and response objects too, also
+    skips most of the per-request cost of the client. The pool and the timeouts are the engine
+    client's own."""
+
+    _MAX_CACHED_URLS = 4096
+
+    def __init__(self, client: httpx.AsyncClient, transport: httpx.AsyncBaseTransport) -> None:
+        self._transport = transport
+        self._aiohttp = transport if isinstance(transport, wire.AiohttpTransport) else None
+        timeout = client.timeout
+        self._timeouts = wire.Timeouts(connect_s=timeout.connect, read_s=timeout.read)
+        self._extensions = {"timeout": timeout.as_dict()}
+        # Parsed URLs by engine and path, for other transports: parsing one costs more than
+        # building the request.
+        self._urls: dict[str, httpx.URL] = {}
+
+    async def post(
+        self, engine_url: str, path: str, *, body: bytes, headers: Mapping[str, str]
+    ) -> EngineReply:
+        """The engine's reply with its body not yet read; the caller must close it."""
+        if self._aiohttp is not None:
+            return await self._aiohttp.post(
+                engine_url + path, body=body, headers=headers, timeouts=self._timeouts
+            )
+        request = httpx.Request(
+            "POST",
+            self._url(engine_url + path),
+            headers=headers,
+            content=body,
+            extensions=self._extensions,
+        )
+        return _HttpxReply(await self._transport.handle_async_request(request))
+
+    def _url(self, address: str) -> httpx.URL:
+        url = self._urls.get(address)
+        if url is None:
+            if len(self._urls) >= self._MAX_CACHED_URLS:
+                self._urls.clear()  # engines that come and go must not grow this without end
+            url = self._urls[address] = httpx.URL(address)
+        return url
+
+
+class _HttpxReply:
+    """A reply from any httpx transport (tests use `httpx.MockTransport`)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+        self.status = response.status_code
+        self.content_type = response.headers.get("content-type")
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        if self._response.is_stream_consumed:
+            # A transport that read the whole body already (as `httpx.MockTransport` does).
+            yield self._response.content
+            return
+        async for chunk in self._response.aiter_raw():
+            yield chunk
+
+    async def close(self) -> None:
+        await self._response.aclose()
 
 
 def forwarded_headers(client_headers: Mapping[str, str], request_id: str) -> dict[str, str]:
@@ -60,7 +163,7 @@ def forwarded_headers(client_headers: Mapping[str, str], request_id: str) -> dic
 
 
 async def fetch_whole(
-    client: httpx.AsyncClient,
+    engines: EngineCaller,
     *,
     engine_url: str,
     path: str,
@@ -69,20 +172,24 @@ async def fetch_whole(
 ) -> CompleteAnswer:
     """POST and read the whole answer; raises EngineFailedError when it may be retried."""
     try:
-        response = await client.post(f"{engine_url}{path}", content=body, headers=headers)
+        reply = await engines.post(engine_url, path, body=body, headers=headers)
+        try:
+            content = b"".join([chunk async for chunk in reply.chunks()])
+        finally:
+            await reply.close()
     except httpx.HTTPError as error:
         raise EngineFailedError(engine_url, _describe(error)) from error
-    if response.status_code >= 500:
-        raise EngineFailedError(engine_url, f"HTTP {response.status_code}")
+    if reply.status >= 500:
+        raise EngineFailedError(engine_url, f"HTTP {reply.status}")
     return CompleteAnswer(
-        status=response.status_code,
-        body=response.content,
-        content_type=response.headers.get("content-type", "application/json"),
+        status=reply.status,
+        body=content,
+        content_type=reply.content_type or "application/json",
     )
 
 
 async def open_stream(
-    client: httpx.AsyncClient,
+    engines: EngineCaller,
     *,
     engine_url: str,
     path: str,
@@ -94,34 +201,33 @@ async def open_stream(
     Returns the open stream, or the engine's complete 4xx answer; raises EngineFailedError when the
     request may be retried. The caller must `close()` a returned stream.
     """
-    request = client.build_request("POST", f"{engine_url}{path}", content=body, headers=headers)
     try:
-        response = await client.send(request, stream=True)
+        reply = await engines.post(engine_url, path, body=body, headers=headers)
     except httpx.HTTPError as error:
         raise EngineFailedError(engine_url, _describe(error)) from error
     try:
-        if response.status_code >= 400:
-            content = await response.aread()
-            await response.aclose()
-            if response.status_code >= 500:
-                raise EngineFailedError(engine_url, f"HTTP {response.status_code}")
+        if reply.status >= 400:
+            content = b"".join([chunk async for chunk in reply.chunks()])
+            await reply.close()
+            if reply.status >= 500:
+                raise EngineFailedError(engine_url, f"HTTP {reply.status}")
             return CompleteAnswer(
-                status=response.status_code,
+                status=reply.status,
                 body=content,
-                content_type=response.headers.get("content-type", "application/json"),
+                content_type=reply.content_type or "application/json",
             )
-        chunks = response.aiter_raw()
+        chunks = reply.chunks()
         first_chunk = await _first_non_empty(chunks)
     except httpx.HTTPError as error:
-        await response.aclose()
+        await reply.close()
         raise EngineFailedError(engine_url, _describe(error)) from error
     except BaseException:
-        await response.aclose()
+        await reply.close()
         raise
     if first_chunk is None:
-        await response.aclose()
+        await reply.close()
         raise EngineFailedError(engine_url, "the stream ended before any output")
-    return OpenStream(response=response, first_chunk=first_chunk, rest=chunks)
+    return OpenStream(reply=reply, first_chunk=first_chunk, rest=chunks)
 
 
 async def _first_non_empty(chunks: AsyncIterator[bytes]) -> bytes | None:

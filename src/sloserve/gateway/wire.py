@@ -1,10 +1,11 @@
-"""The network under the engine client: an `httpx` transport that speaks HTTP/1.1 through aiohttp.
+"""The network under the engine client: HTTP/1.1 through aiohttp's pool and C parser.
 
-The gateway talks to engines through one pooled `httpx.AsyncClient` (its API, its timeouts, and
-`httpx.MockTransport` in tests). httpx's own transport parses HTTP in pure Python over anyio
-streams; on the 2-core development machine it cost about 2.4 ms of CPU per streamed request more
-than this transport, whose parser is aiohttp's C one (measured with the trivial proxies described in
-docs/gateway.md). That difference alone is more than the gateway's 1 ms latency budget.
+The gateway talks to engines through one pooled connection pool. `AiohttpTransport` is an httpx
+transport, so the engine client keeps httpx's API (and `httpx.MockTransport` in tests) for its
+scrapes; generation requests use its `post`, which skips httpx's request and response objects.
+httpx's own transport parses HTTP in pure Python over anyio streams; on the 2-core development
+machine it cost about 2.4 ms of CPU per streamed request more than this one (measured with the
+trivial proxies described in docs/gateway.md), more than the gateway's whole latency budget.
 
 Errors are raised as the httpx exceptions they correspond to, so callers handle only httpx's.
 """
@@ -12,7 +13,9 @@ Errors are raised as the httpx exceptions they correspond to, so callers handle 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
 
 import aiohttp
 import httpx
@@ -21,30 +24,62 @@ import httpx
 _NOT_FORWARDED = frozenset({b"host", b"content-length", b"transfer-encoding", b"connection"})
 
 
-class _ResponseBody(httpx.AsyncByteStream):
-    """The body of an aiohttp response as httpx reads it; closing it early aborts the request."""
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds to connect and between reads; None waits for ever."""
 
-    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+    connect_s: float | None
+    read_s: float | None
+
+    @functools.cached_property
+    def for_aiohttp(self) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(total=None, sock_connect=self.connect_s, sock_read=self.read_s)
+
+
+class AiohttpReply:
+    """An engine's reply on the aiohttp wire, its body not yet read."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
-        self._request = request
+        self.status = response.status
+        self.content_type: str | None = response.headers.get("content-type")
+        self.raw_headers = response.raw_headers
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives."""
         try:
             async for chunk in self._response.content.iter_any():
                 yield chunk
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as error:
-            raise httpx.ReadError(
-                str(error) or type(error).__name__, request=self._request
-            ) from error
+            raise httpx.ReadError(str(error) or type(error).__name__) from error
         except TimeoutError as error:
-            raise httpx.ReadTimeout("the engine went silent", request=self._request) from error
+            raise httpx.ReadTimeout("the engine went silent") from error
 
-    async def aclose(self) -> None:
+    async def close(self) -> None:
         if self._response.content.at_eof():
             self._response.release()
         else:
             # An unfinished body: close the connection so that the engine sees the client go.
             self._response.close()
+
+
+class _ResponseBody(httpx.AsyncByteStream):
+    """The body of an aiohttp response as httpx reads it; closing it early aborts the request."""
+
+    def __init__(self, reply: AiohttpReply, request: httpx.Request) -> None:
+        self._reply = reply
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._reply.chunks():
+                yield chunk
+        except httpx.TransportError as error:
+            # The same error, now naming the request, as httpx's own transports raise it.
+            raise type(error)(str(error), request=self._request) from error
+
+    async def aclose(self) -> None:
+        await self._reply.close()
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -55,50 +90,66 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._keepalive_timeout_s = keepalive_timeout_s
         self._session: aiohttp.ClientSession | None = None
 
+    async def post(
+        self, url: str, *, body: bytes, headers: Mapping[str, str], timeouts: Timeouts
+    ) -> AiohttpReply:
+        """POST `body`; the reply's body is left to read. Raises httpx errors."""
+        return await self._send("POST", url, body=body, headers=headers, timeouts=timeouts)
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        session = self._ensure_session()
         timeouts = request.extensions.get("timeout", {})
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            sock_connect=timeouts.get("connect"),
-            sock_read=timeouts.get("read"),
-        )
         headers = [
             (name.decode("latin-1"), value.decode("latin-1"))
             for name, value in request.headers.raw
             if name.lower() not in _NOT_FORWARDED
         ]
-        body = await request.aread()
         try:
-            response = await session.request(
+            reply = await self._send(
                 request.method,
                 str(request.url),
+                body=await request.aread(),
+                headers=headers,
+                timeouts=Timeouts(connect_s=timeouts.get("connect"), read_s=timeouts.get("read")),
+            )
+        except httpx.TransportError as error:
+            raise type(error)(str(error), request=request) from error
+        return httpx.Response(
+            status_code=reply.status,
+            headers=[
+                (name, value)
+                for name, value in reply.raw_headers
+                if name.lower() not in _NOT_FORWARDED
+            ],
+            stream=_ResponseBody(reply, request),
+            request=request,
+        )
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]],
+        timeouts: Timeouts,
+    ) -> AiohttpReply:
+        try:
+            response = await self._ensure_session().request(
+                method,
+                url,
                 headers=headers,
                 data=body or None,
-                timeout=timeout,
+                timeout=timeouts.for_aiohttp,
                 allow_redirects=False,
                 auto_decompress=False,
             )
         except aiohttp.ClientConnectorError as error:
-            raise httpx.ConnectError(str(error), request=request) from error
+            raise httpx.ConnectError(str(error)) from error
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
-            raise httpx.RemoteProtocolError(
-                str(error) or type(error).__name__, request=request
-            ) from error
+            raise httpx.RemoteProtocolError(str(error) or type(error).__name__) from error
         except TimeoutError as error:
-            raise httpx.ConnectTimeout(
-                "the engine did not answer in time", request=request
-            ) from error
-        return httpx.Response(
-            status_code=response.status,
-            headers=[
-                (name, value)
-                for name, value in response.raw_headers
-                if name.lower() not in _NOT_FORWARDED
-            ],
-            stream=_ResponseBody(response, request),
-            request=request,
-        )
+            raise httpx.ConnectTimeout("the engine did not answer in time") from error
+        return AiohttpReply(response)
 
     async def aclose(self) -> None:
         if self._session is not None:
