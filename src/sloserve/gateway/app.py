@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from sloserve.gateway import (
     context,
     datastore,
+    engine_link,
     errors,
     fast_path,
     lifecycle,
@@ -89,6 +90,16 @@ async def _gateway(
         max_connections=config.proxy.max_connections
     )
     client = engine_client(config.proxy, wire_transport)
+    # Tests that replace the network send every request through their transport.
+    link = (
+        None
+        if transport is not None
+        else engine_link.EngineLink(
+            max_connections=config.proxy.max_connections,
+            connect_timeout_s=config.proxy.connect_timeout_s,
+            read_timeout_s=config.proxy.read_timeout_s,
+        )
+    )
     clock = runtime.MonotonicClock()
     store = datastore.Datastore()
     model_runtimes = runtimes.Runtimes(
@@ -121,7 +132,7 @@ async def _gateway(
         yield context.GatewayContext(
             settings=config,
             client=client,
-            engines=upstream.EngineCaller(client, wire_transport),
+            engines=upstream.EngineCaller(client, wire_transport, link),
             store=store,
             runtimes=model_runtimes,
             tenants=tenants,
@@ -140,3 +151,5 @@ async def _gateway(
         await asyncio.gather(*background, return_exceptions=True)
         await model_runtimes.stop_all()
         await client.aclose()
+        if link is not None:
+            await link.aclose()

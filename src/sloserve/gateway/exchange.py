@@ -29,28 +29,27 @@ class Exchange:
 
     request: slo.Request
     model_runtime: runtime.ModelRuntime
-    gateway_metrics: metrics.GatewayMetrics
-    labels: tuple[str, str, str, str]
+    series: metrics.ClassSeries
     ended: bool = field(default=False)
 
     def end_served_stream(self, timing: TokenTiming) -> None:
         """A stream that reached `[DONE]`: TTFT from arrival, TPOT after the first token."""
         if self._close(outcomes.FinishOutcome.SERVED, timing.tokens):
             return
-        m = self.gateway_metrics
-        m.output_tokens.labels(*self.labels).inc(timing.tokens)
+        m = self.series
+        m.output_tokens.inc(timing.tokens)
         if timing.first_token_s is None or timing.last_token_s is None:
             attained = False
         else:
             ttft_s = timing.first_token_s - self.request.arrival_s
-            m.ttft.labels(*self.labels).observe(ttft_s)
+            m.ttft.observe(ttft_s)
             attained = ttft_s <= self.request.ttft_s
             if timing.tokens > 1:
                 tpot_s = (timing.last_token_s - timing.first_token_s) / (timing.tokens - 1)
-                m.tpot.labels(*self.labels).observe(tpot_s)
+                m.tpot.observe(tpot_s)
                 attained = attained and tpot_s <= self.request.tpot_s
         if attained:
-            m.attained.labels(*self.labels).inc()
+            m.attained.inc()
 
     def end_served_whole(self, *, body: bytes, answered_s: float) -> None:
         """A whole answer. The client saw its first token with the last, so the request met its
@@ -59,31 +58,31 @@ class Exchange:
         tokens = _completion_tokens(body)
         if self._close(outcomes.FinishOutcome.SERVED, tokens):
             return
-        m = self.gateway_metrics
+        m = self.series
         if tokens is not None:
-            m.output_tokens.labels(*self.labels).inc(tokens)
+            m.output_tokens.inc(tokens)
         due_s = self.request.deadline_s + self.request.tpot_s * max((tokens or 1) - 1, 0)
         if answered_s <= due_s:
-            m.attained.labels(*self.labels).inc()
+            m.attained.inc()
 
     def end_failed(self, *, tokens: int = 0) -> None:
         if self._close(outcomes.FinishOutcome.FAILED, tokens):
             return
         if tokens:
-            self.gateway_metrics.output_tokens.labels(*self.labels).inc(tokens)
+            self.series.output_tokens.inc(tokens)
 
     def end_cancelled(self, *, tokens: int = 0) -> None:
         if self._close(outcomes.FinishOutcome.CANCELLED, tokens):
             return
         if tokens:
-            self.gateway_metrics.output_tokens.labels(*self.labels).inc(tokens)
+            self.series.output_tokens.inc(tokens)
 
     def end_rejected(self, reason: str) -> None:
         """The scheduler rejected the request after admitting it (it no longer holds it)."""
         if self.ended:
             return
         self.ended = True
-        self.gateway_metrics.rejected.labels(*self.labels, reason).inc()
+        self.series.rejected(reason).inc()
 
     def _close(self, outcome: outcomes.FinishOutcome, tokens: int | None) -> bool:
         """Tell the scheduler; True when the request had already ended."""
@@ -91,7 +90,7 @@ class Exchange:
             return True
         self.ended = True
         self.model_runtime.finish(self.request.request_id, outcome, output_tokens=tokens)
-        self.gateway_metrics.finished.labels(*self.labels, outcome.value).inc()
+        self.series.finished(outcome.value).inc()
         return False
 
 

@@ -35,10 +35,38 @@ class ModelLabels:
         return (self.namespace, self.modelservice, self.model)
 
 
+class ClassSeries:
+    """The series of one model and class, looked up once: finding a child by its label values
+    takes a lock and a tuple of strings per series, several times per request otherwise."""
+
+    def __init__(self, owner: GatewayMetrics, labels: tuple[str, str, str, str]) -> None:
+        self.labels = labels
+        self.requests = owner.requests.labels(*labels)
+        self.admitted = owner.admitted.labels(*labels)
+        self.attained = owner.attained.labels(*labels)
+        self.retried = owner.retried.labels(*labels)
+        self.output_tokens = owner.output_tokens.labels(*labels)
+        self.ttft = owner.ttft.labels(*labels)
+        self.tpot = owner.tpot.labels(*labels)
+        self.queue_time = owner.queue_time.labels(*labels)
+        self._owner = owner
+        self._finished: dict[str, Counter] = {}
+
+    def rejected(self, reason: str) -> Counter:
+        return self._owner.rejected.labels(*self.labels, reason)
+
+    def finished(self, outcome: str) -> Counter:
+        child = self._finished.get(outcome)
+        if child is None:
+            child = self._finished[outcome] = self._owner.finished.labels(*self.labels, outcome)
+        return child
+
+
 class GatewayMetrics:
     """Every series the gateway exports, registered in its own registry."""
 
     def __init__(self) -> None:
+        self._series: dict[tuple[str, str, str, str], ClassSeries] = {}
         # The `_created` series double the page and nothing reads them (a process-wide switch).
         disable_created: Any = prometheus_client.disable_created_metrics
         disable_created()
@@ -124,6 +152,13 @@ class GatewayMetrics:
             "Times the tenants file changed but could not be loaded (the previous tenants stay).",
             registry=r,
         )
+
+    def series(self, labels: tuple[str, str, str, str]) -> ClassSeries:
+        """The series of a model and class (labels as `ModelLabels.with_class` gives them)."""
+        found = self._series.get(labels)
+        if found is None:
+            found = self._series[labels] = ClassSeries(self, labels)
+        return found
 
     def publish_targets(
         self, labels: ModelLabels, *, slo_class: str, ttft_s: float, tpot_s: float

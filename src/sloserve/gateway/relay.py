@@ -16,7 +16,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 
-import anyio
 import httpx
 from fastapi import Response
 from starlette.types import Receive, Scope, Send
@@ -185,5 +184,4 @@ class RelayResponse(Response):
             self._watch.stop()
             # Closing must finish even when this task is being cancelled, or the engine would go
             # on generating for nobody.
-            with anyio.CancelScope(shield=True):
-                await self.relay.close()
+            await asyncio.shield(self.relay.close())

@@ -8,9 +8,10 @@ the deadline), and watches for the client going away while the request waits.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
-import uuid
+import secrets
 from typing import Literal
 
 import pydantic
@@ -39,6 +40,15 @@ _SCHEMAS: dict[Endpoint, type[schemas.ChatCompletionRequest | schemas.Completion
 }
 _CLIENT_CLOSED = 499
 
+# Request ids: a random prefix per process (gateway replicas never collide) and a counter, where a
+# UUID per request would cost a system call for its randomness.
+_ID_PREFIX = secrets.token_hex(8)
+_ID_COUNTER = itertools.count()
+
+
+def _new_request_id() -> str:
+    return f"req-{_ID_PREFIX}{next(_ID_COUNTER):08x}"
+
 
 async def serve(ctx: context.GatewayContext, http_request: Request, endpoint: Endpoint) -> Response:
     arrival_s = ctx.clock.now()
@@ -56,10 +66,10 @@ async def serve(ctx: context.GatewayContext, http_request: Request, endpoint: En
             ctx.metrics.requests.labels(*labels).inc()
             ctx.metrics.rejected.labels(*labels, "forbidden_class").inc()
         raise
-    labels = record.labels.with_class(choice.slo_class.name)
-    ctx.metrics.requests.labels(*labels).inc()
+    series = ctx.metrics.series(record.labels.with_class(choice.slo_class.name))
+    series.requests.inc()
     if ctx.lifecycle.draining:
-        ctx.metrics.rejected.labels(*labels, "draining").inc()
+        series.rejected("draining").inc()
         raise errors.GatewayError(
             status=503,
             message="the gateway is shutting down; retry on another replica",
@@ -68,7 +78,7 @@ async def serve(ctx: context.GatewayContext, http_request: Request, endpoint: En
             headers={"Retry-After": "1"},
         )
     request = slo.Request(
-        request_id=f"req-{uuid.uuid4().hex}",
+        request_id=_new_request_id(),
         model=record.model,
         slo_class=choice.slo_class,
         arrival_s=arrival_s,
@@ -79,12 +89,10 @@ async def serve(ctx: context.GatewayContext, http_request: Request, endpoint: En
     )
     decision = model_runtime.submit(request)
     if isinstance(decision, outcomes.Rejected):
-        ctx.metrics.rejected.labels(*labels, decision.reason.value).inc()
+        series.rejected(decision.reason.value).inc()
         raise _rejection_error(decision)
-    ctx.metrics.admitted.labels(*labels).inc()
-    current = exchange.Exchange(
-        request=request, model_runtime=model_runtime, gateway_metrics=ctx.metrics, labels=labels
-    )
+    series.admitted.inc()
+    current = exchange.Exchange(request=request, model_runtime=model_runtime, series=series)
     ctx.lifecycle.enter()
     relaying = False
     try:
@@ -139,9 +147,7 @@ async def _proxy_watched(
     try:
         while True:
             dispatch = await watch.unless_gone(model_runtime.wait_for_engine(request_id))
-            ctx.metrics.queue_time.labels(*current.labels).observe(
-                dispatch.at_s - current.request.arrival_s
-            )
+            current.series.queue_time.observe(dispatch.at_s - current.request.arrival_s)
             send = upstream.open_stream if stream else upstream.fetch_whole
             try:
                 answer = await watch.unless_gone(
@@ -156,7 +162,7 @@ async def _proxy_watched(
                 break
             except upstream.EngineFailedError as failure:
                 log.warning("request %s: %s; asking the scheduler to retry it", request_id, failure)
-                ctx.metrics.retried.labels(*current.labels).inc()
+                current.series.retried.inc()
                 engine_failures += 1
                 model_runtime.engine_failed(request_id, dispatch.engine_id)
     except runtime.RequestRejectedError as rejected:

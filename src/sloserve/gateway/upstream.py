@@ -19,7 +19,7 @@ from typing import Protocol
 
 import httpx
 
-from sloserve.gateway import wire
+from sloserve.gateway import engine_link
 
 _FORWARDED_HEADERS = ("content-type", "accept", "x-request-id", "traceparent", "tracestate")
 
@@ -87,33 +87,33 @@ class OpenStream:
 
 
 class EngineCaller:
-    """Sends the gateway's generation requests to engines over the engine client's transport, as
-    a proxy must: no redirects followed, no cookies kept (an engine's cookie must never reach
-    another tenant's request), nothing added. `httpx.AsyncClient` does all three on every request;
-    skipping it, and on the aiohttp wire skipping httpx's request and response objects too, also
-    skips most of the per-request cost of the client. The pool and the timeouts are the engine
-    client's own."""
+    """Sends the gateway's generation requests to engines, as a proxy must: no redirects
+    followed, no cookies kept (an engine's cookie must never reach another tenant's request),
+    nothing added. Plain-HTTP engines are reached through `engine_link` (the lean client on the
+    critical path of every request); anything else, and every engine when tests replace the
+    network with an httpx transport, through that transport directly, without
+    `httpx.AsyncClient`'s per-request handling of redirects, cookies and authentication."""
 
     _MAX_CACHED_URLS = 4096
 
-    def __init__(self, client: httpx.AsyncClient, transport: httpx.AsyncBaseTransport) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        transport: httpx.AsyncBaseTransport,
+        link: engine_link.EngineLink | None,
+    ) -> None:
         self._transport = transport
-        self._aiohttp = transport if isinstance(transport, wire.AiohttpTransport) else None
-        timeout = client.timeout
-        self._timeouts = wire.Timeouts(connect_s=timeout.connect, read_s=timeout.read)
-        self._extensions = {"timeout": timeout.as_dict()}
-        # Parsed URLs by engine and path, for other transports: parsing one costs more than
-        # building the request.
+        self._link = link
+        self._extensions = {"timeout": client.timeout.as_dict()}
+        # Parsed URLs by engine and path: parsing one costs more than building the request.
         self._urls: dict[str, httpx.URL] = {}
 
     async def post(
         self, engine_url: str, path: str, *, body: bytes, headers: Mapping[str, str]
     ) -> EngineReply:
         """The engine's reply with its body not yet read; the caller must close it."""
-        if self._aiohttp is not None:
-            return await self._aiohttp.post(
-                engine_url + path, body=body, headers=headers, timeouts=self._timeouts
-            )
+        if self._link is not None and self._link.handles(engine_url):
+            return await self._link.post(engine_url + path, body=body, headers=headers)
         request = httpx.Request(
             "POST",
             self._url(engine_url + path),

@@ -1,11 +1,11 @@
 """The network under the engine client: HTTP/1.1 through aiohttp's pool and C parser.
 
-The gateway talks to engines through one pooled connection pool. `AiohttpTransport` is an httpx
-transport, so the engine client keeps httpx's API (and `httpx.MockTransport` in tests) for its
-scrapes; generation requests use its `post`, which skips httpx's request and response objects.
-httpx's own transport parses HTTP in pure Python over anyio streams; on the 2-core development
-machine it cost about 2.4 ms of CPU per streamed request more than this one (measured with the
-trivial proxies described in docs/gateway.md), more than the gateway's whole latency budget.
+`AiohttpTransport` is an httpx transport, so the engine client keeps httpx's API (and
+`httpx.MockTransport` in tests) for what is not on a request's critical path, such as the scrapes
+of the engines' metrics; generation requests go through `engine_link`. httpx's own transport
+parses HTTP in pure Python over anyio streams, about 2.4 ms of CPU per streamed request more than
+this one on the 2-core development machine (measured with the trivial proxies described in
+docs/gateway.md).
 
 Errors are raised as the httpx exceptions they correspond to, so callers handle only httpx's.
 """
@@ -89,12 +89,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._max_connections = max_connections
         self._keepalive_timeout_s = keepalive_timeout_s
         self._session: aiohttp.ClientSession | None = None
-
-    async def post(
-        self, url: str, *, body: bytes, headers: Mapping[str, str], timeouts: Timeouts
-    ) -> AiohttpReply:
-        """POST `body`; the reply's body is left to read. Raises httpx errors."""
-        return await self._send("POST", url, body=body, headers=headers, timeouts=timeouts)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout", {})
