@@ -2,17 +2,23 @@
 
 Side by side in one run, with the same engine simulators at zero latency (`--time-scale 0`):
 `direct` (the load generator round-robins over the engines itself), `sloserve` (the gateway,
-scorpio policy), `sloserve_fcfs` (the gateway forwarding at once, the cost of the proxy alone) and
-`vllm_router` (round-robin). Each request is a streamed completion of a
-16-token prompt (token ids) and 8 output tokens; latency is to the end of the stream.
+scorpio policy), `sloserve_fcfs` (the gateway forwarding at once, no holding: its cost alone) and
+`vllm_router` (round-robin). Each request is a streamed completion of a 16-token prompt (token ids)
+and 8 output tokens; latency is to the end of the stream.
 
 1. Added latency: requests at a constant 100 req/s for `--seconds`; p50 and p99 of each target
-   minus those of `direct`.
+   minus those of `direct` measured just before it in the same round.
 2. Maximum rate: a closed loop of `--concurrency` clients for `--seconds`; completed requests per
    second.
 
-The load generator shares the machine's cores with everything it measures, so the maximum rates
-are those of this machine with that load generator running, not of the servers alone.
+Every target is measured `--rounds` times, interleaved, and the medians are reported: on a small
+machine shared with other work a single run can be off by half a millisecond either way.
+
+The load generator shares the machine's cores with everything it measures. The default one is
+`bench/gateway/loadgen` (Go, built here with the Go toolchain): compiled, its own CPU time and
+cache footprint disturb the servers less than a Python client's. `--load-generators go,python`
+also runs the same rounds with an aiohttp client in this process, reported under
+`python_load_generator`.
 
     python bench/gateway/overhead.py            # writes bench/results/gateway_overhead.json
 """
@@ -23,10 +29,14 @@ import argparse
 import asyncio
 import itertools
 import json
+import os
 import shlex
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +46,7 @@ import stack
 MODEL = "bench-model"
 PROFILE = "synthetic"
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "gateway_overhead.json"
+LOADGEN_SOURCE = Path(__file__).resolve().parent / "loadgen"
 BODY = {
     "model": MODEL,
     "prompt": list(range(1, 17)),
@@ -44,8 +55,51 @@ BODY = {
     "stream": True,
 }
 
+FixedRate = Callable[[list[str], float, float], dict[str, Any]]
+ClosedLoop = Callable[[list[str], int, float], dict[str, Any]]
 
-async def one_request(session: aiohttp.ClientSession, url: str) -> float:
+
+# The Go load generator.
+
+
+def build_loadgen(directory: Path) -> Path:
+    """Compile bench/gateway/loadgen into `directory`."""
+    binary = directory / "loadgen"
+    subprocess.run(
+        ["go", "build", "-o", str(binary), "."],
+        cwd=LOADGEN_SOURCE,
+        check=True,
+        env={**os.environ, "CGO_ENABLED": "0"},
+    )
+    return binary
+
+
+def go_load_generator(binary: Path, body_file: Path) -> tuple[FixedRate, ClosedLoop]:
+    def run(arguments: list[str], urls: list[str]) -> dict[str, Any]:
+        completed = subprocess.run(
+            [str(binary), "-body", str(body_file), "-api-key", stack.BENCH_KEY, *arguments, *urls],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        result: dict[str, Any] = json.loads(completed.stdout)
+        return result
+
+    def fixed(urls: list[str], rate: float, seconds: float) -> dict[str, Any]:
+        return run(["-mode", "fixed", "-rate", str(rate), "-seconds", str(seconds)], urls)
+
+    def closed(urls: list[str], concurrency: int, seconds: float) -> dict[str, Any]:
+        return run(
+            ["-mode", "closed", "-concurrency", str(concurrency), "-seconds", str(seconds)], urls
+        )
+
+    return fixed, closed
+
+
+# The Python (aiohttp) load generator.
+
+
+async def _one_request(session: aiohttp.ClientSession, url: str) -> float:
     """Seconds until the stream ended; raises on any failure."""
     started = time.perf_counter()
     async with session.post(
@@ -61,18 +115,16 @@ async def one_request(session: aiohttp.ClientSession, url: str) -> float:
     return time.perf_counter() - started
 
 
-async def fixed_rate(urls: list[str], *, rate: float, seconds: float) -> dict[str, Any]:
-    """Latencies (ms) of requests sent at `rate` per second, round-robin over `urls`."""
+async def _fixed_rate(urls: list[str], rate: float, seconds: float) -> dict[str, Any]:
     targets = itertools.cycle(urls)
     latencies: list[float] = []
     errors = 0
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
 
         async def send(url: str) -> None:
             nonlocal errors
             try:
-                latencies.append(await one_request(session, url) * 1000.0)
+                latencies.append(await _one_request(session, url) * 1000.0)
             except (aiohttp.ClientError, RuntimeError):
                 errors += 1
 
@@ -97,20 +149,18 @@ async def fixed_rate(urls: list[str], *, rate: float, seconds: float) -> dict[st
     }
 
 
-async def closed_loop(urls: list[str], *, concurrency: int, seconds: float) -> dict[str, Any]:
-    """Completed requests per second with `concurrency` clients sending back to back."""
+async def _closed_loop(urls: list[str], concurrency: int, seconds: float) -> dict[str, Any]:
     targets = itertools.cycle(urls)
     completed = 0
     errors = 0
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         deadline = time.perf_counter() + seconds
 
         async def client() -> None:
             nonlocal completed, errors
             while time.perf_counter() < deadline:
                 try:
-                    await one_request(session, next(targets))
+                    await _one_request(session, next(targets))
                     completed += 1
                 except (aiohttp.ClientError, RuntimeError):
                     errors += 1
@@ -121,6 +171,16 @@ async def closed_loop(urls: list[str], *, concurrency: int, seconds: float) -> d
     return {"max_rps": completed / elapsed, "completed": completed, "errors": errors}
 
 
+def python_load_generator() -> tuple[FixedRate, ClosedLoop]:
+    def fixed(urls: list[str], rate: float, seconds: float) -> dict[str, Any]:
+        return asyncio.run(_fixed_rate(urls, rate, seconds))
+
+    def closed(urls: list[str], concurrency: int, seconds: float) -> dict[str, Any]:
+        return asyncio.run(_closed_loop(urls, concurrency, seconds))
+
+    return fixed, closed
+
+
 def _quantile(sorted_values: list[float], q: float) -> float | None:
     if not sorted_values:
         return None
@@ -128,28 +188,53 @@ def _quantile(sorted_values: list[float], q: float) -> float | None:
     return sorted_values[index]
 
 
-async def measure(
-    targets: dict[str, list[str]], *, rate: float, seconds: float, concurrency: int
+# Rounds and the summary.
+
+
+def measure(
+    targets: dict[str, list[str]],
+    generator: tuple[FixedRate, ClosedLoop],
+    *,
+    rate: float,
+    seconds: float,
+    concurrency: int,
+    rounds: int,
 ) -> dict[str, Any]:
-    latency = {
-        name: await fixed_rate(urls, rate=rate, seconds=seconds) for name, urls in targets.items()
-    }
-    throughput = {
-        name: await closed_loop(urls, concurrency=concurrency, seconds=seconds)
-        for name, urls in targets.items()
-    }
-    direct = latency["direct"]
+    fixed, closed = generator
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
+    for _ in range(rounds):
+        direct = fixed(targets["direct"], rate, seconds)
+        for name, urls in targets.items():
+            at_rate = direct if name == "direct" else fixed(urls, rate, seconds)
+            runs[name].append(
+                {
+                    "added_p50_ms": _minus(at_rate["p50_ms"], direct["p50_ms"]),
+                    "added_p99_ms": _minus(at_rate["p99_ms"], direct["p99_ms"]),
+                    "latency_at_rate": at_rate,
+                    "closed_loop": closed(urls, concurrency, seconds),
+                }
+            )
     results: dict[str, Any] = {}
-    for name in targets:
-        measured = latency[name]
+    for name, measured in runs.items():
         results[name] = {
-            "p50_ms": 0.0 if name == "direct" else measured["p50_ms"] - direct["p50_ms"],
-            "p99_ms": 0.0 if name == "direct" else measured["p99_ms"] - direct["p99_ms"],
-            "max_rps": throughput[name]["max_rps"],
-            "latency_at_rate": measured,
-            "closed_loop": throughput[name],
+            "p50_ms": 0.0 if name == "direct" else _median(r["added_p50_ms"] for r in measured),
+            "p99_ms": 0.0 if name == "direct" else _median(r["added_p99_ms"] for r in measured),
+            "max_rps": _median(r["closed_loop"]["max_rps"] for r in measured),
+            "errors": sum(
+                r["latency_at_rate"]["errors"] + r["closed_loop"]["errors"] for r in measured
+            ),
+            "rounds": measured,
         }
     return results
+
+
+def _minus(value: float | None, baseline: float | None) -> float | None:
+    return None if value is None or baseline is None else value - baseline
+
+
+def _median(values: Any) -> float | None:
+    present = [value for value in values if value is not None]
+    return statistics.median(present) if present else None
 
 
 def main() -> None:
@@ -158,30 +243,63 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--load-generators",
+        default="go",
+        help="comma-separated: go (the first is the headline), python",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
+    generators = [name.strip() for name in args.load_generators.split(",") if name.strip()]
+    unknown = set(generators) - {"go", "python"}
+    if not generators or unknown:
+        parser.error(f"--load-generators takes go and/or python, not {sorted(unknown)}")
     machine_before = stack.machine()
-    with stack.stack() as running:
-        engines = [
-            running.engine(model=MODEL, profile=PROFILE, time_scale=0.0)
-            for _ in range(args.engines)
-        ]
-        targets = {
-            "direct": engines,
-            "sloserve": [
-                running.sloserve(model=MODEL, profile=PROFILE, engines=engines, policy="scorpio")
-            ],
-            # The same gateway forwarding at once (no holding, no guards): its cost alone.
-            "sloserve_fcfs": [
-                running.sloserve(model=MODEL, profile=PROFILE, engines=engines, policy="fcfs")
-            ],
-            "vllm_router": [running.vllm_router(engines=engines)],
+    with tempfile.TemporaryDirectory(prefix="sloserve-loadgen-") as scratch:
+        body_file = Path(scratch) / "body.json"
+        body_file.write_text(json.dumps(BODY))
+        loadgens = {
+            "go": lambda: go_load_generator(build_loadgen(Path(scratch)), body_file),
+            "python": python_load_generator,
         }
-        results = asyncio.run(
-            measure(targets, rate=args.rate, seconds=args.seconds, concurrency=args.concurrency)
-        )
+        with stack.stack() as running:
+            engines = [
+                running.engine(model=MODEL, profile=PROFILE, time_scale=0.0)
+                for _ in range(args.engines)
+            ]
+            targets = {
+                "direct": engines,
+                "sloserve": [
+                    running.sloserve(
+                        model=MODEL, profile=PROFILE, engines=engines, policy="scorpio"
+                    )
+                ],
+                "sloserve_fcfs": [
+                    running.sloserve(model=MODEL, profile=PROFILE, engines=engines, policy="fcfs")
+                ],
+                "vllm_router": [running.vllm_router(engines=engines)],
+            }
+            by_generator = {
+                name: measure(
+                    targets,
+                    loadgens[name](),
+                    rate=args.rate,
+                    seconds=args.seconds,
+                    concurrency=args.concurrency,
+                    rounds=args.rounds,
+                )
+                for name in generators
+            }
+    headline = by_generator[generators[0]]
     document = {
-        **results,
+        **headline,
+        "load_generator": generators[0],
+        **(
+            {"python_load_generator": by_generator["python"]}
+            if "python" in by_generator and generators[0] != "python"
+            else {}
+        ),
         "setup": {
             "engines": args.engines,
             "engine": f"sloserve engine-sim --profile {PROFILE} --time-scale 0",
@@ -189,7 +307,11 @@ def main() -> None:
             "rate_rps": args.rate,
             "seconds": args.seconds,
             "concurrency": args.concurrency,
-            "load_generator": "aiohttp, in one process on the same machine",
+            "rounds": args.rounds,
+            "load_generators": {
+                "go": "bench/gateway/loadgen (Go net/http), a separate process",
+                "python": "aiohttp, in the benchmark's process",
+            },
         },
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
         "machine_before": machine_before,
@@ -197,15 +319,14 @@ def main() -> None:
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     args.output.write_text(json.dumps(document, indent=2) + "\n")
-    print(
-        json.dumps(
-            {
-                name: {k: results[name][k] for k in ("p50_ms", "p99_ms", "max_rps")}
-                for name in results
-            },
-            indent=2,
-        )
-    )
+    summary = {
+        generator: {
+            name: {key: results[name][key] for key in ("p50_ms", "p99_ms", "max_rps", "errors")}
+            for name in results
+        }
+        for generator, results in by_generator.items()
+    }
+    print(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":

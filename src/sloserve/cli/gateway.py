@@ -8,7 +8,9 @@ finish (up to the grace period); a second signal stops it at once.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import socket
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -32,6 +34,10 @@ class _DrainingServer(uvicorn.Server):
         self._grace_period_s = grace_period_s
         self._draining: asyncio.Task[None] | None = None
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        _settle_garbage_collector()
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         gateway: context.GatewayContext | None = getattr(self._app.api.state, "gateway", None)
         if self._draining is not None or gateway is None:
@@ -43,6 +49,18 @@ class _DrainingServer(uvicorn.Server):
     async def _drain_then_exit(self, gateway: context.GatewayContext) -> None:
         await gateway.lifecycle.drain(grace_period_s=self._grace_period_s)
         self.should_exit = True
+
+
+def _settle_garbage_collector() -> None:
+    """Keep the cycle collector off the request path: what start-up built lives as long as the
+    gateway, so it is moved out of the collector's sight, and the youngest generation is
+    collected every 50,000 allocations rather than every 700 (a request allocates a few hundred
+    objects, nearly all freed by reference counting). Fewer, shorter collections cut the
+    gateway's tail latency."""
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(50_000, older, oldest)
 
 
 @click.command()

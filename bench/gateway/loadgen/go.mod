@@ -1,0 +1,3 @@
+module sloserve.io/bench/loadgen
+
+go 1.26
