@@ -9,9 +9,14 @@ from engine_helpers import build_engine, spec
 
 from sloserve.engine import config, core, events
 
+TPOT_TARGETS_S = (0.02, 0.03, 0.05, 0.08)
 
-def _finishes(engine: core.EngineCore, *, horizon: bool) -> list[tuple[str, float, int]]:
-    """Drive a mixed workload to the end; `horizon` lets the engine run silent steps itself."""
+
+def _finishes(
+    engine: core.EngineCore, *, horizon: bool, mixed_targets: bool = False
+) -> list[tuple[str, float, int]]:
+    """Drive a mixed workload to the end; `horizon` lets the engine run silent steps itself;
+    `mixed_targets` gives the requests TPOT targets (several cohorts under credit batching)."""
     rng = random.Random(7)
     arrivals = sorted(rng.uniform(0.0, 3.0) for _ in range(40))
     finished: list[tuple[str, float, int]] = []
@@ -23,7 +28,10 @@ def _finishes(engine: core.EngineCore, *, horizon: bool) -> list[tuple[str, floa
             engine.advance(next_arrival)
             index, at = pending.pop(0)
             prompt, output = rng.randint(8, 300), rng.randint(1, 120)
-            engine.add_request(spec(f"r{index}", prompt=prompt, output=output), at=at)
+            tpot_s = rng.choice(TPOT_TARGETS_S) if mixed_targets else None
+            engine.add_request(
+                spec(f"r{index}", prompt=prompt, output=output, tpot_s=tpot_s), at=at
+            )
             continue
         assert due is not None
         for event in engine.advance(due):
@@ -46,3 +54,23 @@ def test_fast_forwarded_decode_finishes_exactly_as_step_by_step(
     assert len(expected) == 40
     assert any(preemptions for _, _, preemptions in expected)
     assert _finishes(fast, horizon=horizon) == expected
+
+
+@pytest.mark.parametrize("horizon", [False, True])
+@pytest.mark.parametrize("num_gpu_blocks", [64, 4096])
+def test_fast_forwarded_credit_batching_finishes_exactly_as_step_by_step(
+    horizon: bool, num_gpu_blocks: int
+) -> None:
+    # Mixed targets put decoding requests in several cohorts that take turns by credit; the fast
+    # path steps them all, the general path (token events on) one step at a time.
+    def build(token_events: bool) -> core.EngineCore:
+        return build_engine(
+            policy=config.Policy.CREDIT,
+            num_gpu_blocks=num_gpu_blocks,
+            max_model_len=512,
+            token_events=token_events,
+        )
+
+    expected = _finishes(build(True), horizon=horizon, mixed_targets=True)
+    assert len(expected) == 40
+    assert _finishes(build(False), horizon=horizon, mixed_targets=True) == expected

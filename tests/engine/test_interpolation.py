@@ -64,3 +64,16 @@ def test_a_point_measured_twice_is_refused_by_name() -> None:
             [(1.0, 2.0), (1.0, 2.0)], [3.0, 4.0], extrapolate_above=True, what="decode"
         )
     assert "(1.0, 2.0)" in str(error.value)
+
+
+def test_the_line_function_gives_value_at_everywhere() -> None:
+    grid = interpolation.NestedGrid({(1.0,): 2.0, (4.0,): 8.0, (9.0,): 7.0}, extrapolate_above=True)
+    line = grid.line_function()
+    scaled = grid.line_function(scale=1.7, offset=0.3, multiplier=0.5, divisor=1000.0)
+    for x in (-3.0, 1.0, 2.5, 4.0, 6.0, 9.0, 12.0, 40.0):
+        assert line(x) == grid.value_at(x)
+        assert scaled(x) == (grid.value_at(x) * 1.7 + 0.3) * 0.5 / 1000.0
+    held = interpolation.NestedGrid({(1.0,): 2.0, (4.0,): 8.0}, extrapolate_above=False)
+    assert held.line_function()(10.0) == held.value_at(10.0) == 8.0
+    single = interpolation.NestedGrid({(5.0,): 3.0}, extrapolate_above=True)
+    assert single.line_function()(9.0) == single.value_at(9.0) == 3.0

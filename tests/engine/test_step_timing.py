@@ -88,3 +88,25 @@ def test_the_synthetic_profile_is_near_published_h100_decode_latency() -> None:
     timer = timing.StepTimer(synthetic_profile.build())
     seconds = timer.step_seconds(prefill_tokens=0, decode_batch=1, decode_context=1024)
     assert seconds * 1000 == pytest.approx(6.5, rel=0.15)
+
+
+def test_a_fixed_batch_step_function_gives_the_decode_step_seconds() -> None:
+    timer = timing.StepTimer(PROFILE, slowdown=1.7, time_scale=0.5)
+    for batch in (1, 7, 24, 300):
+        step_seconds = timer.decode_step_function(batch)
+        for context in (0.0, 1.0, 333.5, 1024.0, 1536.0, 9000.0, 200_000.0):
+            assert step_seconds(context) == timer.decode_step_seconds(batch, context)
+            assert step_seconds(context) == timer.step_seconds(
+                prefill_tokens=0, decode_batch=batch, decode_context=context
+            )
+
+
+def test_a_slowdown_or_time_scale_change_applies_to_later_decode_steps() -> None:
+    timer = timing.StepTimer(PROFILE)
+    before = timer.decode_step_seconds(8, 500.0)
+    timer.slowdown = 2.0
+    slower = timer.decode_step_seconds(8, 500.0)
+    assert slower > before
+    assert timer.decode_step_function(8)(500.0) == slower
+    timer.time_scale = 0.5
+    assert timer.decode_step_seconds(8, 500.0) == pytest.approx(slower / 2)

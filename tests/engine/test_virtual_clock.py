@@ -153,3 +153,24 @@ def test_the_snapshot_reports_load_and_queued_prefill() -> None:
     assert load.queued_prefill_tokens == 70 + 30  # a's chunk is in flight, not yet computed
     views = {v.request_id: v.state for v in engine.request_views()}
     assert views == {"a": "prefill", "b": "waiting"}
+
+
+def test_load_figures_and_output_counts_agree_with_the_snapshot_and_views() -> None:
+    engine = build_engine(max_num_seqs=2, max_num_batched_tokens=64)
+    for index, prompt in enumerate((100, 30, 50)):
+        engine.add_request(spec(f"r{index}", prompt=prompt, output=20), at=0.0)
+    for _ in range(12):
+        due = engine.next_event_time()
+        assert due is not None
+        engine.advance(due)
+        load = engine.snapshot()
+        step_end = load.step_end
+        assert engine.load_figures() == (
+            load.num_waiting,
+            load.queued_prefill_tokens,
+            load.kv_blocks_total - load.kv_blocks_used,
+            step_end,
+        )
+        assert engine.output_counts() == [
+            (view.request_id, view.output_tokens) for view in engine.request_views()
+        ]

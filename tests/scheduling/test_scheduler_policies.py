@@ -66,6 +66,37 @@ def test_deadline_policy_holds_requests_while_engines_are_saturated_and_releases
     assert [r.request_id for r in sched.queued] == ["r0"]
 
 
+def test_deadline_policy_sends_what_fits_the_free_kv_past_larger_requests_ahead(
+    make_request, latency, classes
+):
+    sched, _ = _scheduler("deadline", latency)
+    # queue order (least deadline first): big0, small1, big2, small3, medium4
+    sizes = {"big0": 3000, "small1": 200, "big2": 2500, "small3": 300, "medium4": 900}
+    for index, (request_id, prompt_tokens) in enumerate(sizes.items()):
+        request = make_request(
+            request_id,
+            slo_class=classes.interactive,
+            arrival_s=index * 0.01,
+            prompt_tokens=prompt_tokens,
+        )
+        sched.submit(request, [_engine()])
+    # room for 1000 prompt tokens on e0 and 400 on e1: small1 goes to e0 (fewer requests), then
+    # small3 to e1 (as many requests, fewer prompt tokens queued); medium4 fits neither (800 and
+    # 100 left) and the big ones never did
+    engines = [
+        _engine("e0", kv_free_tokens=1000),
+        _engine("e1", running=1, kv_free_tokens=400),
+    ]
+
+    decisions = sched.dispatch(engines)
+
+    assert [(d.request.request_id, d.engine_id) for d in decisions] == [
+        ("small1", "e0"),
+        ("small3", "e1"),
+    ]
+    assert [request.request_id for request in sched.queued] == ["big0", "big2", "medium4"]
+
+
 def test_deadline_policy_never_rejects_a_late_request(make_request, latency):
     sched, source = _scheduler("deadline", latency)
     sched.submit(make_request("late", prompt_tokens=100_000), [_engine()])
@@ -282,3 +313,13 @@ def test_tpot_guard_without_the_routing_that_applies_it_is_refused():
             routing=policy.Routing.LEAST_LOADED,
             use_tpot_guard=True,
         )
+
+
+def test_the_queue_length_counts_waiting_requests_without_copying_them(make_request, latency):
+    sched, _ = _scheduler("deadline", latency)
+    assert sched.queue_length == 0
+    for index in range(3):
+        sched.submit(make_request(f"r{index}"), [_engine()])
+    assert sched.queue_length == len(sched.queued) == 3
+    sched.dispatch([_engine(kv_free_tokens=1000)])
+    assert sched.queue_length == len(sched.queued) == 2

@@ -4,7 +4,7 @@ import pytest
 from sim_helpers import PROFILE
 
 from sloserve.engine import config, events
-from sloserve.scheduling import slo
+from sloserve.scheduling import engine_state, slo
 from sloserve.sim import cluster, engines
 
 CLASS = slo.SLOClass(name="standard", ttft_s=3.0, tpot_s=0.03)
@@ -84,3 +84,32 @@ def test_finished_requests_no_longer_load_the_engine() -> None:
     engine.forget("r0")
     assert engine.snapshot(engine.core.now).running == ()
     assert engine.held == 0
+
+
+def test_the_sums_carried_for_the_scheduler_equal_the_sums_over_the_running_requests() -> None:
+    engine = _engine()
+    targets = (0.03, 0.05, 0.1)
+    for index in range(9):
+        request = slo.Request(
+            request_id=f"r{index}",
+            model="m",
+            slo_class=CLASS,
+            arrival_s=0.0,
+            prompt_tokens=100 + 10 * index,
+            max_tokens=5 + 3 * index,
+            tpot_target_s=targets[index % 3],
+        )
+        engine.send(request, output_tokens=5 + 3 * index, priority=0, now_s=0.0)
+    while (due := engine.core.next_event_time()) is not None:
+        for event in engine.core.advance(due):
+            if isinstance(event, events.Finished):
+                engine.forget(event.request_id)
+        state = engine.snapshot(due)
+        assert state.known_totals == engine_state.RunningTotals.of(state.running)
+    assert engine.snapshot(engine.core.now).known_totals == engine_state.RunningTotals()
+
+
+def test_policies_that_do_not_predict_get_no_carried_sums() -> None:
+    engine = _engine(track_contexts=False)
+    engine.send(_request("r0", 100), output_tokens=5, priority=0, now_s=0.0)
+    assert engine.snapshot(0.0).known_totals is None

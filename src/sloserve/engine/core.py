@@ -133,13 +133,20 @@ class EngineCore:
         event, so `horizon` must be no later than the next time the caller will add or abort a
         request on this engine (with several engines: no later than the others' next steps).
         """
-        self._start_step_if_idle()
+        if self._step is None:
+            self._start_step_if_idle()
         if horizon is not None:
             if horizon < self._now:
                 raise ValueError(f"horizon {horizon} is before the engine's clock ({self._now})")
+            sched = self._scheduler
             while not self._buffer and self._step is not None and self._step_end <= horizon:
-                if not self._continue_decoding(horizon):
+                # plain decode steps first (see `_continue_decoding`), written out: this loop
+                # runs between most events of a simulation
+                in_flight = sched.run_plain_decode(self._step, self._step_end, horizon, self.timer)
+                if in_flight is None:
                     self._complete_step()
+                else:
+                    self._now, self._step_end = in_flight
         if self._buffer:
             return self._now
         return self._step_end if self._step is not None else None
@@ -162,6 +169,26 @@ class EngineCore:
             queued_prefill_tokens=sched.queued_prefill_tokens(),
             step_end=self._step_end if self._step is not None else None,
         )
+
+    def load_figures(self) -> tuple[int, int, int, float | None]:
+        """What a gateway's snapshot of the engine needs of `snapshot`, without building one:
+        (waiting requests, queued prefill tokens, free KV blocks, end of the step in flight or
+        None). The simulator asks at every decision."""
+        sched = self._scheduler
+        return (
+            len(sched.waiting),
+            sched.queued_prefill_tokens(),
+            sched.kv.free,
+            self._step_end if self._step is not None else None,
+        )
+
+    def output_counts(self) -> list[tuple[str, int]]:
+        """(request id, tokens generated so far) of every unfinished request, as
+        `request_views` orders them, without building the views."""
+        sched = self._scheduler
+        counts = [(r.request_id, r.num_output()) for r in sched.running]
+        counts.extend((r.request_id, r.num_output()) for r in sched.waiting)
+        return counts
 
     def request_views(self) -> list[RequestView]:
         """Every unfinished request: running ones in admission order, then waiting ones."""
@@ -204,7 +231,8 @@ class EngineCore:
                 "(after next_event_time(horizon=h) the clock may be at the engine's next event: "
                 "pass a horizon no later than your next add or abort)"
             )
-        self._start_step_if_idle()
+        if self._step is None:
+            self._start_step_if_idle()
         while self._step is not None and self._step_end <= to:
             if not self._continue_decoding(to):
                 self._complete_step()
@@ -215,20 +243,13 @@ class EngineCore:
         `limit`, starting with the one in flight; False, having run none, when the general path
         must complete it."""
         plan = self._step
-        sched = self._scheduler
-        if plan is None or not sched.plain_decode(plan):
+        if plan is None:
             return False
-        end = self._step_end
-        if not sched.continue_decoding(plan, end):
+        in_flight = self._scheduler.run_plain_decode(plan, self._step_end, limit, self.timer)
+        if in_flight is None:
             return False
-        timer = self.timer
-        while True:
-            self._now = end
-            end = self._step_end = end + timer.decode_step_seconds(
-                plan.decode_batch, plan.decode_context_mean
-            )
-            if end > limit or not sched.continue_decoding(plan, end):
-                return True
+        self._now, self._step_end = in_flight
+        return True
 
     def _complete_step(self) -> None:
         """Finish the step in flight at its end time and start the next one."""
@@ -242,6 +263,13 @@ class EngineCore:
             if isinstance(event, events.Finished):
                 del self._requests[event.request_id]
         self._buffer.extend(produced)
+        if self._scheduler.replan_decode(plan, self._now):
+            # the next step decodes only: the plan was re-made in place, as `schedule` would
+            self._step = plan
+            self._step_end = self._now + self.timer.decode_step_seconds(
+                plan.decode_batch, plan.decode_context_mean
+            )
+            return
         self._start_step_if_idle()
 
     def _start_step_if_idle(self) -> None:

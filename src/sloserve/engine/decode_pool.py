@@ -92,6 +92,17 @@ class DecodeCohort:
         """Members whose token after `steps` completed steps starts a new KV block."""
         return self._residues[(-steps) % self._block_size]
 
+    def first_finish_step(self) -> int | None:
+        """The earliest step count at which a member (or a stale entry of one that left) is due,
+        None when none is."""
+        heap = self._finish_heap
+        return heap[0][0] if heap else None
+
+    def new_block_counts(self) -> list[int]:
+        """Members by their context modulo the block size: `new_blocks_needed_at(steps)` is the
+        entry at (-steps) % block_size. The list is the cohort's own: read it, do not change it."""
+        return self._residues
+
     def finishes_after(self, steps: int) -> bool:
         """Whether no member (nor a stale entry of one that left) is due by `steps` steps."""
         heap = self._finish_heap
@@ -100,6 +111,11 @@ class DecodeCohort:
     def context_sum(self) -> int:
         """Sum of the members' contexts."""
         return self._context_base_sum + len(self.members) * self.steps
+
+    def context_base_sum(self) -> int:
+        """Sum of the members' contexts less `steps` each: `context_sum` at another step count
+        `s` is this plus `len(self) * s`."""
+        return self._context_base_sum
 
     def take_turn(self) -> bool:
         """Gain this step's credit; True (and pay 1) when the cohort takes part in the step."""

@@ -12,7 +12,7 @@ downwards) or held.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 
 class NestedGrid:
@@ -70,11 +70,56 @@ class NestedGrid:
             raise ValueError(
                 f"value_at needs a one-coordinate grid, this one has {self._dimensions}"
             )
-        return _interpolate_1d(self._axis, self._values, x, self._extrapolate_above)
+        return _interpolate_line(self._axis, self._values, x, self._extrapolate_above)
+
+    def line_function(
+        self,
+        *,
+        scale: float = 1.0,
+        offset: float = 0.0,
+        multiplier: float = 1.0,
+        divisor: float = 1.0,
+    ) -> Callable[[float], float]:
+        """x ↦ `(value_at(x) * scale + offset) * multiplier / divisor` of a one-coordinate
+        grid, the same arithmetic in one plain function, for callers that evaluate it at every
+        simulated step (a step time from a GPU time)."""
+        if self._dimensions != 1:
+            raise ValueError(
+                f"line_function needs a one-coordinate grid, this one has {self._dimensions}"
+            )
+        axis = self._axis
+        values = self._values
+        extrapolate_above = self._extrapolate_above
+        last = len(axis) - 1
+        first_x = axis[0]
+        last_x = axis[last]
+
+        def scaled_value(x: float) -> float:
+            # `_interpolate_line`, written out with the affine map after it
+            if last == 0 or x <= first_x:
+                value = values[0]
+            elif x >= last_x and not extrapolate_above:
+                value = values[last]
+            else:
+                upper = last if x >= last_x else bisect.bisect_right(axis, x)
+                lower = upper - 1
+                low_x = axis[lower]
+                fraction = (x - low_x) / (axis[upper] - low_x)
+                low_value = values[lower]
+                high_value = values[upper]
+                value = low_value + fraction * (high_value - low_value)
+                if fraction > 1.0 and high_value > value:
+                    # a last segment that falls must not extrapolate towards zero
+                    value = high_value
+            return (value * scale + offset) * multiplier / divisor
+
+        return scaled_value
 
     def _value_from(self, point: Sequence[float], depth: int) -> float:
         if self._dimensions == 1:
-            return _interpolate_1d(self._axis, self._values, point[depth], self._extrapolate_above)
+            return _interpolate_line(
+                self._axis, self._values, point[depth], self._extrapolate_above
+            )
         lower, upper, fraction = _bracket(self._axis, point[depth], self._extrapolate_above)
         low_value = self._rows[lower]._value_from(point, depth + 1)
         if upper == lower:
@@ -107,13 +152,30 @@ def _blend(low_value: float, high_value: float, fraction: float) -> float:
     return interpolated
 
 
-def _interpolate_1d(
+def _interpolate_line(
     axis: list[float], values: list[float], x: float, extrapolate_above: bool
 ) -> float:
-    lower, upper, fraction = _bracket(axis, x, extrapolate_above)
-    if upper == lower:
-        return values[lower]
-    return _blend(values[lower], values[upper], fraction)
+    """One axis: `_bracket` then `_blend`, written out in one function (the same arithmetic),
+    since the simulator evaluates step times at every step."""
+    last = len(axis) - 1
+    if last == 0 or x <= axis[0]:
+        return values[0]
+    if x >= axis[last]:
+        if not extrapolate_above:
+            return values[last]
+        upper = last
+    else:
+        upper = bisect.bisect_right(axis, x)
+    lower = upper - 1
+    low_x = axis[lower]
+    fraction = (x - low_x) / (axis[upper] - low_x)
+    low_value = values[lower]
+    high_value = values[upper]
+    interpolated = low_value + fraction * (high_value - low_value)
+    if fraction > 1.0:
+        # a last segment that falls (measurement noise) must not extrapolate towards zero
+        return max(interpolated, high_value)
+    return interpolated
 
 
 def grid_from_records(

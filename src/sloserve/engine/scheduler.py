@@ -16,9 +16,11 @@ in that step. Preempted requests go back to waiting and lose their KV cache.
 from __future__ import annotations
 
 import collections
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sloserve.engine import config, decode_pool, events, kv_cache, requests, waiting_queue
+from sloserve.engine import config, decode_pool, events, kv_cache, requests, timing, waiting_queue
 
 
 @dataclass(slots=True)
@@ -128,41 +130,255 @@ class IterationScheduler:
         return produced
 
     def plain_decode(self, plan: StepPlan) -> bool:
-        """Whether `plan` runs one cohort that every decoding request belongs to, with no prefill
-        in flight or waiting and no token events: while no member finishes and its KV blocks
-        fit, `complete` reports nothing and `schedule` plans the same cohort again, so
-        `continue_decoding` may stand in for both. This stays true over such steps."""
-        if self._token_events or plan.chunks or len(plan.cohorts) != 1 or self.prefilling:
-            return False
-        cohort = plan.cohorts[0]
-        pool_cohorts = self.pool.cohorts
-        if len(pool_cohorts) != 1 or pool_cohorts[0] is not cohort or cohort.ratio < 1.0:
+        """Whether `plan` decodes only, with no prefill in flight or waiting, no token events and
+        no cohort regrouping due: while no member of a cohort in the step finishes and the next
+        step's KV blocks fit, `complete` reports nothing and `schedule` only lets the cohorts
+        take their turns (credit batching: those whose credit comes to 1), so
+        `run_plain_decode` may stand in for both. This stays true over such steps.
+
+        Plain decode stretches are most of an engine's steps at light load."""
+        if self._token_events or plan.chunks or not plan.cohorts or self.prefilling:
             return False
         return not self._ratios_stale and not len(self.waiting)
 
-    def continue_decoding(self, plan: StepPlan, end: float) -> bool:
-        """Complete a `plain_decode` plan at `end` and re-plan it in place as the next step,
-        exactly as `complete` and `schedule` would; False (nothing changed) when a member
-        finishes at `end` or the next step's KV blocks do not fit, for the general path.
+    def run_plain_decode(
+        self,
+        plan: StepPlan,
+        end: float,
+        limit: float,
+        timer: timing.StepTimer,
+    ) -> tuple[float, float] | None:
+        """Complete the plan in flight at `end` (at or before `limit`), if it is
+        `plain_decode`, and run the plain decode steps after it that end by `limit`, each
+        completed and re-planned in place exactly as `complete` and `schedule` would, and timed
+        by `timer.decode_step_seconds(decode_batch, decode_context_mean)`. Stops at the first
+        step that ends after `limit`, at which a member of the step finishes, or whose
+        successor's KV blocks do not fit. Returns the start and end of the step then in flight,
+        or None (nothing changed) when the step ending at `end` needs the general path."""
+        if not self.plain_decode(plan):
+            return None
+        cohorts = plan.cohorts
+        pool = self.pool.cohorts
+        if len(cohorts) == 1 and len(pool) == 1 and pool[0] is cohorts[0]:
+            cohort = cohorts[0]
+            if cohort.ratio >= 1.0 and cohort.members:
+                return self._run_one_cohort(plan, cohort, end, limit, timer)
+        return self._run_cohorts(plan, end, limit, timer.decode_step_seconds)
 
-        Plain decode stretches are most of an engine's steps at light load.
-        """
-        cohort = plan.cohorts[0]
-        steps = cohort.steps + 1
-        if not cohort.finishes_after(steps):
+    def _run_one_cohort(
+        self,
+        plan: StepPlan,
+        cohort: decode_pool.DecodeCohort,
+        end: float,
+        limit: float,
+        timer: timing.StepTimer,
+    ) -> tuple[float, float] | None:
+        """`run_plain_decode` for one cohort of ratio 1 that every decoding request belongs to
+        (fcfs, priority, credit with one target): each step is the same cohort again, so the
+        loop keeps to plain numbers and writes them back once. The arithmetic is that of
+        `complete`, `DecodeCohort.take_turn` and `_plan`, step by step."""
+        steps = cohort.steps
+        first_finish = cohort.first_finish_step()
+        last_step = math.inf if first_finish is None else first_finish - 1
+        new_blocks = cohort.new_block_counts()
+        block_size = len(new_blocks)
+        batch = len(cohort)
+        step_seconds = timer.decode_step_function(batch)
+        context_base = cohort.context_sum() - batch * steps
+        credit = cohort.credit
+        ratio = cohort.ratio
+        turn_at = 1.0 - decode_pool.CREDIT_EPSILON
+        free = self.kv.free
+        allocated = 0
+        start: float | None = None
+        while True:
+            next_steps = steps + 1
+            # a member finishes when the step in flight ends: the general path completes it
+            if next_steps > last_step:
+                break
+            needed = new_blocks[(-next_steps) % block_size]
+            if needed > free:
+                break
+            steps = next_steps
+            # `DecodeCohort.take_turn` of a cohort of ratio 1: it always takes its turn
+            credit += ratio
+            if credit >= turn_at:
+                # max(0.0, credit - 1.0), without the call (the same value, -0.0 and NaN too)
+                credit -= 1.0
+                if not credit > 0.0:
+                    credit = 0.0
+            free -= needed
+            allocated += needed
+            start = end
+            end = start + step_seconds((context_base + batch * steps) / batch)
+            if end > limit:
+                break
+        if start is None:
+            return None
+        cohort.steps = steps
+        cohort.credit = credit
+        self.kv.allocate(allocated)
+        plan.start = start
+        plan.decode_batch = batch
+        plan.budget = self._config.max_num_batched_tokens - batch
+        plan.decode_context_sum = context_base + batch * steps
+        return start, end
+
+    def _run_cohorts(
+        self,
+        plan: StepPlan,
+        end: float,
+        limit: float,
+        step_seconds: Callable[[int, float], float],
+    ) -> tuple[float, float] | None:
+        """`run_plain_decode` for any cohorts (credit batching): each step the cohorts of the
+        step complete one step, then every cohort of the pool takes its turn (rounds that none
+        takes are skipped, as `schedule` skips empty steps, credit accruing) and those whose
+        turn it is form the next step. The cohorts' figures are copied into lists, stepped
+        there with the arithmetic of `complete`, `take_turns` and `_plan`, and written back
+        once; a step whose KV blocks do not fit is left to the general path untouched."""
+        for cohort in plan.cohorts:
+            # an abort during the step may have emptied a cohort (`complete` skips those); a
+            # member due when the step ends needs the general path
+            if not cohort.members or not cohort.finishes_after(cohort.steps + 1):
+                return None
+        pool = self.pool.cohorts
+        # the cohorts' figures, copied in one pass (this runs between most events)
+        in_step: list[bool] = []
+        turns: list[int] = []
+        steps: list[int] = []
+        credits: list[float] = []
+        ratios: list[float] = []
+        members: list[int] = []
+        context_bases: list[int] = []
+        last_steps: list[float] = []
+        new_blocks: list[list[int]] = []
+        for index, cohort in enumerate(pool):
+            in_flight = cohort.in_flight
+            in_step.append(in_flight)
+            if in_flight:
+                turns.append(index)
+            steps.append(cohort.steps)
+            credits.append(cohort.credit)
+            ratios.append(cohort.ratio)
+            members.append(len(cohort.members))
+            context_bases.append(cohort.context_base_sum())
+            last_steps.append(_last_plain_step(cohort))
+            new_blocks.append(cohort.new_block_counts())
+        block_size = self._config.block_size
+        free = self.kv.free
+        allocated = 0
+        batch = 0
+        context_sum = 0
+        start = end
+        while True:
+            next_credits = credits[:]
+            next_turns = _take_turns(next_credits, ratios)
+            needed = 0
+            for i in next_turns:
+                needed += new_blocks[i][-(steps[i] + in_step[i]) % block_size]
+            if needed > free:
+                break
+            for i in turns:
+                steps[i] += 1
+                in_step[i] = False
+            for i in next_turns:
+                in_step[i] = True
+            credits = next_credits
+            turns = next_turns
+            free -= needed
+            allocated += needed
+            batch = 0
+            context_sum = 0
+            for i in turns:
+                batch += members[i]
+                context_sum += context_bases[i] + members[i] * steps[i]
+            start = end
+            end = start + step_seconds(batch, context_sum / batch)
+            if end > limit:
+                break
+            # a member of the new step finishes when it ends: the general path completes it
+            finishing = False
+            for i in turns:
+                if steps[i] >= last_steps[i]:
+                    finishing = True
+            if finishing:
+                break
+        if not batch:
+            # no step was re-planned: nothing changed
+            return None
+        for i, cohort in enumerate(pool):
+            cohort.steps = steps[i]
+            cohort.credit = credits[i]
+            cohort.in_flight = in_step[i]
+        self.kv.allocate(allocated)
+        plan.cohorts = [pool[i] for i in turns]
+        plan.start = start
+        plan.decode_batch = batch
+        plan.budget = self._config.max_num_batched_tokens - batch
+        plan.decode_context_sum = context_sum
+        return start, end
+
+    def replan_decode(self, plan: StepPlan, now: float) -> bool:
+        """After `complete(plan, ...)`: plan the next step, starting at `now`, in `plan` itself
+        when it decodes only (no prefill in flight or waiting, no regrouping due, no token
+        events) and its KV blocks fit, exactly as `schedule` would plan it; False, with nothing
+        changed, when `schedule` must plan it. Saves building a plan at most steps that finish
+        a request or a prefill."""
+        pool = self.pool.cohorts
+        if (
+            not pool
+            or self._token_events
+            or self.prefilling
+            or self._ratios_stale
+            or len(self.waiting)
+        ):
             return False
-        needed = cohort.new_blocks_needed_at(steps)
+        if len(pool) == 1 and pool[0].ratio >= 1.0:
+            return self._replan_one_cohort(plan, pool[0], now)
+        credits = [cohort.credit for cohort in pool]
+        turns = _take_turns(credits, [cohort.ratio for cohort in pool])
+        needed = 0
+        for i in turns:
+            needed += pool[i].new_blocks_needed()
         if needed > self.kv.free:
             return False
-        cohort.steps = steps
-        # a cohort of ratio 1 always takes its turn; the call keeps its credit arithmetic
+        for cohort, credit in zip(pool, credits, strict=True):
+            cohort.credit = credit
+        self.kv.allocate(needed)
+        cohorts = [pool[i] for i in turns]
+        batch = 0
+        context_sum = 0
+        for cohort in cohorts:
+            cohort.in_flight = True
+            batch += len(cohort)
+            context_sum += cohort.context_sum()
+        plan.start = now
+        plan.cohorts = cohorts
+        plan.chunks.clear()
+        plan.decode_batch = batch
+        plan.decode_context_sum = context_sum
+        plan.budget = self._config.max_num_batched_tokens - batch
+        return True
+
+    def _replan_one_cohort(
+        self, plan: StepPlan, cohort: decode_pool.DecodeCohort, now: float
+    ) -> bool:
+        """`replan_decode` for one cohort of ratio 1 (fcfs, priority, credit with one target):
+        it always takes its turn, so the step is that cohort."""
+        needed = cohort.new_blocks_needed()
+        if needed > self.kv.free:
+            return False
         cohort.take_turn()
         self.kv.allocate(needed)
-        plan.start = end
-        # an abort during the step may have shrunk the cohort since the plan was made
-        plan.decode_batch = len(cohort)
-        plan.budget = self._config.max_num_batched_tokens - plan.decode_batch
+        cohort.in_flight = True
+        batch = len(cohort)
+        plan.start = now
+        plan.cohorts = [cohort]
+        plan.chunks.clear()
+        plan.decode_batch = batch
         plan.decode_context_sum = cohort.context_sum()
+        plan.budget = self._config.max_num_batched_tokens - batch
         return True
 
     def _prefill_bound(self) -> bool:
@@ -184,6 +400,8 @@ class IterationScheduler:
 
     def queued_prefill_tokens(self) -> int:
         """Tokens still to prefill: waiting requests' and the unfinished chunks of running ones."""
+        if not self.prefilling:
+            return self.waiting_tokens
         running = sum(r.num_tokens() - r.num_computed for r in self.prefilling)
         return self.waiting_tokens + running
 
@@ -358,3 +576,29 @@ class IterationScheduler:
             if target == self._tightest_target:
                 self._tightest_target = min(self._targets, default=None)
                 self._ratios_stale = True
+
+
+def _last_plain_step(cohort: decode_pool.DecodeCohort) -> float:
+    """The last step count the cohort can complete before a member is due (infinity: none)."""
+    first_finish = cohort.first_finish_step()
+    return math.inf if first_finish is None else first_finish - 1
+
+
+def _take_turns(credits: list[float], ratios: list[float]) -> list[int]:
+    """`DecodePool.take_turns` on the cohorts' `credits` (changed in place) and `ratios`,
+    repeated while no cohort takes its turn (as `schedule` skips empty steps, credit accruing);
+    the indices of the cohorts whose turn it is. Each cohort's arithmetic is
+    `DecodeCohort.take_turn`'s. There must be at least one cohort."""
+    turn_at = 1.0 - decode_pool.CREDIT_EPSILON
+    turns: list[int] = []
+    while not turns:
+        for i, ratio in enumerate(ratios):
+            credit = credits[i] + ratio
+            if credit >= turn_at:
+                # max(0.0, credit - 1.0), without the call (the same value, -0.0 and NaN too)
+                credit -= 1.0
+                if not credit > 0.0:
+                    credit = 0.0
+                turns.append(i)
+            credits[i] = credit
+    return turns

@@ -17,6 +17,7 @@ and memory bandwidth, while the engine's per-step CPU work runs on the host.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from sloserve.engine import interpolation
 from sloserve.scheduling import latency_profile
@@ -63,6 +64,9 @@ class StepTimer:
                 extrapolate_above=False,
                 what="mixed (context, batch, prefill_tokens)",
             )
+        # `decode_step_function` per batch size, built for the slowdown and time scale in force
+        # (their setters empty it)
+        self._decode_step_functions: dict[int, Callable[[float], float]] = {}
         self.slowdown = slowdown
         self.time_scale = time_scale
         overhead = profile.cpu_overhead_ms_per_step if cpu_overhead_ms is None else cpu_overhead_ms
@@ -79,6 +83,7 @@ class StepTimer:
         if not math.isfinite(factor) or factor <= 0:
             raise ValueError(f"slowdown must be a finite number above zero, got {factor!r}")
         self._slowdown = factor
+        self._decode_step_functions.clear()
 
     @property
     def time_scale(self) -> float:
@@ -89,6 +94,7 @@ class StepTimer:
     def time_scale(self, scale: float) -> None:
         _require_non_negative("time_scale", scale)
         self._time_scale = scale
+        self._decode_step_functions.clear()
 
     @property
     def cpu_overhead_ms(self) -> float:
@@ -125,18 +131,44 @@ class StepTimer:
     def decode_step_seconds(self, decode_batch: int, decode_context: float) -> float:
         """`step_seconds` of a decode-only step (`decode_batch` at least 1), the same figure
         without the general dispatch on what the step computes."""
-        gpu = self._decode_ms(decode_batch, decode_context)
-        return (gpu * self._slowdown + self._cpu_overhead_ms) * self._time_scale / 1000.0
+        step_seconds = self._decode_step_functions.get(decode_batch)
+        if step_seconds is None:
+            step_seconds = self.decode_step_function(decode_batch)
+        return step_seconds(decode_context)
+
+    def decode_step_function(self, decode_batch: int) -> Callable[[float], float]:
+        """`decode_step_seconds` at a fixed batch, as a function of the mean context: the
+        same figure with less work per call, for a stretch of steps of one batch. It holds the
+        slowdown and time scale in force when it is asked for."""
+        step_seconds = self._decode_step_functions.get(decode_batch)
+        if step_seconds is not None:
+            return step_seconds
+        curve = self._decode_by_batch.get(decode_batch)
+        if curve is None:
+            curve = self._decode_curve(decode_batch)
+        # (GPU ms × slowdown + CPU overhead ms) × time scale / 1000, as `step_seconds` has it
+        seconds = curve.line_function(
+            scale=self._slowdown,
+            offset=self._cpu_overhead_ms,
+            multiplier=self._time_scale,
+            divisor=1000.0,
+        )
+        self._decode_step_functions[decode_batch] = seconds
+        return seconds
 
     def _prefill_ms(self, tokens: float) -> float:
-        return self._prefill.value((tokens,))
+        return self._prefill.value_at(tokens)
 
     def _decode_ms(self, batch: int, context: float) -> float:
         curve = self._decode_by_batch.get(batch)
         if curve is None:
-            curve = self._decode.with_inner_fixed((float(batch),))
-            self._decode_by_batch[batch] = curve
+            curve = self._decode_curve(batch)
         return curve.value_at(context)
+
+    def _decode_curve(self, batch: int) -> interpolation.NestedGrid:
+        curve = self._decode.with_inner_fixed((float(batch),))
+        self._decode_by_batch[batch] = curve
+        return curve
 
     def _composed_ms(self, prefill_tokens: int, decode_batch: int, decode_context: float) -> float:
         if decode_batch == 0:

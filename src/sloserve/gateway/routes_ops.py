@@ -33,7 +33,7 @@ async def metrics(ctx: context.Context) -> Response:
     m = ctx.metrics
     for model_runtime in ctx.runtimes.all():
         labels = model_runtime.record.labels
-        m.queue_depth.labels(*labels.values()).set(len(model_runtime.scheduler.queued))
+        m.queue_depth.labels(*labels.values()).set(model_runtime.scheduler.queue_length)
         for url, ledger in model_runtime.ledgers.items():
             m.engine_inflight.labels(*labels.values(), url).set(ledger.inflight)
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

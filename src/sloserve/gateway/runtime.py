@@ -115,7 +115,7 @@ class ModelRuntime:
         decision = self.scheduler.submit(request, snapshots)
         if isinstance(decision, outcomes.Admitted):
             self._waiters[request.request_id] = asyncio.get_running_loop().create_future()
-            if len(self.scheduler.queued) == 1:
+            if self.scheduler.queue_length == 1:
                 self.dispatch_now(snapshots)
             else:
                 # Others wait already: one dispatch per loop turn serves every arrival of that
@@ -154,7 +154,7 @@ class ModelRuntime:
         started = ledger is not None and ledger.progress(
             request_id, generated_tokens=generated_tokens
         )
-        if started and self.scheduler.queued:
+        if started and self.scheduler.queue_length:
             self._wake.set()
 
     def engine_failed(self, request_id: str, engine_url: str) -> None:
@@ -171,7 +171,7 @@ class ModelRuntime:
     def dispatch_now(self, snapshots: list[engine_state.EngineState] | None = None) -> None:
         """Ask the scheduler what to send now and act on its answers. `snapshots`: the engines'
         state, when the caller has just taken it."""
-        if not self.scheduler.queued:
+        if not self.scheduler.queue_length:
             return
         if snapshots is None:
             snapshots = self.engine_snapshots()
@@ -211,13 +211,13 @@ class ModelRuntime:
                 ledger.remove(request_id)
                 if ledger.inflight == 0 and engine_url not in self.record.engines:
                     del self.ledgers[engine_url]
-        if self.scheduler.queued:
+        if self.scheduler.queue_length:
             self._wake.set()
         return finished
 
     async def _dispatch_loop(self) -> None:
         while True:
-            timeout = self._recheck_interval_s if self.scheduler.queued else None
+            timeout = self._recheck_interval_s if self.scheduler.queue_length else None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
             self._wake.clear()

@@ -5,12 +5,20 @@ simulator fills it from its engine model. The scheduler never keeps engine state
 within one `dispatch` it applies its own dispatches to the snapshot with `with_dispatched`.
 """
 
+import collections
 import dataclasses
 import functools
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sloserve.scheduling import _validation, slo
+
+# Σ 1/T_r is carried as an exact integer count of the smallest float step (2**-1074): every
+# finite float is a whole number of them, so adding and removing terms loses nothing, and one
+# correctly rounded division gives what math.fsum (also correctly rounded) gives over the terms.
+_EXACT_SHIFT = 1074
+_EXACT_SCALE = 1 << _EXACT_SHIFT
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -22,12 +30,146 @@ class RunningRequest:
     context_tokens: int
 
     def __post_init__(self) -> None:
+        # built for every request at every context refresh: the messages only when a check fails
+        if 0 < self.tpot_s < math.inf and self.context_tokens >= 0:
+            return
         _validation.require_positive(f"running request {self.request_id!r} tpot_s", self.tpot_s)
         if self.context_tokens < 0:
             raise ValueError(
                 f"running request {self.request_id!r} context_tokens must be at or above zero, "
                 f"got {self.context_tokens!r}"
             )
+
+
+# a few targets recur (a class's), so their exact inverses are kept
+@functools.lru_cache(maxsize=256)
+def inverse_tpot_units(tpot_s: float) -> int | None:
+    """1/`tpot_s` in exact units of 2**-1074, or None when 1/`tpot_s` is not a finite float."""
+    inverse = 1 / tpot_s
+    if not math.isfinite(inverse):
+        return None
+    numerator, denominator = inverse.as_integer_ratio()
+    # the denominator is a power of two no larger than the scale
+    return numerator << (_EXACT_SHIFT + 1 - denominator.bit_length())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunningTotals:
+    """Sums over an engine's running requests that the guards read at every decision.
+
+    `count`: how many requests. `inverse_tpot_units`: Σ 1/T_r exactly, in units of 2**-1074
+    (None when some 1/T_r overflows a float). `context_tokens`: Σ context tokens.
+    `tightest_tpot_s`: the smallest TPOT target (infinity for none). `inverse_tpot_sum`: Σ 1/T_r
+    as a float, equal to math.fsum of the terms (infinity when one overflows).
+
+    Callers that track their running requests (the simulator) carry these from one decision to
+    the next instead of summing over every request again; `of` sums them afresh.
+    """
+
+    count: int = 0
+    inverse_tpot_units: int | None = 0
+    context_tokens: int = 0
+    tightest_tpot_s: float = math.inf
+    # Σ 1/T_r as a float, read at every guard check: divided out once
+    inverse_tpot_sum: float = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        units = self.inverse_tpot_units
+        inverse_sum = math.inf if units is None else units / _EXACT_SCALE
+        object.__setattr__(self, "inverse_tpot_sum", inverse_sum)
+
+    @classmethod
+    def of(cls, running: Iterable[RunningRequest]) -> "RunningTotals":
+        """The totals of `running`, summed afresh."""
+        count = 0
+        units: int | None = 0
+        context = 0
+        tightest = math.inf
+        for request in running:
+            count += 1
+            context += request.context_tokens
+            tightest = min(tightest, request.tpot_s)
+            term = inverse_tpot_units(request.tpot_s)
+            units = None if term is None or units is None else units + term
+        return cls(
+            count=count, inverse_tpot_units=units, context_tokens=context, tightest_tpot_s=tightest
+        )
+
+    def plus(self, *, tpot_s: float, context_tokens: int) -> "RunningTotals":
+        """The totals with one more request of target `tpot_s` and `context_tokens`."""
+        units = self.inverse_tpot_units
+        term = inverse_tpot_units(tpot_s)
+        return RunningTotals(
+            count=self.count + 1,
+            inverse_tpot_units=None if units is None or term is None else units + term,
+            context_tokens=self.context_tokens + context_tokens,
+            tightest_tpot_s=min(self.tightest_tpot_s, tpot_s),
+        )
+
+
+class RunningTotalsTracker:
+    """Running totals of a changing set of requests, kept up to date as requests come and go
+    (the tightest target by a count of each target). Not thread-safe."""
+
+    def __init__(self) -> None:
+        self._targets: collections.Counter[float] = collections.Counter()
+        self._count = 0
+        self._units = 0
+        self._overflowing = 0
+        self._context_tokens = 0
+        self._tightest_tpot_s = math.inf
+        self._totals: RunningTotals | None = RunningTotals()
+
+    def add(self, *, tpot_s: float, context_tokens: int) -> None:
+        """Count one more request."""
+        self._targets[tpot_s] += 1
+        self._count += 1
+        term = inverse_tpot_units(tpot_s)
+        if term is None:
+            self._overflowing += 1
+        else:
+            self._units += term
+        self._context_tokens += context_tokens
+        self._tightest_tpot_s = min(self._tightest_tpot_s, tpot_s)
+        self._totals = None
+
+    def remove(self, *, tpot_s: float, context_tokens: int) -> None:
+        """Stop counting a request added with `tpot_s` and now holding `context_tokens`."""
+        remaining = self._targets[tpot_s] - 1
+        if remaining < 0:
+            raise ValueError(f"no request with tpot_s {tpot_s!r} is counted")
+        self._count -= 1
+        term = inverse_tpot_units(tpot_s)
+        if term is None:
+            self._overflowing -= 1
+        else:
+            self._units -= term
+        self._context_tokens -= context_tokens
+        if remaining:
+            self._targets[tpot_s] = remaining
+        else:
+            del self._targets[tpot_s]
+            if tpot_s == self._tightest_tpot_s:
+                self._tightest_tpot_s = min(self._targets, default=math.inf)
+        self._totals = None
+
+    def change_context(self, delta_tokens: int) -> None:
+        """Contexts of counted requests grew (or shrank) by `delta_tokens` in all."""
+        if delta_tokens:
+            self._context_tokens += delta_tokens
+            self._totals = None
+
+    def totals(self) -> RunningTotals:
+        """The totals now."""
+        totals = self._totals
+        if totals is None:
+            totals = self._totals = RunningTotals(
+                count=self._count,
+                inverse_tpot_units=None if self._overflowing else self._units,
+                context_tokens=self._context_tokens,
+                tightest_tpot_s=self._tightest_tpot_s,
+            )
+        return totals
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +186,9 @@ class EngineState:
     `slowdown`: predicted co-location slowdown (≥ 1 slows); scales every predicted time here.
     `prefill_start_delay_s`: seconds until the engine can start a new prefill, when the caller
     knows it (a simulator does); None estimates it as one decode step of the current batch.
+    `known_totals`: the sums over `running`, when the caller keeps them (they must be what
+    `RunningTotals.of(running)` gives: replace both together); None sums them when first
+    needed.
     """
 
     engine_id: str
@@ -54,8 +199,29 @@ class EngineState:
     kv_free_tokens: int | None = None
     slowdown: float = 1.0
     prefill_start_delay_s: float | None = None
+    known_totals: RunningTotals | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        # Snapshots are built at every decision: one pass of plain comparisons, and the checks
+        # with their messages only when one fails.
+        running = len(self.running)
+        kv_free_tokens = self.kv_free_tokens
+        delay_s = self.prefill_start_delay_s
+        totals = self.known_totals
+        if (
+            self.engine_id
+            and self.max_num_seqs >= 1
+            and 0 <= self.waiting_requests <= running
+            and self.queued_prefill_tokens >= 0
+            and (kv_free_tokens is None or kv_free_tokens >= 0)
+            and 0 < self.slowdown < math.inf
+            and (delay_s is None or 0 <= delay_s < math.inf)
+            and (totals is None or totals.count == running)
+        ):
+            return
+        self._raise_invalid()
+
+    def _raise_invalid(self) -> None:
         name = f"engine {self.engine_id!r}"
         if not self.engine_id:
             raise ValueError("engine_id must not be empty")
@@ -81,21 +247,72 @@ class EngineState:
             _validation.require_non_negative(
                 f"{name} prefill_start_delay_s", self.prefill_start_delay_s
             )
+        if self.known_totals is not None and self.known_totals.count != len(self.running):
+            raise ValueError(
+                f"{name} known_totals count {self.known_totals.count} differs from the "
+                f"{len(self.running)} running requests"
+            )
 
-    @functools.cached_property
+    @classmethod
+    def build(
+        cls,
+        *,
+        engine_id: str,
+        max_num_seqs: int,
+        running: tuple[RunningRequest, ...],
+        waiting_requests: int,
+        queued_prefill_tokens: int,
+        kv_free_tokens: int | None,
+        slowdown: float,
+        prefill_start_delay_s: float | None,
+        known_totals: RunningTotals | None,
+    ) -> "EngineState":
+        """The snapshot the constructor builds from these fields, checked the same way, built
+        in a third of the time: every field is named, so the frozen dataclass's per-field
+        assignments can be one. For callers that build one per engine at every decision (the
+        simulator, `with_dispatched`)."""
+        state = object.__new__(cls)
+        state.__dict__.update(
+            engine_id=engine_id,
+            max_num_seqs=max_num_seqs,
+            running=running,
+            waiting_requests=waiting_requests,
+            queued_prefill_tokens=queued_prefill_tokens,
+            kv_free_tokens=kv_free_tokens,
+            slowdown=slowdown,
+            prefill_start_delay_s=prefill_start_delay_s,
+            known_totals=known_totals,
+        )
+        state.__post_init__()
+        return state
+
+    @property
+    def totals(self) -> RunningTotals:
+        """The sums over the running requests (the caller's `known_totals` when given)."""
+        totals = self.known_totals
+        if totals is None:
+            totals = self.__dict__.get("_summed_totals")
+            if totals is None:
+                # summed once, on first use, and kept beside the fields (so that
+                # dataclasses.replace of `running` never carries sums of other requests)
+                totals = RunningTotals.of(self.running)
+                object.__setattr__(self, "_summed_totals", totals)
+        return totals
+
+    @property
     def tightest_tpot_s(self) -> float:
         """The smallest TPOT target running here; infinity when nothing runs."""
-        return min((request.tpot_s for request in self.running), default=math.inf)
+        return self.totals.tightest_tpot_s
 
-    @functools.cached_property
+    @property
     def inverse_tpot_sum(self) -> float:
-        """Σ 1/T_r over the running requests: VBS is T_min times this."""
-        return math.fsum(1 / request.tpot_s for request in self.running)
+        """Σ 1/T_r over the running requests (as math.fsum sums them): VBS is T_min times this."""
+        return self.totals.inverse_tpot_sum
 
-    @functools.cached_property
+    @property
     def context_token_sum(self) -> int:
         """Σ context tokens over the running requests."""
-        return sum(request.context_tokens for request in self.running)
+        return self.totals.context_tokens
 
     @property
     def decoding_requests(self) -> int:
@@ -134,9 +351,24 @@ class EngineState:
             tpot_s=request.tpot_s,
             context_tokens=request.prompt_tokens,
         )
-        return dataclasses.replace(
-            self,
+        # Carry the sums when this snapshot has them (given, or summed because a scheduler
+        # deciding on it read them), so that a dispatch costs O(1) in them rather than a sum
+        # over every running request.
+        totals = self.known_totals
+        if totals is None:
+            totals = self.__dict__.get("_summed_totals")
+        return EngineState.build(
+            engine_id=self.engine_id,
+            max_num_seqs=self.max_num_seqs,
             running=(*self.running, arrival),
             waiting_requests=self.waiting_requests + 1,
             queued_prefill_tokens=self.queued_prefill_tokens + request.prompt_tokens,
+            kv_free_tokens=self.kv_free_tokens,
+            slowdown=self.slowdown,
+            prefill_start_delay_s=self.prefill_start_delay_s,
+            known_totals=(
+                None
+                if totals is None
+                else totals.plus(tpot_s=request.tpot_s, context_tokens=request.prompt_tokens)
+            ),
         )

@@ -91,44 +91,57 @@ def by_predicted_completion(
 ) -> RouteDecision:
     """SCORPIO routing of `request`, expected to produce `output_tokens` tokens; engines whose
     ids are in `metered_out` take no prompt now (their prefill meter is closed)."""
+    # This runs for every queued request at every dispatch: the guards' arithmetic is written out
+    # here (the same expressions as `tpot_guard.check` and `ttft_guard.engine_ttft_s`, so the
+    # same results) instead of building their records for each engine.
     slack_s = request.slack_s(now_s)
-    best: tuple[float, Placement] | None = None
+    prompt_tokens = request.prompt_tokens
+    tpot_s = request.tpot_s
+    inverse_tpot_s = 1 / tpot_s
+    latency = settings.latency
+    decode_step_time_s = latency.decode_step_time_s
+    use_tpot_guard = settings.use_tpot_guard
+    max_waiting = settings.max_waiting
+    best: Placement | None = None
+    best_completion_s = 0.0
     blocked = _Blocked()
     for engine in engines:
-        if engine.engine_id in metered_out:
+        if metered_out and engine.engine_id in metered_out:
             blocked.metered = True
             continue
-        if not engine.has_room(
-            prompt_tokens=request.prompt_tokens, max_waiting=settings.max_waiting
-        ):
+        if not engine.has_room(prompt_tokens=prompt_tokens, max_waiting=max_waiting):
             blocked.room = True
             continue
-        if settings.use_tpot_guard and not _tpot_admits(request, engine, settings):
-            blocked.tpot = True
-            continue
-        predicted_ttft_s = ttft_guard.engine_ttft_s(
-            engine=engine,
-            latency=settings.latency,
-            prompt_tokens_ahead=request.prompt_tokens,
-            margin_s=settings.margin_s,
-        )
+        totals = engine.totals
+        batch = len(engine.running) + 1
+        mean_context = (totals.context_tokens + prompt_tokens) / batch
+        slowdown = engine.slowdown
+        if use_tpot_guard:
+            tightest_s = min(totals.tightest_tpot_s, tpot_s)
+            virtual_batch = tightest_s * (totals.inverse_tpot_sum + inverse_tpot_s)
+            step_s = slowdown * decode_step_time_s(virtual_batch, mean_context)
+            if not settings.inefficiency * step_s < settings.headroom * tightest_s:
+                blocked.tpot = True
+                continue
+        delay_s = engine.prefill_start_delay_s
+        if delay_s is None:
+            delay_s = ttft_guard.prefill_start_delay_s(engine, latency)
+        prefill_s = latency.prefill_time_s(engine.queued_prefill_tokens + prompt_tokens)
+        predicted_ttft_s = delay_s + settings.margin_s + slowdown * prefill_s
         if predicted_ttft_s > slack_s:
             blocked.ttft = True
             continue
-        per_token_s = engine.slowdown * settings.latency.decode_step_time_s(
-            len(engine.running) + 1,
-            engine.mean_context_tokens(extra_context_tokens=request.prompt_tokens),
-        )
+        per_token_s = slowdown * decode_step_time_s(batch, mean_context)
         completion_s = predicted_ttft_s + output_tokens * per_token_s
-        if best is None or completion_s < best[0]:
-            placement = Placement(
+        if best is None or completion_s < best_completion_s:
+            best = Placement(
                 engine_id=engine.engine_id,
                 predicted_ttft_s=predicted_ttft_s,
                 predicted_completion_s=completion_s,
             )
-            best = (completion_s, placement)
+            best_completion_s = completion_s
     if best is not None:
-        return best[1]
+        return best
     return _unattainable(request, engines, now_s, settings) or Wait(reason=blocked.describe())
 
 
@@ -190,17 +203,14 @@ def tpot_attainable_somewhere(
     True with the guard off)."""
     if not settings.use_tpot_guard:
         return True
-    return any(
-        tpot_guard.check_alone(
-            engine=engine,
-            tpot_s=request.tpot_s,
-            context_tokens=request.prompt_tokens,
-            latency=settings.latency,
-            inefficiency=settings.inefficiency,
-            headroom=settings.headroom,
-        ).admitted
-        for engine in engines
-    )
+    # `tpot_guard.check_alone`'s arithmetic, without its record: this runs for every arrival
+    tpot_s = request.tpot_s
+    alone_step_s = settings.latency.decode_step_time_s(1.0, float(request.prompt_tokens))
+    allowed_s = settings.headroom * tpot_s
+    for engine in engines:
+        if settings.inefficiency * (engine.slowdown * alone_step_s) < allowed_s:
+            return True
+    return False
 
 
 def _tpot_admits(

@@ -10,6 +10,7 @@ Contract: every submitted request ends exactly once, either in a `Rejected` retu
 or `dispatch`, or in the `Finished` returned by `finish`; after that the scheduler forgets it.
 """
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -108,6 +109,11 @@ class Scheduler:
         return tuple(self._queue)
 
     @property
+    def queue_length(self) -> int:
+        """How many requests wait in the queue (without copying it, as `queued` does)."""
+        return len(self._queue)
+
+    @property
     def running(self) -> Mapping[str, str]:
         """Dispatched, unfinished requests: request id → engine id (a read-only view)."""
         return MappingProxyType({key: value.engine_id for key, value in self._running.items()})
@@ -176,14 +182,22 @@ class Scheduler:
         index_by_id = _index_engines(snapshots)
         metered_out = self._metered_out(snapshots, now_s)
         decisions: list[Decision] = []
+        hold = self._policy.hold_when_saturated
+        # Whether some engine could start a request now, and (least-loaded routing, which only
+        # waits or places) the largest prompt one could start, worked out once a request had
+        # to wait: requests above it would wait too, so they are passed over without routing.
+        # Both change only with a placement.
+        open_somewhere = not hold or self._any_open(snapshots, metered_out)
+        skips_large = hold and self._completion is None
+        largest_prompt = math.inf
         for request in self.queued:
-            if self._policy.hold_when_saturated and not any(
-                snapshot.engine_id not in metered_out
-                and snapshot.has_sequence_room(max_waiting=self._policy.max_engine_waiting)
-                for snapshot in snapshots
-            ):
+            if not open_somewhere:
                 break
+            if request.prompt_tokens > largest_prompt:
+                continue
             route = self._route(request, snapshots, now_s, metered_out)
+            if skips_large and isinstance(route, routing.Wait):
+                largest_prompt = self._largest_prompt(snapshots)
             if isinstance(route, routing.Placement):
                 index = index_by_id[route.engine_id]
                 snapshot = snapshots[index].with_dispatched(request)
@@ -193,6 +207,8 @@ class Scheduler:
                     if not self._meter.is_open(snapshot, now_s=now_s):
                         metered_out |= {snapshot.engine_id}
                 decisions.append(self._dispatch_queued(request, route, now_s))
+                open_somewhere = not hold or self._any_open(snapshots, metered_out)
+                largest_prompt = math.inf
             elif isinstance(route, outcomes.Rejected):
                 decisions.append(self._reject_queued(route))
         if self._ttft_latency is not None and self._queue:
@@ -266,6 +282,32 @@ class Scheduler:
         if running is None:
             raise KeyError(f"request {request_id!r} is not running here, so it cannot be requeued")
         self._queue.push(running.request)
+
+    def _any_open(
+        self, engines: Sequence[engine_state.EngineState], metered_out: frozenset[str]
+    ) -> bool:
+        """Whether some engine outside `metered_out` has a free sequence slot."""
+        max_waiting = self._policy.max_engine_waiting
+        for engine in engines:
+            if engine.has_sequence_room(max_waiting=max_waiting) and (
+                not metered_out or engine.engine_id not in metered_out
+            ):
+                return True
+        return False
+
+    def _largest_prompt(self, engines: Sequence[engine_state.EngineState]) -> float:
+        """The largest prompt some engine would start at once (`EngineState.has_room`):
+        infinity when one with a free sequence slot does not report its KV cache, -1 when none
+        has a free slot."""
+        max_waiting = self._policy.max_engine_waiting
+        largest: float = -1
+        for engine in engines:
+            if not engine.has_sequence_room(max_waiting=max_waiting):
+                continue
+            if engine.kv_free_tokens is None:
+                return math.inf
+            largest = max(largest, engine.kv_free_tokens - engine.queued_prefill_tokens)
+        return largest
 
     def _metered_out(
         self, engines: Sequence[engine_state.EngineState], now_s: float

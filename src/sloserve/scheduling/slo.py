@@ -7,6 +7,7 @@ whether a client may loosen its class that way is the gateway's decision, not th
 """
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from sloserve.scheduling import _validation
@@ -58,6 +59,26 @@ class Request:
     deadline_s: float = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        ttft_target_s = self.ttft_target_s
+        tpot_target_s = self.tpot_target_s
+        # One pass of plain comparisons (requests are built by the thousand); the checks with
+        # their messages only when one fails.
+        if not (
+            self.request_id
+            and -math.inf < self.arrival_s < math.inf
+            and self.prompt_tokens >= 1
+            and self.max_tokens >= 1
+            and (ttft_target_s is None or 0 < ttft_target_s < math.inf)
+            and (tpot_target_s is None or 0 < tpot_target_s < math.inf)
+        ):
+            self._raise_invalid()
+        ttft_s = self.slo_class.ttft_s if ttft_target_s is None else ttft_target_s
+        tpot_s = self.slo_class.tpot_s if tpot_target_s is None else tpot_target_s
+        object.__setattr__(self, "ttft_s", ttft_s)
+        object.__setattr__(self, "tpot_s", tpot_s)
+        object.__setattr__(self, "deadline_s", self.arrival_s + ttft_s)
+
+    def _raise_invalid(self) -> None:
         if not self.request_id:
             raise ValueError("request_id must not be empty")
         _validation.require_finite(f"request {self.request_id!r} arrival_s", self.arrival_s)
@@ -79,11 +100,6 @@ class Request:
             _validation.require_positive(
                 f"request {self.request_id!r} tpot_target_s", self.tpot_target_s
             )
-        ttft_s = self.slo_class.ttft_s if self.ttft_target_s is None else self.ttft_target_s
-        tpot_s = self.slo_class.tpot_s if self.tpot_target_s is None else self.tpot_target_s
-        object.__setattr__(self, "ttft_s", ttft_s)
-        object.__setattr__(self, "tpot_s", tpot_s)
-        object.__setattr__(self, "deadline_s", self.arrival_s + ttft_s)
 
     def slack_s(self, now_s: float) -> float:
         """Time left until the deadline at `now_s`; negative once the deadline has passed."""

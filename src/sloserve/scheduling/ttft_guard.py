@@ -10,7 +10,7 @@ are spread as a dispatcher would spread them. A rejected request adds no tokens:
 """
 
 import collections
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from sloserve.scheduling import engine_state, latency_model, request_queue, slo
@@ -137,7 +137,8 @@ def _walk(
 ) -> Iterator[tuple[slo.Request, int, float, float]]:
     """(request, engine index, predicted TTFT, slack) for each request in order.
 
-    This loop runs over the whole queue at every dispatch, so it keeps to plain locals and tuples.
+    This loop runs over the whole queue at every dispatch, so it keeps to plain locals and tuples
+    (and hands out the walk itself rather than a generator around it).
     """
     if not engines:
         raise ValueError("engines is empty: the TTFT guard needs at least one engine to predict on")
@@ -145,7 +146,21 @@ def _walk(
     fixed_s = [prefill_start_delay_s(engine, latency) + margin_s for engine in engines]
     slowdowns = [engine.slowdown for engine in engines]
     tokens = [engine.queued_prefill_tokens for engine in engines]
-    others = range(1, len(engines))
+    if len(engines) == 1:
+        return _walk_one(ordered, fixed_s[0], slowdowns[0], tokens[0], prefill_time_s, now_s)
+    return _walk_many(ordered, fixed_s, slowdowns, tokens, prefill_time_s, now_s)
+
+
+def _walk_many(
+    ordered: Iterable[slo.Request],
+    fixed_s: list[float],
+    slowdowns: list[float],
+    tokens: list[int],
+    prefill_time_s: Callable[[int], float],
+    now_s: float,
+) -> Iterator[tuple[slo.Request, int, float, float]]:
+    """`_walk` on several engines: each kept request goes where its prefill would finish first."""
+    others = range(1, len(fixed_s))
     for request in ordered:
         own = request.prompt_tokens
         best_index = 0
@@ -158,3 +173,22 @@ def _walk(
         if slack_s >= best_s:
             tokens[best_index] += own
         yield request, best_index, best_s, slack_s
+
+
+def _walk_one(
+    ordered: Iterable[slo.Request],
+    fixed_s: float,
+    slowdown: float,
+    tokens: int,
+    prefill_time_s: Callable[[int], float],
+    now_s: float,
+) -> Iterator[tuple[slo.Request, int, float, float]]:
+    """`_walk` on one engine (most clusters a simulator runs): the same arithmetic, without
+    the loop over the other engines."""
+    for request in ordered:
+        own = request.prompt_tokens
+        best_s = fixed_s + slowdown * prefill_time_s(tokens + own)
+        slack_s = request.deadline_s - now_s
+        if slack_s >= best_s:
+            tokens += own
+        yield request, 0, best_s, slack_s

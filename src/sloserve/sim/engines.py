@@ -14,7 +14,9 @@ state into the `scheduling.engine_state.EngineState` the scheduler decides on:
 Contexts are the one figure not refreshed at every decision: reading them costs O(requests) on
 the engine, so they are refreshed at most every `context_refresh_s` of simulated time, and only
 for policies that read them (`track_contexts`); a request sent since the last refresh counts its
-prompt, as the scheduler itself assumes for a request it dispatches.
+prompt, as the scheduler itself assumes for a request it dispatches. For those policies the sums
+the guards read (Σ 1/T_r, the context sum, the tightest target) are kept up to date as requests
+are sent, finish and have their contexts refreshed, and handed over with each snapshot.
 """
 
 import math
@@ -47,6 +49,8 @@ class SimEngine:
         self._members: dict[str, engine_state.RunningRequest] = {}
         self._prompts: dict[str, int] = {}
         self._running: tuple[engine_state.RunningRequest, ...] | None = ()
+        # the sums over running requests only matter to policies that predict (they read contexts)
+        self._totals = engine_state.RunningTotalsTracker() if track_contexts else None
         self._max_num_seqs = engine_core.config.max_num_seqs
         self._block_size = engine_core.config.block_size
 
@@ -73,12 +77,16 @@ class SimEngine:
             context_tokens=request.prompt_tokens,
         )
         self._prompts[request.request_id] = request.prompt_tokens
+        if self._totals is not None:
+            self._totals.add(tpot_s=request.tpot_s, context_tokens=request.prompt_tokens)
         self._running = None
 
     def forget(self, request_id: str) -> None:
         """The request finished: it no longer loads the engine."""
-        del self._members[request_id]
+        member = self._members.pop(request_id)
         del self._prompts[request_id]
+        if self._totals is not None:
+            self._totals.remove(tpot_s=member.tpot_s, context_tokens=member.context_tokens)
         self._running = None
 
     def snapshot(self, now_s: float) -> engine_state.EngineState:
@@ -88,28 +96,35 @@ class SimEngine:
         running = self._running
         if running is None:
             running = self._running = tuple(self._members.values())
-        load = self.core.snapshot()
-        step_end = load.step_end
-        return engine_state.EngineState(
+        waiting, queued_prefill_tokens, free_blocks, step_end = self.core.load_figures()
+        return engine_state.EngineState.build(
             engine_id=self.engine_id,
             max_num_seqs=self._max_num_seqs,
             running=running,
-            waiting_requests=load.num_waiting,
-            queued_prefill_tokens=load.queued_prefill_tokens,
-            kv_free_tokens=(load.kv_blocks_total - load.kv_blocks_used) * self._block_size,
+            waiting_requests=waiting,
+            queued_prefill_tokens=queued_prefill_tokens,
+            kv_free_tokens=free_blocks * self._block_size,
             slowdown=self.core.timer.slowdown,
             prefill_start_delay_s=0.0 if step_end is None else max(0.0, step_end - now_s),
+            known_totals=None if self._totals is None else self._totals.totals(),
         )
 
     def _refresh_contexts(self, now_s: float) -> None:
         members = self._members
         prompts = self._prompts
-        for view in self.core.request_views():
-            previous = members[view.request_id]
-            members[view.request_id] = engine_state.RunningRequest(
-                request_id=view.request_id,
+        growth = 0
+        for request_id, output_tokens in self.core.output_counts():
+            previous = members[request_id]
+            context_tokens = prompts[request_id] + output_tokens
+            if context_tokens == previous.context_tokens:
+                continue
+            growth += context_tokens - previous.context_tokens
+            members[request_id] = engine_state.RunningRequest(
+                request_id=request_id,
                 tpot_s=previous.tpot_s,
-                context_tokens=prompts[view.request_id] + view.output_tokens,
+                context_tokens=context_tokens,
             )
+        if self._totals is not None:
+            self._totals.change_context(growth)
         self._running = None
         self._refreshed_at = now_s

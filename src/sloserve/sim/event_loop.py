@@ -96,11 +96,11 @@ class EventLoop:
         self._recheck_interval_s = sim_config.recheck_interval_s
         self._recheck_s = math.inf
         self._arrived = 0
+        # arrival times in order, then infinity: the next arrival is one index away
+        self._arrival_times = [request.arrival_s for request in self._requests] + [math.inf]
         self._records: dict[str, records.RequestRecord] = {}
         self._dispatched_at: dict[str, float] = {}
         self._snapshots: list[engine_state.EngineState] | None = None
-        # Requests in the scheduler's queue, counted here: `Scheduler.queued` copies the queue.
-        self._queued = 0
         self._dispatch_calls = 0
         self._engine_events = 0
         self._iterations = 0
@@ -108,7 +108,7 @@ class EventLoop:
     def run(self) -> tuple[tuple[records.RequestRecord, ...], RunCounters]:
         """Simulate until every request has ended; the records are in arrival order."""
         while True:
-            bound_s = min(self._next_arrival_s(), self._recheck_s)
+            bound_s = min(self._arrival_times[self._arrived], self._recheck_s)
             now_s = min(bound_s, self._next_engine_event(bound_s))
             if now_s == math.inf:
                 break
@@ -127,32 +127,29 @@ class EventLoop:
         self._clock.set(now_s)
         self._snapshots = None
         changed = self._collect_engine_events(now_s)
-        if self._next_arrival_s() <= now_s:
-            first = self._arrived
-            while self._next_arrival_s() <= now_s:
-                self._arrived += 1
-            self._submit(self._requests[first : self._arrived], now_s)
+        arrival_times = self._arrival_times
+        if arrival_times[self._arrived] <= now_s:
+            first = arrived = self._arrived
+            while arrival_times[arrived] <= now_s:
+                arrived += 1
+            self._arrived = arrived
+            self._submit(self._requests[first:arrived], now_s)
             changed = True
         if self._recheck_s <= now_s:
             self._recheck_s = math.inf
             changed = True
-        if changed and self._queued:
+        if changed and self._scheduler.queue_length:
             self._dispatch(now_s)
-        if not self._queued:
+        if not self._scheduler.queue_length:
             return
         if self._arrived == len(self._requests) and math.inf == min(self._next_event):
             # Nothing is left to happen: one last look with every engine idle, then it is a bug.
             if not changed:
                 self._dispatch(now_s)
-            if self._queued:
+            if self._scheduler.queue_length:
                 self._stuck()
         if self._recheck_interval_s is not None and self._recheck_s == math.inf:
             self._recheck_s = now_s + self._recheck_interval_s
-
-    def _next_arrival_s(self) -> float:
-        if self._arrived < len(self._requests):
-            return self._requests[self._arrived].arrival_s
-        return math.inf
 
     def _next_engine_event(self, bound_s: float) -> float:
         """The earliest engine event time, or a time after `bound_s` when none comes by then.
@@ -163,12 +160,12 @@ class EventLoop:
         """
         next_event = self._next_event
         while True:
-            first = min(range(len(next_event)), key=next_event.__getitem__)
-            first_s = next_event[first]
+            first_s = min(next_event)
             if first_s > bound_s:
                 return first_s
+            first = next_event.index(first_s)
             horizon_s = bound_s
-            if self._queued:
+            if self._scheduler.queue_length:
                 for index, when in enumerate(next_event):
                     if index != first and when < horizon_s:
                         horizon_s = when
@@ -243,13 +240,10 @@ class EventLoop:
             decision = self._scheduler.submit(request, self._snapshot_all(now_s))
             if isinstance(decision, outcomes.Rejected):
                 self._reject(decision)
-            else:
-                self._queued += 1
 
     def _dispatch(self, now_s: float) -> None:
         self._dispatch_calls += 1
         decisions = self._scheduler.dispatch(self._snapshot_all(now_s))
-        self._queued -= len(decisions)
         touched: set[int] = set()
         for decision in decisions:
             if isinstance(decision, outcomes.Rejected):
