@@ -1,4 +1,4 @@
-"""Writes made in one turn of the event loop leave the gateway as one send."""
+"""A response head leaves the gateway with the body chunk written after it."""
 
 from __future__ import annotations
 
@@ -28,40 +28,47 @@ class RecordingTransport(asyncio.Transport):
         self.aborted = True
 
 
-async def test_writes_of_one_turn_are_sent_together_at_the_next_turn() -> None:
+async def test_a_head_goes_out_with_the_first_chunk_at_once() -> None:
     wire = RecordingTransport()
     transport = CoalescingTransport(wire, asyncio.get_running_loop())
     transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
-    transport.write(b"5\r\nhello\r\n")
     assert wire.sent == []
-    await asyncio.sleep(0)
+    transport.write(b"5\r\nhello\r\n")
     assert wire.sent == [b"HTTP/1.1 200 OK\r\n\r\n5\r\nhello\r\n"]
+    await asyncio.sleep(0)
+    assert len(wire.sent) == 1
 
 
-async def test_writes_of_later_turns_are_sent_separately() -> None:
+async def test_a_head_alone_leaves_at_the_next_turn() -> None:
     wire = RecordingTransport()
     transport = CoalescingTransport(wire, asyncio.get_running_loop())
-    transport.write(b"first")
+    transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
     await asyncio.sleep(0)
-    transport.write(b"second")
-    await asyncio.sleep(0)
-    assert wire.sent == [b"first", b"second"]
+    assert wire.sent == [b"HTTP/1.1 200 OK\r\n\r\n"]
+
+
+async def test_body_chunks_are_never_held() -> None:
+    wire = RecordingTransport()
+    transport = CoalescingTransport(wire, asyncio.get_running_loop())
+    transport.write(b"5\r\nfirst\r\n")
+    transport.write(b"6\r\nsecond\r\n")
+    assert wire.sent == [b"5\r\nfirst\r\n", b"6\r\nsecond\r\n"]
 
 
 async def test_closing_sends_what_is_held_first() -> None:
     wire = RecordingTransport()
     transport = CoalescingTransport(wire, asyncio.get_running_loop())
-    transport.write(b"0\r\n\r\n")
+    transport.write(b"HTTP/1.1 204 No Content\r\n\r\n")
     transport.close()
-    assert (wire.sent, wire.closed) == ([b"0\r\n\r\n"], True)
+    assert (wire.sent, wire.closed) == ([b"HTTP/1.1 204 No Content\r\n\r\n"], True)
     await asyncio.sleep(0)
-    assert wire.sent == [b"0\r\n\r\n"]
+    assert len(wire.sent) == 1
 
 
 async def test_aborting_drops_what_is_held() -> None:
     wire = RecordingTransport()
     transport = CoalescingTransport(wire, asyncio.get_running_loop())
-    transport.write(b"never sent")
+    transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
     transport.abort()
     await asyncio.sleep(0)
     assert (wire.sent, wire.aborted) == ([], True)
@@ -71,5 +78,5 @@ async def test_the_held_bytes_count_as_buffered() -> None:
     wire = RecordingTransport()
     wire.get_write_buffer_size = lambda: 10  # type: ignore[method-assign]
     transport = CoalescingTransport(wire, asyncio.get_running_loop())
-    transport.write(b"12345")
+    transport.write(b"HTTP/")
     assert transport.get_write_buffer_size() == 15

@@ -1,13 +1,14 @@
-"""The gateway's HTTP/1.1 server protocol: uvicorn's httptools protocol, with coalesced writes.
+"""The gateway's HTTP/1.1 server protocol: uvicorn's httptools protocol, with a response's head
+sent together with its first body chunk.
 
 uvicorn writes a response's head the moment the app starts the response, and each body chunk as
 it is sent. A relayed stream starts its response and sends its first chunk in one go, so every
 streamed answer went out as two packets where one would do: on the loopback of a small virtual
 machine each packet costs the sender a system call and wakes the client once more, about a
 tenth of a millisecond each (measured with `strace` and the overhead benchmark, see
-docs/gateway.md). Here the writes made in one turn of the event loop leave together at the start
-of the next turn, before any new input is handled, so nothing waits for anything that has not
-happened yet.
+docs/gateway.md). Here a head is held until the next write, which takes it along; a head with no
+write after it in the same turn of the event loop leaves at the start of the next turn, before
+any new input is handled. Body chunks are never held.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
 class CoalescingTransport(asyncio.Transport):
-    """A transport whose writes in one loop turn are sent as one; everything else is the
+    """A transport that sends a response head with the write after it; everything else is the
     wrapped transport's."""
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
@@ -31,9 +32,19 @@ class CoalescingTransport(asyncio.Transport):
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
             return
-        if not self._held:
-            self._loop.call_soon(self.flush)
-        self._held.append(bytes(data))
+        chunk = bytes(data)
+        if chunk.startswith(b"HTTP/"):
+            # A response head: wait for the body's first chunk, at most until the next turn.
+            if not self._held:
+                self._loop.call_soon(self.flush)
+            self._held.append(chunk)
+            return
+        if self._held:
+            self._held.append(chunk)
+            self.flush()
+            return
+        if not self._transport.is_closing():
+            self._transport.write(chunk)
 
     def writelines(self, list_of_data: Any) -> None:
         for data in list_of_data:
