@@ -74,3 +74,45 @@ def test_fast_forwarded_credit_batching_finishes_exactly_as_step_by_step(
     expected = _finishes(build(True), horizon=horizon, mixed_targets=True)
     assert len(expected) == 40
     assert _finishes(build(False), horizon=horizon, mixed_targets=True) == expected
+
+
+def _events_with_horizon(
+    engine: core.EngineCore, *, finishes_only: bool
+) -> list[tuple[str, str, float]]:
+    """Every event of a fixed workload, in order, driving the engine with a far horizon."""
+    for index in range(12):
+        engine.add_request(
+            spec(f"r{index}", prompt=40 + 20 * index, output=5 + 7 * index), at=0.01 * index
+        )
+    collected: list[tuple[str, str, float]] = []
+    while (due := engine.next_event_time(1e9, finishes_only=finishes_only)) is not None:
+        produced = engine.advance(due)
+        assert produced
+        if finishes_only:
+            # the run stops only at a finish, the last event collected
+            assert isinstance(produced[-1], events.Finished)
+        collected += [(type(event).__name__, event.request_id, event.time) for event in produced]
+    assert not engine.has_pending_events
+    return collected
+
+
+def test_running_past_first_tokens_collects_the_same_events_in_the_same_order() -> None:
+    # with finishes_only the engine runs past its first tokens (and preemptions, which the small
+    # KV pool brings): they wait for the next advance, which returns them before the finish
+    every_event = build_engine(num_gpu_blocks=48, max_model_len=512, token_events=False)
+    finishes_only = build_engine(num_gpu_blocks=48, max_model_len=512, token_events=False)
+    expected = _events_with_horizon(every_event, finishes_only=False)
+    assert any(kind == "Preempted" for kind, _, _ in expected)
+    assert _events_with_horizon(finishes_only, finishes_only=True) == expected
+
+
+def test_pending_events_wait_for_the_next_advance() -> None:
+    engine = build_engine(token_events=False)
+    engine.add_request(spec("r0", prompt=50, output=40), at=0.0)
+    # the first token comes after the first step; the finish much later
+    due = engine.next_event_time(1e9, finishes_only=True)
+    assert due is not None
+    assert engine.has_pending_events
+    kinds = [type(event).__name__ for event in engine.advance(due)]
+    assert kinds == ["FirstToken", "Finished"]
+    assert not engine.has_pending_events

@@ -87,6 +87,8 @@ class EngineCore:
         self._step: scheduler.StepPlan | None = None
         self._step_end = start_time
         self._buffer: list[events.EngineEvent] = []
+        # whether the buffer holds a finish (see `next_event_time`'s `finishes_only`)
+        self._finish_buffered = False
 
     @property
     def now(self) -> float:
@@ -122,7 +124,9 @@ class EngineCore:
         self._scheduler.abort(request)
         return True
 
-    def next_event_time(self, horizon: float | None = None) -> float | None:
+    def next_event_time(
+        self, horizon: float | None = None, *, finishes_only: bool = False
+    ) -> float | None:
         """When the next event is due, or None when the engine is idle.
 
         Without `horizon` this is the end of the step in flight (or now if events are waiting),
@@ -132,6 +136,11 @@ class EngineCore:
         it, without stepping through the engine's silent steps itself. Its clock moves to that
         event, so `horizon` must be no later than the next time the caller will add or abort a
         request on this engine (with several engines: no later than the others' next steps).
+
+        With `finishes_only` (and a horizon) only a finish stops that run: first tokens and
+        preemptions on the way wait, in order, for the next `advance`, and the time given is
+        that of the next finish. For a caller whose only business with the engine's other
+        events is to collect them (a simulator with no request waiting to be placed).
         """
         if self._step is None:
             self._start_step_if_idle()
@@ -139,7 +148,11 @@ class EngineCore:
             if horizon < self._now:
                 raise ValueError(f"horizon {horizon} is before the engine's clock ({self._now})")
             sched = self._scheduler
-            while not self._buffer and self._step is not None and self._step_end <= horizon:
+            while (
+                not (self._finish_buffered if finishes_only else self._buffer)
+                and self._step is not None
+                and self._step_end <= horizon
+            ):
                 # plain decode steps first (see `_continue_decoding`), written out: this loop
                 # runs between most events of a simulation
                 in_flight = sched.run_plain_decode(self._step, self._step_end, horizon, self.timer)
@@ -147,14 +160,21 @@ class EngineCore:
                     self._complete_step()
                 else:
                     self._now, self._step_end = in_flight
-        if self._buffer:
+        if self._buffer and (self._finish_buffered or not finishes_only):
             return self._now
         return self._step_end if self._step is not None else None
+
+    @property
+    def has_pending_events(self) -> bool:
+        """Whether events wait for the next `advance` (after `next_event_time(...,
+        finishes_only=True)` they may, with the clock past them)."""
+        return bool(self._buffer)
 
     def advance(self, to: float) -> list[events.EngineEvent]:
         """Move the clock to `to` and return everything that happened up to then, in order."""
         self._run_until(to)
         produced, self._buffer = self._buffer, []
+        self._finish_buffered = False
         return produced
 
     def snapshot(self) -> EngineSnapshot:
@@ -262,6 +282,7 @@ class EngineCore:
         for event in produced:
             if isinstance(event, events.Finished):
                 del self._requests[event.request_id]
+                self._finish_buffered = True
         self._buffer.extend(produced)
         if self._scheduler.replan_decode(plan, self._now):
             # the next step decodes only: the plan was re-made in place, as `schedule` would

@@ -59,6 +59,8 @@ class IterationScheduler:
         self.running: dict[requests.EngineRequest, None] = {}
         self.prefilling: dict[requests.EngineRequest, None] = {}
         self.pool = decode_pool.DecodePool(block_size=engine_config.block_size)
+        # tokens of the waiting requests: above zero exactly when some wait (every request has a
+        # prompt token), so the per-step paths test it instead of the queue's length
         self.waiting_tokens = 0
         self._targets: collections.Counter[float] = collections.Counter()
         self._tightest_target: float | None = None
@@ -139,7 +141,7 @@ class IterationScheduler:
         Plain decode stretches are most of an engine's steps at light load."""
         if self._token_events or plan.chunks or not plan.cohorts or self.prefilling:
             return False
-        return not self._ratios_stale and not len(self.waiting)
+        return not self._ratios_stale and not self.waiting_tokens
 
     def run_plain_decode(
         self,
@@ -155,7 +157,15 @@ class IterationScheduler:
         step that ends after `limit`, at which a member of the step finishes, or whose
         successor's KV blocks do not fit. Returns the start and end of the step then in flight,
         or None (nothing changed) when the step ending at `end` needs the general path."""
-        if not self.plain_decode(plan):
+        # `plain_decode`, written out: this runs between most events of a simulation
+        if (
+            self._token_events
+            or plan.chunks
+            or not plan.cohorts
+            or self.prefilling
+            or self._ratios_stale
+            or self.waiting_tokens
+        ):
             return None
         cohorts = plan.cohorts
         pool = self.pool.cohorts
@@ -182,7 +192,7 @@ class IterationScheduler:
         last_step = math.inf if first_finish is None else first_finish - 1
         new_blocks = cohort.new_block_counts()
         block_size = len(new_blocks)
-        batch = len(cohort)
+        batch = len(cohort.members)
         step_seconds = timer.decode_step_function(batch)
         context_base = cohort.context_sum() - batch * steps
         credit = cohort.credit
@@ -331,7 +341,7 @@ class IterationScheduler:
             or self._token_events
             or self.prefilling
             or self._ratios_stale
-            or len(self.waiting)
+            or self.waiting_tokens
         ):
             return False
         if len(pool) == 1 and pool[0].ratio >= 1.0:
@@ -351,7 +361,7 @@ class IterationScheduler:
         context_sum = 0
         for cohort in cohorts:
             cohort.in_flight = True
-            batch += len(cohort)
+            batch += len(cohort.members)
             context_sum += cohort.context_sum()
         plan.start = now
         plan.cohorts = cohorts
@@ -372,7 +382,7 @@ class IterationScheduler:
         cohort.take_turn()
         self.kv.allocate(needed)
         cohort.in_flight = True
-        batch = len(cohort)
+        batch = len(cohort.members)
         plan.start = now
         plan.cohorts = [cohort]
         plan.chunks.clear()
@@ -392,7 +402,7 @@ class IterationScheduler:
             return False
         if self.prefilling:
             return True
-        return len(self.waiting) > 0 and len(self.running) < self._config.max_num_seqs
+        return self.waiting_tokens > 0 and len(self.running) < self._config.max_num_seqs
 
     def _all_cohorts(self) -> list[decode_pool.DecodeCohort]:
         """Every cohort, each taking part without spending credit (credits are kept)."""
@@ -435,7 +445,7 @@ class IterationScheduler:
             if cohort.members:
                 cohort.in_flight = True
                 plan.cohorts.append(cohort)
-                plan.decode_batch += len(cohort)
+                plan.decode_batch += len(cohort.members)
                 plan.decode_context_sum += cohort.context_sum()
         plan.budget -= plan.decode_batch
 
@@ -460,7 +470,7 @@ class IterationScheduler:
         return plan
 
     def _admit_waiting(self, plan: StepPlan, now: float) -> None:
-        if not len(self.waiting):
+        if not self.waiting_tokens:
             return
         block_size = self._config.block_size
         while len(self.running) < self._config.max_num_seqs and plan.budget > 0:

@@ -52,13 +52,22 @@ def least_loaded(
     With `hold_when_saturated`, only engines where the request would start at once count.
     """
     best: engine_state.EngineState | None = None
+    # the best engine's load (running requests, then queued prefill tokens) as two numbers,
+    # compared as the tuple would be without building one per engine (this runs at every dispatch)
+    best_running = best_tokens = 0
     for engine in engines:
         if hold_when_saturated and not engine.has_room(
             prompt_tokens=request.prompt_tokens, max_waiting=max_waiting
         ):
             continue
-        if best is None or _load(engine) < _load(best):
-            best = engine
+        running = len(engine.running)
+        tokens = engine.queued_prefill_tokens
+        if (
+            best is None
+            or running < best_running
+            or (running == best_running and tokens < best_tokens)
+        ):
+            best, best_running, best_tokens = engine, running, tokens
     if best is None:
         return Wait(reason=_NO_ROOM)
     return Placement(engine_id=best.engine_id)
@@ -224,7 +233,3 @@ def _tpot_admits(
         inefficiency=settings.inefficiency,
         headroom=settings.headroom,
     ).admitted
-
-
-def _load(engine: engine_state.EngineState) -> tuple[int, int]:
-    return (len(engine.running), engine.queued_prefill_tokens)

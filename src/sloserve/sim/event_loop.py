@@ -19,7 +19,8 @@ tokens. How far an engine may run ahead is what keeps the loop exact: while requ
 gateway, any engine event may lead to a dispatch that needs every engine's state at that instant,
 so an engine runs only up to the earliest time another engine could produce an event; while none
 wait, engine events only end requests, and every engine runs up to the next arrival (or re-check)
-on its own.
+on its own, stopping only at finishes: its first tokens and preemptions on the way are collected
+with its next finish or by the snapshot at the next arrival.
 """
 
 import math
@@ -101,6 +102,9 @@ class EventLoop:
         self._records: dict[str, records.RequestRecord] = {}
         self._dispatched_at: dict[str, float] = {}
         self._snapshots: list[engine_state.EngineState] | None = None
+        # requests waiting at the gateway (the scheduler's queue_length), counted here from the
+        # decisions: the loop asks at every step, and an int is cheaper to ask than a property
+        self._waiting = 0
         self._dispatch_calls = 0
         self._engine_events = 0
         self._iterations = 0
@@ -138,15 +142,15 @@ class EventLoop:
         if self._recheck_s <= now_s:
             self._recheck_s = math.inf
             changed = True
-        if changed and self._scheduler.queue_length:
+        if changed and self._waiting:
             self._dispatch(now_s)
-        if not self._scheduler.queue_length:
+        if not self._waiting:
             return
         if self._arrived == len(self._requests) and math.inf == min(self._next_event):
             # Nothing is left to happen: one last look with every engine idle, then it is a bug.
             if not changed:
                 self._dispatch(now_s)
-            if self._scheduler.queue_length:
+            if self._waiting:
                 self._stuck()
         if self._recheck_interval_s is not None and self._recheck_s == math.inf:
             self._recheck_s = now_s + self._recheck_interval_s
@@ -165,11 +169,15 @@ class EventLoop:
                 return first_s
             first = next_event.index(first_s)
             horizon_s = bound_s
-            if self._scheduler.queue_length:
+            waiting = self._waiting
+            if waiting:
                 for index, when in enumerate(next_event):
                     if index != first and when < horizon_s:
                         horizon_s = when
-            due = self._engines[first].core.next_event_time(horizon_s)
+            # With none waiting only finishes matter before the bound (see the module
+            # docstring): the engine runs on past its first tokens and preemptions, which the
+            # next instant on it (its finish, or the next arrival's snapshot) collects.
+            due = self._engines[first].core.next_event_time(horizon_s, finishes_only=not waiting)
             when = math.inf if due is None else due
             next_event[first] = when
             if when <= horizon_s:
@@ -229,8 +237,10 @@ class EventLoop:
         """Every engine's state at `now_s` (cached until something changes at this instant)."""
         if self._snapshots is None:
             for index, engine in enumerate(self._engines):
-                if engine.core.now < now_s:
-                    # no event is due by now_s (the loop collected those), so nothing is produced
+                core = engine.core
+                if core.now < now_s or core.has_pending_events:
+                    # no finish is due by now_s (the loop collected those); first tokens and
+                    # preemptions an engine ran past while none waited are collected here
                     self._advance(index, now_s)
             self._snapshots = [engine.snapshot(now_s) for engine in self._engines]
         return self._snapshots
@@ -240,10 +250,14 @@ class EventLoop:
             decision = self._scheduler.submit(request, self._snapshot_all(now_s))
             if isinstance(decision, outcomes.Rejected):
                 self._reject(decision)
+            else:
+                self._waiting += 1
 
     def _dispatch(self, now_s: float) -> None:
         self._dispatch_calls += 1
         decisions = self._scheduler.dispatch(self._snapshot_all(now_s))
+        # every decision of a dispatch takes one request out of the queue
+        self._waiting -= len(decisions)
         touched: set[int] = set()
         for decision in decisions:
             if isinstance(decision, outcomes.Rejected):
