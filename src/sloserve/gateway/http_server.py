@@ -4,8 +4,8 @@ sent together with its first body chunk.
 uvicorn writes a response's head the moment the app starts the response, and each body chunk as
 it is sent. A relayed stream starts its response and sends its first chunk in one go, so every
 streamed answer went out as two packets where one would do: on the loopback of a small virtual
-machine each packet costs the sender a system call and wakes the client once more, about a
-tenth of a millisecond each (measured with `strace` and the overhead benchmark, see
+machine each packet costs the sender a system call and wakes the client once more, tens of
+microseconds each (measured with `strace` and the overhead benchmark, see
 docs/gateway.md). Here a head is held until the next write, which takes it along; a head with no
 write after it in the same turn of the event loop leaves at the start of the next turn, before
 any new input is handled. Body chunks are never held.
