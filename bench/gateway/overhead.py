@@ -31,6 +31,7 @@ import itertools
 import json
 import os
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -64,6 +65,11 @@ ClosedLoop = Callable[[list[str], int, float], dict[str, Any]]
 
 def build_loadgen(directory: Path) -> Path:
     """Compile bench/gateway/loadgen into `directory`."""
+    if shutil.which("go") is None:
+        raise SystemExit(
+            "the Go toolchain (go) is needed to build the load generator; install it, or run "
+            "with --load-generators python"
+        )
     binary = directory / "loadgen"
     subprocess.run(
         ["go", "build", "-o", str(binary), "."],
