@@ -26,8 +26,7 @@ from sloserve.gateway import context, errors, serving
 log = logging.getLogger(__name__)
 
 ENDPOINTS: dict[str, serving.Endpoint] = {
-    "/v1/chat/completions": "chat",
-    "/v1/completions": "completions",
+    path: endpoint for endpoint, path in serving.PATHS.items()
 }
 
 

@@ -33,7 +33,7 @@ from sloserve.scheduling import outcomes, slo
 log = logging.getLogger(__name__)
 
 Endpoint = Literal["chat", "completions"]
-_PATHS: dict[Endpoint, str] = {"chat": "/v1/chat/completions", "completions": "/v1/completions"}
+PATHS: dict[Endpoint, str] = {"chat": "/v1/chat/completions", "completions": "/v1/completions"}
 _SCHEMAS: dict[Endpoint, type[schemas.ChatCompletionRequest | schemas.CompletionRequest]] = {
     "chat": schemas.ChatCompletionRequest,
     "completions": schemas.CompletionRequest,
@@ -154,7 +154,7 @@ async def _proxy_watched(
                     send(
                         ctx.engines,
                         engine_url=dispatch.engine_id,
-                        path=_PATHS[endpoint],
+                        path=PATHS[endpoint],
                         body=body,
                         headers=headers,
                     )

@@ -94,8 +94,6 @@ class EngineCaller:
     network with an httpx transport, through that transport directly, without
     `httpx.AsyncClient`'s per-request handling of redirects, cookies and authentication."""
 
-    _MAX_CACHED_URLS = 4096
-
     def __init__(
         self,
         client: httpx.AsyncClient,
@@ -105,8 +103,6 @@ class EngineCaller:
         self._transport = transport
         self._link = link
         self._extensions = {"timeout": client.timeout.as_dict()}
-        # Parsed URLs by engine and path: parsing one costs more than building the request.
-        self._urls: dict[str, httpx.URL] = {}
 
     async def post(
         self, engine_url: str, path: str, *, body: bytes, headers: Mapping[str, str]
@@ -116,20 +112,12 @@ class EngineCaller:
             return await self._link.post(engine_url + path, body=body, headers=headers)
         request = httpx.Request(
             "POST",
-            self._url(engine_url + path),
+            engine_url + path,
             headers=headers,
             content=body,
             extensions=self._extensions,
         )
         return _HttpxReply(await self._transport.handle_async_request(request))
-
-    def _url(self, address: str) -> httpx.URL:
-        url = self._urls.get(address)
-        if url is None:
-            if len(self._urls) >= self._MAX_CACHED_URLS:
-                self._urls.clear()  # engines that come and go must not grow this without end
-            url = self._urls[address] = httpx.URL(address)
-        return url
 
 
 class _HttpxReply:
@@ -174,7 +162,7 @@ async def fetch_whole(
     try:
         reply = await engines.post(engine_url, path, body=body, headers=headers)
         try:
-            content = b"".join([chunk async for chunk in reply.chunks()])
+            content = await _read_all(reply)
         finally:
             await reply.close()
     except httpx.HTTPError as error:
@@ -207,7 +195,7 @@ async def open_stream(
         raise EngineFailedError(engine_url, _describe(error)) from error
     try:
         if reply.status >= 400:
-            content = b"".join([chunk async for chunk in reply.chunks()])
+            content = await _read_all(reply)
             await reply.close()
             if reply.status >= 500:
                 raise EngineFailedError(engine_url, f"HTTP {reply.status}")
@@ -228,6 +216,10 @@ async def open_stream(
         await reply.close()
         raise EngineFailedError(engine_url, "the stream ended before any output")
     return OpenStream(reply=reply, first_chunk=first_chunk, rest=chunks)
+
+
+async def _read_all(reply: EngineReply) -> bytes:
+    return b"".join([chunk async for chunk in reply.chunks()])
 
 
 async def _first_non_empty(chunks: AsyncIterator[bytes]) -> bytes | None:

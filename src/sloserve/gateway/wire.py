@@ -13,9 +13,7 @@ Errors are raised as the httpx exceptions they correspond to, so callers handle 
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 
 import aiohttp
 import httpx
@@ -24,62 +22,30 @@ import httpx
 _NOT_FORWARDED = frozenset({b"host", b"content-length", b"transfer-encoding", b"connection"})
 
 
-@dataclass(frozen=True)
-class Timeouts:
-    """Seconds to connect and between reads; None waits for ever."""
+class _ResponseBody(httpx.AsyncByteStream):
+    """The body of an aiohttp response as httpx reads it; closing it early aborts the request."""
 
-    connect_s: float | None
-    read_s: float | None
-
-    @functools.cached_property
-    def for_aiohttp(self) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(total=None, sock_connect=self.connect_s, sock_read=self.read_s)
-
-
-class AiohttpReply:
-    """An engine's reply on the aiohttp wire, its body not yet read."""
-
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
         self._response = response
-        self.status = response.status
-        self.content_type: str | None = response.headers.get("content-type")
-        self.raw_headers = response.raw_headers
+        self._request = request
 
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """The body as it arrives."""
+    async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
             async for chunk in self._response.content.iter_any():
                 yield chunk
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as error:
-            raise httpx.ReadError(str(error) or type(error).__name__) from error
+            raise httpx.ReadError(
+                str(error) or type(error).__name__, request=self._request
+            ) from error
         except TimeoutError as error:
-            raise httpx.ReadTimeout("the engine went silent") from error
+            raise httpx.ReadTimeout("the engine went silent", request=self._request) from error
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         if self._response.content.at_eof():
             self._response.release()
         else:
             # An unfinished body: close the connection so that the engine sees the client go.
             self._response.close()
-
-
-class _ResponseBody(httpx.AsyncByteStream):
-    """The body of an aiohttp response as httpx reads it; closing it early aborts the request."""
-
-    def __init__(self, reply: AiohttpReply, request: httpx.Request) -> None:
-        self._reply = reply
-        self._request = request
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._reply.chunks():
-                yield chunk
-        except httpx.TransportError as error:
-            # The same error, now naming the request, as httpx's own transports raise it.
-            raise type(error)(str(error), request=self._request) from error
-
-    async def aclose(self) -> None:
-        await self._reply.close()
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -91,59 +57,49 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._session: aiohttp.ClientSession | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        session = self._ensure_session()
         timeouts = request.extensions.get("timeout", {})
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            sock_connect=timeouts.get("connect"),
+            sock_read=timeouts.get("read"),
+        )
         headers = [
             (name.decode("latin-1"), value.decode("latin-1"))
             for name, value in request.headers.raw
             if name.lower() not in _NOT_FORWARDED
         ]
+        body = await request.aread()
         try:
-            reply = await self._send(
+            response = await session.request(
                 request.method,
                 str(request.url),
-                body=await request.aread(),
-                headers=headers,
-                timeouts=Timeouts(connect_s=timeouts.get("connect"), read_s=timeouts.get("read")),
-            )
-        except httpx.TransportError as error:
-            raise type(error)(str(error), request=request) from error
-        return httpx.Response(
-            status_code=reply.status,
-            headers=[
-                (name, value)
-                for name, value in reply.raw_headers
-                if name.lower() not in _NOT_FORWARDED
-            ],
-            stream=_ResponseBody(reply, request),
-            request=request,
-        )
-
-    async def _send(
-        self,
-        method: str,
-        url: str,
-        *,
-        body: bytes,
-        headers: Mapping[str, str] | Iterable[tuple[str, str]],
-        timeouts: Timeouts,
-    ) -> AiohttpReply:
-        try:
-            response = await self._ensure_session().request(
-                method,
-                url,
                 headers=headers,
                 data=body or None,
-                timeout=timeouts.for_aiohttp,
+                timeout=timeout,
                 allow_redirects=False,
                 auto_decompress=False,
             )
         except aiohttp.ClientConnectorError as error:
-            raise httpx.ConnectError(str(error)) from error
+            raise httpx.ConnectError(str(error), request=request) from error
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
-            raise httpx.RemoteProtocolError(str(error) or type(error).__name__) from error
+            raise httpx.RemoteProtocolError(
+                str(error) or type(error).__name__, request=request
+            ) from error
         except TimeoutError as error:
-            raise httpx.ConnectTimeout("the engine did not answer in time") from error
-        return AiohttpReply(response)
+            raise httpx.ConnectTimeout(
+                "the engine did not answer in time", request=request
+            ) from error
+        return httpx.Response(
+            status_code=response.status,
+            headers=[
+                (name, value)
+                for name, value in response.raw_headers
+                if name.lower() not in _NOT_FORWARDED
+            ],
+            stream=_ResponseBody(response, request),
+            request=request,
+        )
 
     async def aclose(self) -> None:
         if self._session is not None:
