@@ -11,6 +11,8 @@ compare proxies measured the same way.
     python bench/gateway/critical_path.py --proxy trivial-aiohttp
     python bench/gateway/critical_path.py --proxy trivial-raw
 
+Each run adds its proxy's figures to `--output` (bench/results/gateway_critical_path.json).
+
 Needs `strace` (Debian package strace) and the Go toolchain.
 """
 
@@ -20,8 +22,10 @@ import argparse
 import json
 import os
 import re
+import shlex
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +33,7 @@ from pathlib import Path
 import overhead
 import stack
 
+RESULTS = Path(__file__).resolve().parents[1] / "results" / "gateway_critical_path.json"
 _SYSCALL = re.compile(r"(\d+\.\d+) (read|write)\(\d+, \"(.{0,12})")
 
 
@@ -89,6 +94,7 @@ def main() -> None:
     )
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sloserve-critical-path-") as scratch:
         body = Path(scratch) / "body.json"
@@ -120,8 +126,16 @@ def main() -> None:
             fixed([url], args.rate, args.seconds)
             tracer.terminate()
             tracer.wait()
-        result = {"proxy": args.proxy, **critical_path(trace), "machine": stack.machine()}
-    print(json.dumps(result, indent=2))
+        result = {
+            **critical_path(trace),
+            "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+            "machine": stack.machine(),
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+    document = json.loads(args.output.read_text()) if args.output.exists() else {"proxies": {}}
+    document["proxies"][args.proxy] = result
+    args.output.write_text(json.dumps(document, indent=2) + "\n")
+    print(json.dumps({args.proxy: result}, indent=2))
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ engines, one write per request, httptools' C parser for the answers.
 Every generation request crosses this client twice on its critical path (the request going out,
 the first chunk coming back). A general-purpose client builds request and response objects,
 timeouts, tracing hooks and a writer task per request: on the 2-core development machine a
-trivial proxy on aiohttp's client took a median 424 µs from a request's arrival to its upstream
-write, one on a raw connection 236 µs (`bench/gateway/critical_path.py`), a fifth of the
+trivial proxy on aiohttp's client took a median 519 µs from a request's arrival to its upstream
+write, one on a raw connection 226 µs (`bench/gateway/critical_path.py`), almost a third of the
 gateway's whole latency budget between them. This client does only what a proxy to engines in
 the same cluster needs: plain HTTP/1.1 POST, `Content-Length` or chunked answers, keep-alive,
 a connection limit, connect and read timeouts, and flow control.
