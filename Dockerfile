@@ -1,9 +1,14 @@
 # The sloserve image: operator, gateway, engine simulator, report and placement extender in one image.
-# Multi-stage: wheels are built in a builder stage; the runtime stage has no compiler and runs as non-root.
+# Multi-stage: wheels are built (the simulator's hot modules compiled) in a builder stage; the runtime
+# stage has no compiler and runs as non-root.
 
 FROM python:3.11-slim AS builder
+# a C compiler for the modules setup.py compiles with mypyc (the wheel carries them built)
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY src ./src
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 

@@ -14,12 +14,24 @@ from collections.abc import Iterator
 
 import pytest
 
+from sloserve import build_info
 from sloserve.dev import build, handle, session
 from sloserve.dev.kubelet import config
 
 # Crashed containers restart after 1 s, 2 s, 4 s... (a real kubelet waits 10 s, 20 s...), so
 # that tests of restarts need not wait; everything else is as on a real node.
 TEST_KUBELET = config.KubeletOptions(nodes=2, backoff_initial_s=1.0, backoff_max_s=10.0)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # An editable install runs its compiled modules in place of their sources: tests of an
+    # edited source must not silently run the old build.
+    stale = build_info.stale_compiled_modules()
+    if stale:
+        raise pytest.UsageError(
+            f"compiled modules were built from other sources than theirs: {', '.join(stale)}; "
+            "rebuild them with `make setup` (or delete src/**/*.so to run them as pure Python)"
+        )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -38,7 +38,7 @@ def main() -> None:
             f"\nSimulated requests per wall-clock second: {speed['simulated_requests_per_s']} "
             f"over SCORPIO's setup and cluster scale ({speed['simulated_requests_per_cpu_s']} per "
             f"CPU second); by scenario: {speed['by_scenario']}; slowest run: "
-            f"{speed['slowest_run_requests_per_s']}"
+            f"{speed['slowest_run_requests_per_s']}; build: {speed.get('build', 'not recorded')}"
         )
 
 

@@ -2,6 +2,12 @@
 
     python bench/sim/sim_speed.py --profile h100-llama3-8b --repeats 3 \
         --out bench/results/sim_speed.json
+    python bench/sim/sim_speed.py --profile h100-llama3-8b --repeats 3 --pure-python \
+        --out bench/results/sim_speed_pure_python.json
+
+The installed build runs: the modules setup.py compiles run compiled (`make setup` builds them);
+`--pure-python` runs the same benchmark in a child Python on a copy of the package's sources
+only. Both give the same simulations record for record (tests/sim/test_compiled_build.py).
 
 Every policy at every point of the sweep under vLLM's default engine configuration (one engine
 at QPS 5-15 with 512 requests; four engines at 4x the rate with 2048; one engine overloaded at
@@ -21,11 +27,15 @@ import argparse
 import dataclasses
 import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import sweep
 
+from sloserve import build_info
 from sloserve.engine import requests as engine_requests
 from sloserve.sim import cluster, policies, settings, simulator, workload
 
@@ -52,9 +62,16 @@ def main() -> None:
     parser.add_argument("--profile", default="h100-llama3-8b")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("bench/results/sim_speed.json"))
+    parser.add_argument(
+        "--pure-python",
+        action="store_true",
+        help="run every module from source, though the installation has compiled ones",
+    )
     args = parser.parse_args()
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    if args.pure_python and build_info.compiled_modules():
+        sys.exit(_run_from_sources())
     profile = sweep.load_profile(args.profile)
     document: dict[str, object] = {"benchmark": "sim_speed", **sweep.provenance(profile)}
     timings: list[Timing] = []
@@ -172,6 +189,18 @@ def _replay_into_bare_engines(
     for core in cores.values():
         while (due := core.next_event_time()) is not None:
             core.advance(due)
+
+
+def _run_from_sources() -> int:
+    """This command again, in a child Python that imports the package from a copy of its
+    sources: its exit status."""
+    with tempfile.TemporaryDirectory() as scratch:
+        sources = build_info.pure_python_copy(Path(scratch))
+        path = os.pathsep.join(filter(None, [str(sources), os.environ.get("PYTHONPATH")]))
+        child = subprocess.run(
+            [sys.executable, *sys.argv], env={**os.environ, "PYTHONPATH": path}, check=False
+        )
+    return child.returncode
 
 
 def _rate(timings: list[Timing], *, cpu: bool) -> int:

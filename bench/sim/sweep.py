@@ -21,6 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from sloserve import build_info
 from sloserve.engine import profiles
 from sloserve.scheduling import latency_profile
 from sloserve.sim import cluster, settings, workload
@@ -110,6 +111,17 @@ def load_profile(reference: str) -> latency_profile.LatencyProfile:
         raise SystemExit(f"--profile: {error}") from error
 
 
+def build_description() -> str:
+    """Which build of the package ran: its modules compiled (setup.py) or pure Python."""
+    compiled = build_info.compiled_modules()
+    if not compiled:
+        return "pure Python (every module from source)"
+    return (
+        f"compiled: {len(compiled)} of the {len(build_info.COMPILED_MODULES)} modules setup.py "
+        "compiles with mypyc run as C extensions, the rest from source"
+    )
+
+
 def provenance(profile: latency_profile.LatencyProfile) -> dict[str, object]:
     """The command, date, machine and profile every results file records."""
     script = Path(sys.argv[0])
@@ -132,6 +144,7 @@ def provenance(profile: latency_profile.LatencyProfile) -> dict[str, object]:
             "device": profile.device,
             "measured_at": profile.provenance.measured_at,
         },
+        "build": build_description(),
         "simulator": {
             "context_refresh_s": settings.SimulationConfig.context_refresh_s,
             "recheck_interval_s": settings.SimulationConfig.recheck_interval_s,

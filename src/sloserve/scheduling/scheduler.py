@@ -300,13 +300,14 @@ class Scheduler:
         infinity when one with a free sequence slot does not report its KV cache, -1 when none
         has a free slot."""
         max_waiting = self._policy.max_engine_waiting
-        largest: float = -1
+        largest = -1.0
         for engine in engines:
             if not engine.has_sequence_room(max_waiting=max_waiting):
                 continue
             if engine.kv_free_tokens is None:
                 return math.inf
-            largest = max(largest, engine.kv_free_tokens - engine.queued_prefill_tokens)
+            # a float throughout (compiled, a float variable holds no int)
+            largest = max(largest, float(engine.kv_free_tokens - engine.queued_prefill_tokens))
         return largest
 
     def _metered_out(
