@@ -28,9 +28,9 @@ COMPILED_FROM := setup.py src/sloserve/build_info.py \
 	$(wildcard src/sloserve/engine/*.py src/sloserve/scheduling/*.py src/sloserve/sim/*.py)
 
 $(COMPILED): $(STAMP) $(COMPILED_FROM)
+	@find src -name '*.so' -delete
 	@echo "compiling the simulator's modules (mypyc; about a minute)"
 	@$(BIN)/pip install --quiet --no-deps --no-build-isolation -e . || { \
-	  find src -name '*.so' -delete; \
 	  echo "warning: compiling failed (it needs a C compiler and Python's headers); every module" \
 	    "runs from source: the same results, the simulator about half as fast" >&2; }
 	touch $@
