@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -33,9 +34,16 @@ def _build_info() -> ModuleType:
     return module
 
 
+# Commands that only write metadata: pip runs them before a build, and compiling (as long as the
+# build itself) would be thrown away.
+METADATA_COMMANDS = {"egg_info", "dist_info"}
+
+
 def compiled_extensions() -> list[Extension]:
     """The C extensions of `build_info.COMPILED_MODULES`, or none for a pure-Python build."""
     if os.environ.get("SLOSERVE_PURE_PYTHON", "") not in ("", "0"):
+        return []
+    if METADATA_COMMANDS.intersection(sys.argv[1:]):
         return []
     from mypyc.build import mypycify
 
