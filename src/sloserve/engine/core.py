@@ -147,19 +147,13 @@ class EngineCore:
         if horizon is not None:
             if horizon < self._now:
                 raise ValueError(f"horizon {horizon} is before the engine's clock ({self._now})")
-            sched = self._scheduler
             while (
                 not (self._finish_buffered if finishes_only else self._buffer)
                 and self._step is not None
                 and self._step_end <= horizon
             ):
-                # plain decode steps first (see `_continue_decoding`), written out: this loop
-                # runs between most events of a simulation
-                in_flight = sched.run_plain_decode(self._step, self._step_end, horizon, self.timer)
-                if in_flight is None:
+                if not self._continue_decoding(horizon):
                     self._complete_step()
-                else:
-                    self._now, self._step_end = in_flight
         if self._buffer and (self._finish_buffered or not finishes_only):
             return self._now
         return self._step_end if self._step is not None else None

@@ -81,8 +81,8 @@ class NestedGrid:
         divisor: float = 1.0,
     ) -> Callable[[float], float]:
         """x ↦ `(value_at(x) * scale + offset) * multiplier / divisor` of a one-coordinate
-        grid, the same arithmetic in one plain function, for callers that evaluate it at every
-        simulated step (a step time from a GPU time)."""
+        grid, with the grid's fields bound once, for callers that evaluate it at every simulated
+        step (a step time from a GPU time)."""
         if self._dimensions != 1:
             raise ValueError(
                 f"line_function needs a one-coordinate grid, this one has {self._dimensions}"
@@ -90,27 +90,9 @@ class NestedGrid:
         axis = self._axis
         values = self._values
         extrapolate_above = self._extrapolate_above
-        last = len(axis) - 1
-        first_x = axis[0]
-        last_x = axis[last]
 
         def scaled_value(x: float) -> float:
-            # `_interpolate_line`, written out with the affine map after it
-            if last == 0 or x <= first_x:
-                value = values[0]
-            elif x >= last_x and not extrapolate_above:
-                value = values[last]
-            else:
-                upper = last if x >= last_x else bisect.bisect_right(axis, x)
-                lower = upper - 1
-                low_x = axis[lower]
-                fraction = (x - low_x) / (axis[upper] - low_x)
-                low_value = values[lower]
-                high_value = values[upper]
-                value = low_value + fraction * (high_value - low_value)
-                if fraction > 1.0 and high_value > value:
-                    # a last segment that falls must not extrapolate towards zero
-                    value = high_value
+            value = _interpolate_line(axis, values, x, extrapolate_above)
             return (value * scale + offset) * multiplier / divisor
 
         return scaled_value
@@ -155,27 +137,10 @@ def _blend(low_value: float, high_value: float, fraction: float) -> float:
 def _interpolate_line(
     axis: list[float], values: list[float], x: float, extrapolate_above: bool
 ) -> float:
-    """One axis: `_bracket` then `_blend`, written out in one function (the same arithmetic),
-    since the simulator evaluates step times at every step."""
-    last = len(axis) - 1
-    if last == 0 or x <= axis[0]:
-        return values[0]
-    if x >= axis[last]:
-        if not extrapolate_above:
-            return values[last]
-        upper = last
-    else:
-        upper = bisect.bisect_right(axis, x)
-    lower = upper - 1
-    low_x = axis[lower]
-    fraction = (x - low_x) / (axis[upper] - low_x)
-    low_value = values[lower]
-    high_value = values[upper]
-    interpolated = low_value + fraction * (high_value - low_value)
-    if fraction > 1.0:
-        # a last segment that falls (measurement noise) must not extrapolate towards zero
-        return max(interpolated, high_value)
-    return interpolated
+    lower, upper, fraction = _bracket(axis, x, extrapolate_above)
+    if upper == lower:
+        return values[lower]
+    return _blend(values[lower], values[upper], fraction)
 
 
 def grid_from_records(

@@ -157,15 +157,7 @@ class IterationScheduler:
         step that ends after `limit`, at which a member of the step finishes, or whose
         successor's KV blocks do not fit. Returns the start and end of the step then in flight,
         or None (nothing changed) when the step ending at `end` needs the general path."""
-        # `plain_decode`, written out: this runs between most events of a simulation
-        if (
-            self._token_events
-            or plan.chunks
-            or not plan.cohorts
-            or self.prefilling
-            or self._ratios_stale
-            or self.waiting_tokens
-        ):
+        if not self.plain_decode(plan):
             return None
         cohorts = plan.cohorts
         pool = self.pool.cohorts

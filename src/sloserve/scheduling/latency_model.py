@@ -90,16 +90,7 @@ class LatencyModel:
         full_chunks, remainder = divmod(tokens, self.max_batched_tokens)
         time_s = full_chunks * self._full_chunk_s
         if remainder:
-            # `PrefillModel.predict_s` written out: the TTFT guard prices every queued request
-            # at every dispatch
-            prefill = self.prefill
-            if remainder <= prefill.threshold_tokens:
-                gpu_s = prefill.floor_s
-            else:
-                gpu_s = max(
-                    prefill.floor_s, prefill.slope_s_per_token * remainder + prefill.intercept_s
-                )
-            time_s += gpu_s + self.cpu_overhead_s
+            time_s += self.prefill.predict_s(remainder) + self.cpu_overhead_s
         return time_s
 
     def decode_step_time_s(self, batch: float, context: float) -> float:
