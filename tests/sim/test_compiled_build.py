@@ -17,19 +17,18 @@ PACKAGE_DIR = Path(sloserve.__file__).parent
 
 # Runs in a child interpreter that imports the package from a copy of its sources only.
 SIMULATE = """
-import dataclasses, json, sys
+import json, sys
 sys.path.insert(0, {tests_dir!r})
-from sim_helpers import OVERLOAD_QPS, run, scorpio_workload
+import test_compiled_build
 from sloserve import build_info
-runs = {{}}
-for policy, engines in (("scorpio-full", 2), ("fcfs", 1)):
-    result = run(scorpio_workload(count=300, qps=OVERLOAD_QPS, seed=3), policy, engines=engines)
-    runs[policy] = [[repr(v) for v in dataclasses.astuple(r)] for r in result.records]
+runs = {{policy: test_compiled_build.records(policy, engines) for policy, engines in {runs!r}}}
 print(json.dumps({{"compiled": build_info.compiled_modules(), "runs": runs}}))
 """
+RUNS = (("scorpio-full", 2), ("fcfs", 1))
 
 
-def _records(policy: str, engines: int) -> list[list[str]]:
+def records(policy: str, engines: int) -> list[list[str]]:
+    """Every field of every record of an overloaded run, as text that compares exactly."""
     result = run(scorpio_workload(count=300, qps=OVERLOAD_QPS, seed=3), policy, engines=engines)
     return [[repr(value) for value in dataclasses.astuple(record)] for record in result.records]
 
@@ -49,7 +48,7 @@ def test_compiled_simulation_gives_the_records_of_the_pure_python_sources(
     tmp_path: Path,
 ) -> None:
     source_only = build_info.pure_python_copy(tmp_path)
-    script = SIMULATE.format(tests_dir=str(Path(__file__).parent))
+    script = SIMULATE.format(tests_dir=str(Path(__file__).parent), runs=RUNS)
     completed = subprocess.run(
         [sys.executable, "-c", script],
         env={"PYTHONPATH": str(source_only), "PATH": ""},
@@ -62,5 +61,5 @@ def test_compiled_simulation_gives_the_records_of_the_pure_python_sources(
 
     assert pure["compiled"] == []
     assert build_info.compiled_modules() == list(build_info.COMPILED_MODULES)
-    assert pure["runs"]["scorpio-full"] == _records("scorpio-full", 2)
-    assert pure["runs"]["fcfs"] == _records("fcfs", 1)
+    for policy, engines in RUNS:
+        assert pure["runs"][policy] == records(policy, engines), policy
