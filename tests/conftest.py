@@ -18,6 +18,9 @@ from sloserve import build_info
 from sloserve.dev import build, handle, session
 from sloserve.dev.kubelet import config
 
+# Real vLLM on the CPU for the tests marked `vllm` (tests/vllm_fixtures/plugin.py).
+pytest_plugins = ("vllm_fixtures.plugin",)
+
 # Crashed containers restart after 1 s, 2 s, 4 s... (a real kubelet waits 10 s, 20 s...), so
 # that tests of restarts need not wait; everything else is as on a real node.
 TEST_KUBELET = config.KubeletOptions(nodes=2, backoff_initial_s=1.0, backoff_max_s=10.0)
