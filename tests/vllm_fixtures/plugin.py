@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -37,15 +38,32 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.vllm)
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """How long real vLLM took, for the record of what the suite costs."""
+    if VLLM_TIMINGS:
+        shown = ", ".join(f"{name} {value:g} s" for name, value in VLLM_TIMINGS.items())
+        terminalreporter.write_line(f"real vLLM {environment.VLLM_VERSION}: {shown}")
+
+
 @pytest.fixture(scope="session")
 def vllm_env() -> environment.VllmEnvironment:
     """The vLLM-on-CPU virtualenv (built into the shared cache the first time: minutes)."""
-    return environment.ensure()
+    started = time.monotonic()
+    built = environment.built()
+    env = environment.ensure()
+    if built is None:
+        VLLM_TIMINGS["venv_build_seconds"] = round(time.monotonic() - started, 1)
+    return env
 
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(vllm_env: environment.VllmEnvironment) -> pathlib.Path:
-    return tiny_model.ensure(vllm_env)
+    started = time.monotonic()
+    made = tiny_model.made(vllm_env)
+    model = tiny_model.ensure(vllm_env)
+    if made is None:
+        VLLM_TIMINGS["tiny_model_seconds"] = round(time.monotonic() - started, 1)
+    return model
 
 
 @pytest.fixture(scope="session")
