@@ -20,7 +20,9 @@ import pydantic
 import uvicorn
 
 from sloserve.gateway import app as gateway_app
-from sloserve.gateway import context, fast_path, http_server, settings
+from sloserve.gateway import context, settings
+from sloserve.gateway.serving import fast_path
+from sloserve.gateway.serving import server as http_server
 
 
 class _DrainingServer(uvicorn.Server):

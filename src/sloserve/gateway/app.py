@@ -20,21 +20,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from sloserve.gateway import (
     context,
     datastore,
-    engine_link,
     errors,
-    fast_path,
     lifecycle,
     metrics,
-    routes_openai,
-    routes_ops,
     runtime,
     runtimes,
     settings,
     static_config,
     tenant_source,
-    upstream,
-    wire,
 )
+from sloserve.gateway.serving import fast_path, routes_openai, routes_ops
+from sloserve.gateway.upstream import engine_calls, engine_link, wire
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +128,7 @@ async def _gateway(
         yield context.GatewayContext(
             settings=config,
             client=client,
-            engines=upstream.EngineCaller(client, wire_transport, link),
+            engines=engine_calls.EngineCaller(client, wire_transport, link),
             store=store,
             runtimes=model_runtimes,
             tenants=tenants,

@@ -9,15 +9,16 @@ from typing import Annotated
 import httpx
 from fastapi import Depends, Request
 
-from sloserve.gateway import datastore, lifecycle, metrics, runtime, runtimes, settings, upstream
+from sloserve.gateway import datastore, lifecycle, metrics, runtime, runtimes, settings
 from sloserve.gateway import tenant_source as tenant_source_module
+from sloserve.gateway.upstream import engine_calls
 
 
 @dataclass(frozen=True)
 class GatewayContext:
     settings: settings.GatewaySettings
     client: httpx.AsyncClient
-    engines: upstream.EngineCaller
+    engines: engine_calls.EngineCaller
     """Generation requests to engines, over `client`'s transport."""
     store: datastore.Datastore
     runtimes: runtimes.Runtimes

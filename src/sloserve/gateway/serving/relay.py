@@ -20,7 +20,9 @@ import httpx
 from fastapi import Response
 from starlette.types import Receive, Scope, Send
 
-from sloserve.gateway import client_watch, exchange, lifecycle, sse, upstream
+from sloserve.gateway import lifecycle
+from sloserve.gateway.serving import client_watch, exchange, sse
+from sloserve.gateway.upstream import engine_calls
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ class Relay:
     def __init__(
         self,
         *,
-        stream: upstream.OpenStream,
+        stream: engine_calls.OpenStream,
         engine_url: str,
         current: exchange.Exchange,
         gateway_lifecycle: lifecycle.Lifecycle,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sloserve.gateway.http_server import CoalescingTransport
+from sloserve.gateway.serving.server import CoalescingTransport
 
 
 class RecordingTransport(asyncio.Transport):

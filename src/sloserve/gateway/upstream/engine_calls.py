@@ -19,7 +19,7 @@ from typing import Protocol
 
 import httpx
 
-from sloserve.gateway import engine_link
+from sloserve.gateway.upstream import engine_link
 
 _FORWARDED_HEADERS = ("content-type", "accept", "x-request-id", "traceparent", "tracestate")
 

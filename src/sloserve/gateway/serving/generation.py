@@ -17,17 +17,9 @@ from typing import Literal
 import pydantic
 from fastapi import Request, Response
 
-from sloserve.gateway import (
-    classify,
-    client_watch,
-    context,
-    errors,
-    exchange,
-    relay,
-    runtime,
-    schemas,
-    upstream,
-)
+from sloserve.gateway import classify, context, errors, runtime
+from sloserve.gateway.serving import client_watch, exchange, relay, schemas
+from sloserve.gateway.upstream import engine_calls
 from sloserve.scheduling import outcomes, slo
 
 log = logging.getLogger(__name__)
@@ -137,7 +129,7 @@ async def _proxy_watched(
 ) -> Response:
     model_runtime = current.model_runtime
     request_id = current.request.request_id
-    headers = upstream.forwarded_headers(http_request.headers, request_id)
+    headers = engine_calls.forwarded_headers(http_request.headers, request_id)
     body = await http_request.body()
     reply_headers = {
         "x-request-id": request_id,
@@ -148,7 +140,7 @@ async def _proxy_watched(
         while True:
             dispatch = await watch.unless_gone(model_runtime.wait_for_engine(request_id))
             current.series.queue_time.observe(dispatch.at_s - current.request.arrival_s)
-            send = upstream.open_stream if stream else upstream.fetch_whole
+            send = engine_calls.open_stream if stream else engine_calls.fetch_whole
             try:
                 answer = await watch.unless_gone(
                     send(
@@ -160,7 +152,7 @@ async def _proxy_watched(
                     )
                 )
                 break
-            except upstream.EngineFailedError as failure:
+            except engine_calls.EngineFailedError as failure:
                 log.warning("request %s: %s; asking the scheduler to retry it", request_id, failure)
                 current.series.retried.inc()
                 engine_failures += 1
@@ -172,7 +164,7 @@ async def _proxy_watched(
     except client_watch.ClientGoneError:
         current.end_cancelled()
         return Response(status_code=_CLIENT_CLOSED)
-    if isinstance(answer, upstream.OpenStream):
+    if isinstance(answer, engine_calls.OpenStream):
         return relay.RelayResponse(
             relay.Relay(
                 stream=answer,

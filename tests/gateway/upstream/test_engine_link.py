@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from sloserve.gateway.engine_link import EngineLink
+from sloserve.gateway.upstream.engine_link import EngineLink
 
 Answer = Callable[[bytes, asyncio.StreamWriter], Awaitable[None]]
 

@@ -5,7 +5,7 @@ A request through FastAPI passes half a dozen middleware layers (error handling,
 telemetry, exception mapping), a regex match per route and a dependency solver before it reaches
 its handler, and on a short streamed completion those layers cost more CPU than the gateway's own
 work. The generation endpoints need none of them: `GatewayApp` sends `POST /v1/completions` and
-`POST /v1/chat/completions` to `serving.serve` directly and everything else, lifespan included,
+`POST /v1/chat/completions` to `generation.serve` directly and everything else, lifespan included,
 to the FastAPI app. The two routes stay registered with FastAPI too, so that its OpenAPI document
 lists them.
 
@@ -21,12 +21,13 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from sloserve.gateway import context, errors, serving
+from sloserve.gateway import context, errors
+from sloserve.gateway.serving import generation
 
 log = logging.getLogger(__name__)
 
-ENDPOINTS: dict[str, serving.Endpoint] = {
-    path: endpoint for endpoint, path in serving.PATHS.items()
+ENDPOINTS: dict[str, generation.Endpoint] = {
+    path: endpoint for endpoint, path in generation.PATHS.items()
 }
 
 
@@ -48,7 +49,7 @@ class GatewayApp:
         # Set by the FastAPI app's lifespan, which runs before any request is served.
         gateway: context.GatewayContext = self.api.state.gateway
         try:
-            response = await serving.serve(gateway, Request(scope, receive), endpoint)
+            response = await generation.serve(gateway, Request(scope, receive), endpoint)
         except errors.GatewayError as error:
             response = error.response()
         except Exception:
