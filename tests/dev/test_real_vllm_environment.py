@@ -99,3 +99,20 @@ def test_an_unfinished_build_is_not_taken_for_a_built_one(
     built = environment.built()
     assert built is not None
     assert built.python == python
+
+
+def test_a_machine_that_cannot_run_the_cpu_build_is_named_with_the_reason() -> None:
+    with_avx2 = "processor : 0\nflags : fpu sse2 avx avx2 fma\n"
+    assert environment.unsupported_here(system="Linux", machine="x86_64", cpuinfo=with_avx2) is None
+    arm = environment.unsupported_here(system="Linux", machine="aarch64", cpuinfo=with_avx2)
+    assert arm is not None
+    assert "x86-64" in arm
+    assert "aarch64" in arm
+    mac = environment.unsupported_here(system="Darwin", machine="x86_64", cpuinfo=with_avx2)
+    assert mac is not None
+    assert "Darwin" in mac
+    old_cpu = environment.unsupported_here(
+        system="Linux", machine="x86_64", cpuinfo="flags : fpu sse2 avx\n"
+    )
+    assert old_cpu is not None
+    assert "AVX2" in old_cpu

@@ -20,6 +20,7 @@ from conformance_endpoints import ENDPOINTS
 from conformance_requests import BAD_INPUT, GENERATION, MAX_MODEL_LEN, Behaviour
 
 from sloserve.dev.real_vllm import environment, server
+from vllm_fixtures import plugin
 
 REPOSITORY = pathlib.Path(__file__).resolve().parents[2]
 RECORD = REPOSITORY / "bench" / "results" / "vllm_conformance.json"
@@ -58,7 +59,7 @@ def _observe(url: str, model: str) -> dict[str, Any]:
 def test_engine_sim_answers_as_real_vllm_does(
     real_vllm: server.RunningServer, engine_sim_like_vllm: Any
 ) -> None:
-    assert server.ServerOptions().max_model_len >= MAX_MODEL_LEN
+    assert plugin.MAX_MODEL_LEN == MAX_MODEL_LEN
     model = real_vllm.served_model_name
     vllm = _observe(real_vllm.url, model)
     sim = _observe(engine_sim_like_vllm.url, model)

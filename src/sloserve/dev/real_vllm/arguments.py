@@ -27,11 +27,22 @@ def parse(env: environment.VllmEnvironment, arguments: Sequence[str]) -> Mapping
     """What vLLM's parser makes of `arguments` (`vllm serve`'s flags, without `serve`): each
     destination's value, e.g. `{"tensor_parallel_size": 2, "served_model_name": ["m"], ...}`.
     Raises RejectedArgumentsError with vLLM's message for an unknown or malformed flag."""
+    (outcome,) = parse_all(env, [arguments])
+    if isinstance(outcome, RejectedArgumentsError):
+        raise outcome
+    return outcome
+
+
+def parse_all(
+    env: environment.VllmEnvironment, command_lines: Sequence[Sequence[str]]
+) -> list[Mapping[str, Any] | RejectedArgumentsError]:
+    """`parse` of each command line, in one run of vLLM's parser (importing vLLM takes tens of
+    seconds): the parsed values, or the RejectedArgumentsError vLLM's message makes."""
     with tempfile.TemporaryDirectory(prefix="vllm-args-") as temp_dir:
         result_path = pathlib.Path(temp_dir) / "result.json"
         completed = subprocess.run(
             [str(env.python), str(_SCRIPT), str(result_path)],
-            input=json.dumps(list(arguments)),
+            input=json.dumps([list(line) for line in command_lines]),
             env=env.process_env(temp_dir=pathlib.Path(temp_dir), kv_cache_gib=1),
             capture_output=True,
             text=True,
@@ -42,8 +53,8 @@ def parse(env: environment.VllmEnvironment, arguments: Sequence[str]) -> Mapping
                 f"vLLM's argument parser could not be run (exit {completed.returncode}):\n"
                 f"{completed.stdout}{completed.stderr}"
             )
-        result: dict[str, Any] = json.loads(result_path.read_text())
-    if not result["ok"]:
-        raise RejectedArgumentsError(str(result["error"]))
-    parsed: dict[str, Any] = result["parsed"]
-    return parsed
+        results: list[dict[str, Any]] = json.loads(result_path.read_text())
+    return [
+        result["parsed"] if result["ok"] else RejectedArgumentsError(str(result["error"]))
+        for result in results
+    ]

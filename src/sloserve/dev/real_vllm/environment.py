@@ -17,6 +17,7 @@ import fcntl
 import json
 import os
 import pathlib
+import platform
 import re
 import shutil
 import subprocess
@@ -74,6 +75,27 @@ class VllmEnvironment:
         return process_env(
             cache=self.runtime_cache, temp_dir=temp_dir, kv_cache_gib=kv_cache_gib, base=base
         )
+
+
+def unsupported_here(
+    *, system: str | None = None, machine: str | None = None, cpuinfo: str | None = None
+) -> str | None:
+    """Why PyPI's vLLM CPU build cannot run on this machine, or None when it can: its wheel is
+    for Linux on x86-64 and its kernels need AVX2. (Arguments stand in for the machine's own
+    `platform.system()`, `platform.machine()` and /proc/cpuinfo.)"""
+    system = platform.system() if system is None else system
+    machine = platform.machine() if machine is None else machine
+    if system != "Linux" or machine not in ("x86_64", "AMD64"):
+        return f"{DISTRIBUTION} {VLLM_VERSION} is built for Linux on x86-64, not {system} {machine}"
+    if cpuinfo is None:
+        try:
+            cpuinfo = pathlib.Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return "cannot read /proc/cpuinfo to see whether the CPU has AVX2"
+    flags = next((line for line in cpuinfo.splitlines() if line.startswith("flags")), "")
+    if "avx2" not in flags.split():
+        return f"{DISTRIBUTION} {VLLM_VERSION}'s kernels need AVX2, which this CPU lacks"
+    return None
 
 
 def root_dir(version: str = VLLM_VERSION) -> pathlib.Path:

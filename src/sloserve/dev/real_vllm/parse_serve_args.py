@@ -1,11 +1,12 @@
 """Parse `vllm serve` arguments with vLLM's own parser, and say what it made of them. Runs in the
-vLLM virtualenv: `python parse_serve_args.py RESULT` with a JSON list of arguments on stdin.
+vLLM virtualenv: `python parse_serve_args.py RESULT` with a JSON list of command lines (each a
+list of arguments) on stdin; importing vLLM is what takes long, so one run parses them all.
 
 The parser is built as vLLM's OpenAI server builds it (`make_arg_parser` over a
 `FlexibleArgumentParser`), then `validate_parsed_serve_args` runs its checks that need no model.
-Nothing is loaded and nothing is reached. Writes one JSON object to RESULT (not to stdout,
-where vLLM's logger writes): `{"ok": true, "parsed": {...}}`
-with every parsed value (as JSON, or its `repr`), or `{"ok": false, "error": <vLLM's message>}`.
+Nothing is loaded and nothing is reached. Writes a JSON list to RESULT (not to stdout, where
+vLLM's logger writes), one object per command line: `{"ok": true, "parsed": {...}}` with every
+parsed value (as JSON, or its `repr`), or `{"ok": false, "error": <vLLM's message>}`.
 """
 
 from __future__ import annotations
@@ -48,15 +49,17 @@ def parse(arguments: list[str]) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: parse_serve_args.py RESULT < arguments.json", file=sys.stderr)
+        print("usage: parse_serve_args.py RESULT < command-lines.json", file=sys.stderr)
         return 2
-    arguments = json.load(sys.stdin)
-    if not isinstance(arguments, list) or not all(isinstance(a, str) for a in arguments):
-        result: dict[str, Any] = {"ok": False, "error": "stdin must be a JSON list of strings"}
-    else:
-        result = parse(arguments)
+    command_lines = json.load(sys.stdin)
+    if not isinstance(command_lines, list) or not all(
+        isinstance(line, list) and all(isinstance(a, str) for a in line) for line in command_lines
+    ):
+        print("stdin must be a JSON list of lists of strings", file=sys.stderr)
+        return 2
+    results = [parse(line) for line in command_lines]
     with open(argv[0], "w", encoding="utf-8") as out:
-        json.dump(result, out)
+        json.dump(results, out)
     return 0
 
 

@@ -95,20 +95,41 @@ def start(
 ) -> RunningServer:
     """Start the server (not yet ready: see `wait_ready`); its log is `run_dir/vllm.log`, its
     temporary files under `run_dir/tmp`."""
+    port = free_port()
+    return launch(
+        env,
+        arguments=options.arguments(model=model, port=port),
+        port=port,
+        served_model_name=options.served_model_name,
+        run_dir=run_dir,
+        kv_cache_gib=options.kv_cache_gib,
+    )
+
+
+def launch(
+    env: environment.VllmEnvironment,
+    *,
+    arguments: Sequence[str],
+    port: int,
+    served_model_name: str,
+    run_dir: pathlib.Path,
+    kv_cache_gib: float = 1.0,
+) -> RunningServer:
+    """Start the server with a command line made elsewhere (the operator's engine arguments,
+    say), which must make it listen on 127.0.0.1:`port`; not yet ready: see `wait_ready`."""
+    if f"--host={LOOPBACK}" not in arguments:
+        raise ValueError(f"vLLM must listen on loopback only: pass --host={LOOPBACK}")
     temp_dir = run_dir / "tmp"
     temp_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
     log = run_dir / "vllm.log"
     process = processes.spawn(
-        argv=command(env, options.arguments(model=model, port=port)),
+        argv=command(env, arguments),
         log_path=log,
-        env=env.process_env(temp_dir=temp_dir, kv_cache_gib=options.kv_cache_gib),
+        env=env.process_env(temp_dir=temp_dir, kv_cache_gib=kv_cache_gib),
         cwd=run_dir,
         tie_to_parent=True,
     )
-    return RunningServer(
-        process=process, port=port, log=log, served_model_name=options.served_model_name
-    )
+    return RunningServer(process=process, port=port, log=log, served_model_name=served_model_name)
 
 
 def wait_ready(
