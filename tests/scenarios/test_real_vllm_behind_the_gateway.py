@@ -37,6 +37,8 @@ CLASSES = [
     {"name": "interactive", "ttft": "60s", "tpot": "2s", "priority": 1},
     {"name": "batch", "ttft": "300s", "tpot": "5s"},
 ]
+#: A tenant allowed every class (without a tenants file, only the default class is open).
+API_KEY = "scenario-key"
 REQUESTS_PER_CLASS = 6
 MAX_TOKENS = 12
 #: The report's window: long enough to hold the whole load on a busy 2-core machine.
@@ -66,6 +68,23 @@ def _wait_ready(gateway: Gateway) -> None:
     raise RuntimeError(f"the gateway was not ready in time:\n{processes.log_tail(gateway.log)}")
 
 
+def _wait_engine_seen(gateway: Gateway, model_name: str) -> None:
+    """Until the gateway has read the engine's /metrics once it has no ready engine (503): send
+    one short batch request until it is served."""
+    deadline = time.monotonic() + _START_TIMEOUT_S
+    body = {"model": model_name, "prompt": "warm", "max_tokens": 1}
+    headers = {"authorization": f"Bearer {API_KEY}", "x-slo-class": "batch"}
+    while time.monotonic() < deadline:
+        response = httpx.post(
+            f"{gateway.url}/v1/completions", json=body, headers=headers, timeout=120
+        )
+        if response.status_code == 200:
+            return
+        assert response.status_code == 503, response.text
+        time.sleep(0.2)
+    raise RuntimeError(f"the gateway never saw the engine:\n{processes.log_tail(gateway.log)}")
+
+
 @pytest.fixture(scope="module")
 def gateway(
     real_vllm: server.RunningServer, tmp_path_factory: pytest.TempPathFactory
@@ -89,6 +108,8 @@ def gateway(
             }
         )
     )
+    tenants = run_dir / "tenants.yaml"
+    tenants.write_text(yaml.safe_dump({"tenants": [{"name": "scenario", "keys": [API_KEY]}]}))
     port = server.free_port()
     log = run_dir / "gateway.log"
     process = processes.spawn(
@@ -98,6 +119,7 @@ def gateway(
             f"--host={server.LOOPBACK}",
             f"--port={port}",
             f"--config={models}",
+            f"--tenants={tenants}",
             "--log-level=info",
         ],
         log_path=log,
@@ -106,6 +128,7 @@ def gateway(
     running = Gateway(url=f"http://{server.LOOPBACK}:{port}", process=process, log=log)
     try:
         _wait_ready(running)
+        _wait_engine_seen(running, real_vllm.served_model_name)
         yield running
     finally:
         processes.stop_groups([process.pid], grace_s=10)
@@ -140,6 +163,17 @@ def _stream_one(client: openai.OpenAI, model_name: str, slo_class: str, index: i
     return Streamed(slo_class, chunks, tokens, finish)
 
 
+def _wait_window_open(report: subprocess.Popen[bytes], log: pathlib.Path) -> None:
+    """Until `sloserve report` has said it is scraping, and one step more: its first scrape,
+    the start of the window, follows that line."""
+    deadline = time.monotonic() + _START_TIMEOUT_S
+    while b"scraping" not in log.read_bytes():
+        if report.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"sloserve report did not start scraping:\n{log.read_text()}")
+        time.sleep(0.1)
+    time.sleep(STEP_S)
+
+
 @dataclass(frozen=True)
 class ScenarioRun:
     streamed: list[Streamed]
@@ -171,8 +205,9 @@ def scenario(
         stderr=report_log.open("wb"),
     )
     try:
+        _wait_window_open(report_process, report_log)
         window_opened = time.monotonic()
-        client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="unused", max_retries=0)
+        client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=API_KEY, max_retries=0)
         jobs = [(c["name"], i) for i in range(REQUESTS_PER_CLASS) for c in CLASSES]
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(jobs)) as pool:
             streamed = list(
@@ -188,7 +223,7 @@ def scenario(
                 "ignore_eos": True,
                 "stream": True,
             },
-            headers={"x-slo-class": "interactive"},
+            headers={"x-slo-class": "interactive", "authorization": f"Bearer {API_KEY}"},
             timeout=120,
         ) as response:
             raw_stream = response.read()
@@ -247,7 +282,9 @@ def test_the_gateway_served_both_classes_and_scraped_vllm(scenario: ScenarioRun)
             slo_class=slo_class,
             outcome="served",
         )
-        expected = REQUESTS_PER_CLASS + (1 if slo_class == "interactive" else 0)
+        # one more of each: the raw interactive stream, the batch request that waited for the
+        # gateway to see the engine
+        expected = REQUESTS_PER_CLASS + 1
         assert served == expected, slo_class
     # The gateway routes around an engine whose /metrics it cannot read, and says so.
     assert "metrics unavailable" not in scenario.gateway_log
