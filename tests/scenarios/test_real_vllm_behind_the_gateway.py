@@ -307,9 +307,10 @@ def test_the_report_accounts_for_every_request_per_class(scenario: ScenarioRun) 
 def test_the_report_reads_vllms_own_gauges(scenario: ScenarioRun) -> None:
     service = scenario.report.clusters[0].namespaces[0].modelservices[0]
     utilization = service.utilization
+    # Values (not their size: a scrape every 2 s may miss a short load) show that the report
+    # found vLLM's gauges, under the names this vLLM exports, and matched them to the model.
     assert utilization.engines == 1
     assert utilization.running_mean is not None
-    assert utilization.running_mean > 0
+    assert utilization.waiting_mean is not None
     assert utilization.kv_cache_usage_max is not None
-    assert utilization.kv_cache_usage_max > 0
     assert scenario.report.warnings == []
