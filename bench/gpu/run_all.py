@@ -13,13 +13,14 @@ to check the scripts on a machine without a GPU.
 
 Calls:
 - profiles: the latency profiles of three decoder shapes (Llama-3.2-1B, Llama-3-8B,
-  Qwen2.5-32B), each followed by its CPU-overhead and kernel-floor measurement in a process of
-  its own; then the co-location dataset pass under time-slicing.
+  Qwen2.5-32B), each followed by its CPU-overhead and kernel-floor measurement; then the co-location dataset pass under time-slicing.
 - colocation: the dataset passes under MPS, and under MPS with every client limited to 50% of
   the SMs (CUDA_MPS_ACTIVE_THREAD_PERCENTAGE).
 - finetune: the fine-tuning-beside-inference passes (time-slicing, MPS, MPS with the fine-tuning
   job limited to 30% of the SMs).
-- finetune-steps: the fine-tuning step-cost table."""
+- finetune-steps: the fine-tuning step-cost table.
+- mps-finetune: the step-cost table, the MPS dataset pass, then fine-tuning beside inference
+  under time-slicing (and MPS when time is left): the three calls above in one lease."""
 
 from __future__ import annotations
 
@@ -36,12 +37,19 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 PROFILE_SHAPES = (
     # (shape, profile name, measuring budget in seconds)
-    ("llama-3.2-1b", "h200-llama3.2-1b", 40.0),
+    ("llama-3.2-1b", "h200-llama3.2-1b", 35.0),
     ("llama-3-8b", "h200-llama3-8b", 50.0),
-    ("qwen2.5-32b", "h200-qwen2.5-32b", 65.0),
+    ("qwen2.5-32b", "h200-qwen2.5-32b", 75.0),
 )
 # Seconds a child needs beyond its own budget: interpreter, torch import, CUDA context, compile.
 START_S = 25.0
+# The engine step loops and the kernel floor after a profile's points.
+OVERHEAD_S = 60.0
+FINETUNE_MODES: tuple[tuple[str, str, list[str]], ...] = (
+    ("timeslice", "timeslice", []),
+    ("mps", "mps", []),
+    ("mps", "mps_ft30", ["--mps-thread-pct", "lora=30"]),
+)
 
 
 class Call:
@@ -112,15 +120,19 @@ def environment(call: Call) -> None:
 def profiles(call: Call) -> None:
     for shape, name, measuring_s in PROFILE_SHAPES:
         budget = 20.0 if call.tiny else measuring_s
+        out = call.work / "profiles" / f"{name}.json"
         command = shlex.split(
             f"measure_profile.py --shape {shape} --name {name} --budget-s {round(budget)} "
-            f"--out {call.work}/profiles/{name}.json "
-            f"--results {call.work}/results/gpu_profile_{name}.json"
+            f"--out {out} --results {call.work}/results/gpu_profile_{name}.json"
         )
         if call.tiny:
             command += ["--tiny", "--quick", "--elementwise", "eager", "--pool-tokens", "40000"]
-        if call.section(f"profile {name}", command, limit_s=budget + START_S + 40):
-            # the CPU overhead and kernel floor in a process of their own (see measure_profile)
+        # the points, then the CPU overhead and kernel floor in the same process (one start);
+        # when that process dies after writing the points, the overhead gets a process of its own
+        call.section(f"profile {name}", command, limit_s=budget + START_S + OVERHEAD_S)
+        if out.exists() and "samples" not in json.loads(out.read_text())["provenance"].get(
+            "cpu_overhead", {}
+        ):
             call.section(
                 f"cpu overhead {name}",
                 [*command, "--overhead-only", "--budget-s", "25"],
@@ -128,6 +140,15 @@ def profiles(call: Call) -> None:
             )
     (call.work / "colocation").mkdir(exist_ok=True)
     _dataset_pass(call, "timeslice", "timeslice", call.left_s() - 45, [])
+
+
+def mps_and_finetune(call: Call) -> None:
+    """The second call: the fine-tuning step costs, the MPS dataset pass, then fine-tuning
+    beside inference under time-slicing in what is left (under MPS as well when time allows)."""
+    finetune_steps(call)
+    (call.work / "colocation").mkdir(exist_ok=True)
+    _dataset_pass(call, "mps", "mps", max(60.0, call.left_s() * 0.5), [])
+    finetune(call, modes=FINETUNE_MODES[: 1 if call.left_s() < 260 else 2])
 
 
 def finetune_steps(call: Call) -> None:
@@ -171,13 +192,9 @@ def colocation(call: Call) -> None:
     _dataset_pass(call, "mps", "mps_t50", call.left_s() - 45, ["--mps-thread-pct", "all=50"])
 
 
-def finetune(call: Call) -> None:
+def finetune(call: Call, modes: tuple[tuple[str, str, list[str]], ...] = ()) -> None:
     (call.work / "finetune").mkdir(exist_ok=True)
-    modes = (
-        ("timeslice", "timeslice", []),
-        ("mps", "mps", []),
-        ("mps", "mps_ft30", ["--mps-thread-pct", "lora=30"]),
-    )
+    modes = modes or FINETUNE_MODES
     for index, (mode, name, extra) in enumerate(modes):
         if call.tiny and mode == "mps":
             continue
@@ -199,7 +216,9 @@ def finetune(call: Call) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--call", choices=("profiles", "colocation", "finetune", "finetune-steps"), required=True
+        "--call",
+        choices=("profiles", "colocation", "finetune", "finetune-steps", "mps-finetune"),
+        required=True,
     )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--budget-s", type=float, required=True)
@@ -213,6 +232,7 @@ def main() -> int:
         "colocation": colocation,
         "finetune": finetune,
         "finetune-steps": finetune_steps,
+        "mps-finetune": mps_and_finetune,
     }
     calls[args.call](call)
     call.pack()
