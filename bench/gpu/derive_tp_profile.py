@@ -27,6 +27,8 @@ import argparse
 import copy
 import datetime
 import json
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +113,9 @@ def main() -> int:
     profile = json.loads(args.profile.read_text())
     name = f"{profile['name']}-tp{args.tp}"
     document = derive(profile, tp=args.tp, name=name)
+    document["provenance"]["command"] = shlex.join(
+        ["python", "bench/gpu/derive_tp_profile.py", *sys.argv[1:]]
+    )
     args.out.write_text(json.dumps(document, indent=1) + "\n")
     print(f"wrote {args.out} ({name}, derived)")
     return 0
