@@ -13,7 +13,8 @@ to check the scripts on a machine without a GPU.
 
 Calls:
 - profiles: the latency profiles of three decoder shapes (Llama-3.2-1B, Llama-3-8B,
-  Qwen2.5-32B), each followed by its CPU-overhead and kernel-floor measurement; then the co-location dataset pass under time-slicing.
+  Qwen2.5-32B), each followed by its CPU-overhead and kernel-floor measurement; then the
+  co-location dataset pass under time-slicing.
 - colocation: the dataset passes under MPS, and under MPS with every client limited to 50% of
   the SMs (CUDA_MPS_ACTIVE_THREAD_PERCENTAGE).
 - finetune: the fine-tuning-beside-inference passes (time-slicing, MPS, MPS with the fine-tuning
