@@ -36,7 +36,7 @@ class _DrainingServer(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
-        _settle_garbage_collector()
+        settle_garbage_collector()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         gateway: context.GatewayContext | None = getattr(self._app.api.state, "gateway", None)
@@ -51,7 +51,7 @@ class _DrainingServer(uvicorn.Server):
         self.should_exit = True
 
 
-def _settle_garbage_collector() -> None:
+def settle_garbage_collector() -> None:
     """Keep the cycle collector off the request path: what start-up built lives as long as the
     gateway, so it is moved out of the collector's sight, and the youngest generation is
     collected every 50,000 allocations rather than every 700 (a request allocates a few hundred
