@@ -47,9 +47,10 @@ from typing import Any
 import httpx
 import yaml
 
-from sloserve.gateway import admission, datastore, metrics, runtime, runtimes, static_config
+from sloserve.gateway import datastore, metrics, runtime, runtimes, static_config
 from sloserve.gateway import settings as gateway_settings
 from sloserve.gateway import tenants as gateway_tenants
+from sloserve.gateway.serving import admission
 from sloserve.scheduling import outcomes
 
 MODEL = "bench-model"
@@ -176,6 +177,7 @@ async def _in_process(models: Path, decisions: int) -> dict[str, Any]:
             parsed = admission.parse_body("completions", body)
             model_runtime = admission.runtime_for(model_runtimes, store, parsed.model)
             prepared = admission.prepare(
+                request_id=admission.new_request_id(),
                 parsed=parsed,
                 headers=headers,
                 tenant=tenant,

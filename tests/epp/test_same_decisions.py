@@ -106,7 +106,7 @@ async def gateway(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         return httpx.Response(200, json={"choices": [{"text": "x"}], "usage": usage})
 
     app = gateway_app.create_app(config, engine_transport=httpx.MockTransport(engine))
-    lifespan = app.api.router.lifespan_context(app.api)
+    lifespan = app.router.lifespan_context(app)
     await lifespan.__aenter__()
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw")
     yield client

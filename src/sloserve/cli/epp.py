@@ -17,8 +17,8 @@ from typing import Any
 import click
 import pydantic
 
-from sloserve.cli import gateway as gateway_cli
 from sloserve.epp import app, server, settings
+from sloserve.gateway.serving import server as gateway_server
 
 
 @click.command()
@@ -158,7 +158,7 @@ async def _serve(config: settings.EppSettings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal)
     async with app.running(config) as ctx, server.serving(ctx):
-        gateway_cli.settle_garbage_collector()
+        gateway_server.settle_garbage_collector()
         await stop.wait()
         await server.drain(ctx)
 

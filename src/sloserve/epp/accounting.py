@@ -2,10 +2,10 @@
 
 The proxy passes the response through the picker (headers, then the body chunk by chunk), so the
 picker sees what the gateway would have relayed itself, and settles the request the same way
-(`gateway.exchange`): a stream that reached `[DONE]` was served, with its TTFT and TPOT measured
-as its chunks passed (and its first token freeing the engine's waiting slot at once); a whole
-answer was served, its tokens read from its `usage`; an engine's 4xx was the engine judging the
-request; a 5xx (an engine failing, or the proxy unable to reach it) also keeps the engine out of
+(`gateway.serving.exchange`): a stream that reached `[DONE]` was served, with its TTFT and TPOT
+measured as its chunks passed (and its first token freeing the engine's waiting slot at once); a
+whole answer was served, its tokens read from its `usage`; an engine's 4xx was the engine judging
+the request; a 5xx (an engine failing, or the proxy unable to reach it) also keeps the engine out of
 routing for the failure cooldown, as the gateway does. A response that stops before its end (the
 client or the proxy went away) was cancelled.
 
@@ -18,7 +18,8 @@ from __future__ import annotations
 import logging
 
 from sloserve.epp import endpoints, picker
-from sloserve.gateway import exchange, lifecycle, runtime, sse
+from sloserve.gateway import lifecycle, runtime
+from sloserve.gateway.serving import exchange, sse
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,6 @@ from sloserve.gateway import (
     runtimes,
     static_config,
     tenant_source,
-    wire,
 )
 
 log = logging.getLogger(__name__)
@@ -83,10 +82,8 @@ async def running(
         path=config.sources.tenants_file,
         on_reload_failure=picker_metrics.tenant_reload_failures.inc,
     )
-    # The gateway's wire (aiohttp's pool and C parser) unless a transport is given: httpx's own
-    # costs milliseconds of the event loop per scrape, which picks would wait behind.
     client = httpx.AsyncClient(
-        transport=engine_transport or wire.AiohttpTransport(max_connections=64),
+        transport=engine_transport,
         timeout=httpx.Timeout(config.scheduling.engine_metrics_interval_s),
     )
     clock = runtime.MonotonicClock()

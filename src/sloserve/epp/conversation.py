@@ -32,6 +32,7 @@ import grpc
 
 from sloserve.epp import accounting, picker, protocol
 from sloserve.gateway import classify, errors
+from sloserve.gateway.serving import request_body
 
 log = logging.getLogger(__name__)
 
@@ -114,14 +115,7 @@ class Conversation:
             chunk, last = protocol.body(message)
             size += len(chunk)
             if size > self._max_body:
-                await self._answer_error(
-                    errors.GatewayError(
-                        status=413,
-                        message=f"the request body is larger than {self._max_body} bytes",
-                        error_type="invalid_request_error",
-                        param="body",
-                    )
-                )
+                await self._answer_error(request_body.too_large(self._max_body, None))
                 return None
             chunks.append(chunk)
             if last or self._request_mode is protocol.BodyMode.BUFFERED:

@@ -1,11 +1,11 @@
 """Choosing the endpoint of a request: the gateway's admission and scheduling, behind a proxy.
 
 A generation request (`POST /v1/completions`, `POST /v1/chat/completions`) is admitted exactly as
-the gateway admits it (`gateway.admission`: body, model, class, tenant, the scheduler's guards)
-and waits in the same least-deadline-first queue until the scheduler dispatches it; the engine
-it is dispatched to is the pick. Its tenant is the one its API key names, or, when the picker is
-told to trust it, the one the proxy names in `x-gateway-inference-fairness-id` (a proxy that
-authenticates callers itself).
+the gateway admits it (`gateway.serving.admission`: body, model, class, tenant, the scheduler's
+guards) and waits in the same least-deadline-first queue until the scheduler dispatches it; the
+engine it is dispatched to is the pick. Its tenant is the one its API key names, or, when the
+picker is told to trust it, the one the proxy names in `x-gateway-inference-fairness-id` (a proxy
+that authenticates callers itself).
 
 Other requests a proxy sends through the picker (`GET /v1/models`, tokenizer calls) are not
 scheduled: they go to the engine of their model (of any model, without one) with the fewest
@@ -21,10 +21,8 @@ from dataclasses import dataclass
 
 from sloserve.epp import endpoints, lanes, protocol
 from sloserve.gateway import (
-    admission,
     datastore,
     errors,
-    exchange,
     lifecycle,
     metrics,
     runtime,
@@ -33,6 +31,8 @@ from sloserve.gateway import (
     tenant_source,
     tenants,
 )
+from sloserve.gateway.serving import admission, exchange
+from sloserve.gateway.serving import rejections as refusals
 from sloserve.scheduling import rejections
 
 _GENERATION: dict[str, admission.Endpoint] = {
@@ -104,6 +104,7 @@ class Picker:
         tenant = self._tenant(headers)
         model_runtime = admission.runtime_for(self.runtimes, self.store, parsed.model)
         prepared = admission.prepare(
+            request_id=admission.new_request_id(),
             parsed=parsed,
             headers=headers,
             tenant=tenant,
@@ -134,8 +135,9 @@ class Picker:
         try:
             dispatch = await admitted.holder.wait_for_engine(request.request_id)
         except runtime.RequestRejectedError as rejected:
-            current.end_rejected(rejected.rejection.reason.value)
-            raise admission.rejection_error(rejected.rejection) from rejected
+            raise refusals.rejected_while_waiting(
+                current, rejected.rejection, after_engine_failure=False
+            ) from rejected
         except asyncio.CancelledError:
             current.end_cancelled()
             raise

@@ -4,15 +4,15 @@ endpoints or the endpoint picker behind another gateway (`sloserve.epp`).
 In order: the body is checked (400), the model found (404, or 503 when it cannot be scheduled),
 the class chosen from the headers and the tenant (400, 403), the request counted, refused while
 draining (503), and handed to the scheduler as an `slo.Request`; a rejection becomes the error
-the client gets (429 with `Retry-After`, or 503 without engines). Callers stamp the arrival
-first, identify the tenant, and submit the prepared request themselves, so that the endpoint
-picker can submit to the scheduler of the endpoints a gateway allows.
+the client gets (`rejections`: 429 with `Retry-After`, or 503 without engines). Callers stamp
+the arrival and name the request first, identify the tenant, and submit the prepared request
+themselves, so that the endpoint picker can submit to the scheduler of the endpoints a gateway
+allows.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,14 +24,13 @@ from sloserve.gateway import (
     classify,
     datastore,
     errors,
-    exchange,
     metrics,
     runtime,
     runtimes,
-    schemas,
     settings,
     tenants,
 )
+from sloserve.gateway.serving import exchange, rejections, schemas
 from sloserve.scheduling import outcomes, slo
 
 Endpoint = Literal["chat", "completions"]
@@ -94,6 +93,7 @@ class Prepared:
 
 def prepare(
     *,
+    request_id: str,
     parsed: Body,
     headers: Mapping[str, str],
     tenant: tenants.Tenant,
@@ -125,10 +125,10 @@ def prepare(
             message="the gateway is shutting down; retry on another replica",
             error_type="service_unavailable",
             code="draining",
-            headers={"Retry-After": "1"},
+            headers={"Retry-After": "1", classify.CLASS_HEADER: choice.slo_class.name},
         )
     request = slo.Request(
-        request_id=new_request_id(),
+        request_id=request_id,
         model=record.model,
         slo_class=choice.slo_class,
         arrival_s=arrival_s,
@@ -161,25 +161,4 @@ def admitted(
 def refuse(prepared: Prepared, rejection: outcomes.Rejected) -> NoReturn:
     """Count the scheduler's refusal and raise it as the client's GatewayError."""
     prepared.series.rejected(rejection.reason.value).inc()
-    raise rejection_error(rejection)
-
-
-def rejection_error(rejection: outcomes.Rejected) -> errors.GatewayError:
-    """429 for the SLO guards and a full queue, 503 when the model has no engines; the body names
-    the class and the prediction, and `Retry-After` says when to try again."""
-    extra: dict[str, object] = {"slo_class": rejection.request.slo_class.name}
-    if rejection.predicted_ttft_s is not None:
-        extra["predicted_ttft_ms"] = round(rejection.predicted_ttft_s * 1000.0, 1)
-    extra["ttft_target_ms"] = round(rejection.request.ttft_s * 1000.0, 1)
-    retry_after_s = (
-        1 if rejection.retry_after_s is None else max(1, math.ceil(rejection.retry_after_s))
-    )
-    status = 503 if rejection.reason is outcomes.RejectReason.NO_ENGINES else 429
-    return errors.GatewayError(
-        status=status,
-        message=rejection.message,
-        error_type="slo_rejected" if status == 429 else "service_unavailable",
-        code=rejection.reason.value,
-        headers={"Retry-After": str(retry_after_s)},
-        extra=extra,
-    )
+    raise rejections.rejection_error(rejection)
