@@ -18,13 +18,14 @@ from sloserve.gateway import settings as gateway_settings
 
 @pytest.fixture
 async def picker(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
-    """Builds a picker (`engines` of them, models file options as keyword arguments) and yields
-    it running; everything is stopped after the test."""
+    """Builds a picker (`engines` of them, or those of `engine_urls`; models file options as
+    keyword arguments) and yields it running; everything is stopped after the test."""
     stack: list[Any] = []
 
     async def build(
         *,
         engines: int = 2,
+        engine_urls: list[str] | None = None,
         tenants: dict[str, Any] | None = None,
         metrics: EngineMetrics | None = None,
         protocol: dict[str, Any] | None = None,
@@ -38,7 +39,7 @@ async def picker(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
             "profile": "synthetic",
             "sloClasses": CLASSES,
             "defaultClass": "standard",
-            "engines": [engine_url(index) for index in range(engines)],
+            "engines": engine_urls or [engine_url(index) for index in range(engines)],
             **model,
         }
         models_file.write_text(yaml.safe_dump({"models": [entry]}))
@@ -78,7 +79,7 @@ async def picker(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
         else:
             channel = grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}")
         stack.append((running, serving, channel))
-        return Picker(ctx=ctx, channel=channel, http_port=http_port)
+        return Picker(ctx=ctx, channel=channel, http_port=http_port, grpc_port=grpc_port)
 
     yield build
     for running, serving, channel in reversed(stack):

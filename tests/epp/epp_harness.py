@@ -62,6 +62,7 @@ class Picker:
     ctx: app.EppContext
     channel: grpc.aio.Channel
     http_port: int
+    grpc_port: int = 0
 
     def stream(self) -> EnvoyStream:
         return EnvoyStream(self.channel)

@@ -239,6 +239,10 @@ class Conversation:
                 chunk, last = protocol.body(message)
                 if account is not None:
                     account.on_body(chunk)
+                    # Settled before the end is handed back: once the client has it all, the
+                    # request's accounting is closed too.
+                    if last:
+                        account.settle()
                 if streamed:
                     for answer in protocol.streamed_bodies(
                         [chunk], direction="response", end_of_stream=last
@@ -246,12 +250,10 @@ class Conversation:
                         await self._write(answer)
                 else:
                     await self._write(protocol.unchanged_body("response"))
-                if last and account is not None:
-                    account.settle()
             elif kind == "response_trailers":
-                await self._write(protocol.unchanged_trailers("response"))
                 if account is not None:
                     account.settle()
+                await self._write(protocol.unchanged_trailers("response"))
             else:
                 raise ProtocolError(f"{kind} arrived on the response path")
 
