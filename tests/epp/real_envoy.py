@@ -194,15 +194,19 @@ async def _until_ready(child: subprocess.Popen[bytes], directory: Path) -> None:
 
 @dataclass
 class FakeEngine:
-    """An engine that streams `tokens` tokens for every completion and records what it got."""
+    """An engine that streams `tokens` tokens for every completion and records what it got;
+    with `gate`, it answers only once the gate opens."""
 
     tokens: int = 3
     received: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
+    gate: asyncio.Event | None = None
 
     async def completions(self, request: web.Request) -> web.StreamResponse:
         headers = {name.lower(): value for name, value in request.headers.items()}
         self.received.append({"headers": headers, "body": json.loads(await request.read())})
+        if self.gate is not None:
+            await self.gate.wait()
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
         for _ in range(self.tokens):

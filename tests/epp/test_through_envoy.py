@@ -4,6 +4,8 @@ over ext_proc and sends each request where the picker said."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -94,3 +96,71 @@ async def test_envoy_answers_the_pickers_refusal_without_reaching_an_engine(
     assert unknown.json()["error"]["code"] == "model_not_found"
     assert not any(engine.received for engine in engines)
     assert epp.ctx.lifecycle.active == 0
+
+
+async def test_envoy_waits_on_the_stream_while_the_picker_queues_the_request(
+    picker: Any, envoy_binary: Path, tmp_path: Path
+) -> None:
+    async with fake_engines(1) as (engine,):
+        engine.gate = asyncio.Event()
+        epp = await picker(engine_urls=[engine.url], tenants=OPEN, maxNumSeqs=1)
+        scheduler = epp.runtime().scheduler
+        async with (
+            running_envoy(envoy_binary, tmp_path, picker_port=epp.grpc_port) as base,
+            httpx.AsyncClient(base_url=base, timeout=30) as client,
+        ):
+            first = asyncio.create_task(post_completion(client))
+            await epp.until(lambda: len(engine.received) == 1, "the first request to run")
+            second = asyncio.create_task(post_completion(client))
+            await epp.until(lambda: scheduler.queue_length == 1, "the second request to queue")
+            assert len(engine.received) == 1
+            engine.gate.set()
+            answers = [await first, await second]
+
+    assert [answer.status_code for answer in answers] == [200, 200]
+    assert len(engine.received) == 2
+    labels = {**LABELS, "slo_class": "standard"}
+    assert epp.metric("sloserve_requests_finished_total", **labels, outcome="served") == 2
+    assert epp.metric("sloserve_queue_time_seconds_count", **labels) == 2
+
+
+async def test_a_client_leaving_while_queued_takes_the_request_out_of_the_queue(
+    picker: Any, envoy_binary: Path, tmp_path: Path
+) -> None:
+    async with fake_engines(1) as (engine,):
+        engine.gate = asyncio.Event()
+        epp = await picker(engine_urls=[engine.url], tenants=OPEN, maxNumSeqs=1)
+        scheduler = epp.runtime().scheduler
+        async with (
+            running_envoy(envoy_binary, tmp_path, picker_port=epp.grpc_port) as base,
+            httpx.AsyncClient(base_url=base, timeout=30) as client,
+        ):
+            first = asyncio.create_task(post_completion(client))
+            await epp.until(lambda: len(engine.received) == 1, "the first request to run")
+            leaving = asyncio.create_task(post_completion(client))
+            await epp.until(lambda: scheduler.queue_length == 1, "the second request to queue")
+            leaving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await leaving
+            labels = {**LABELS, "slo_class": "standard"}
+            await epp.until(
+                lambda: (
+                    epp.metric("sloserve_requests_finished_total", **labels, outcome="cancelled")
+                    == 1
+                ),
+                "the picker to count the queued request as cancelled",
+            )
+            assert scheduler.queue_length == 0
+            engine.gate.set()
+            assert (await first).status_code == 200
+
+    assert len(engine.received) == 1
+    assert epp.ctx.lifecycle.active == 0
+
+
+async def post_completion(client: httpx.AsyncClient) -> httpx.Response:
+    return await client.post(
+        "/v1/completions",
+        content=completion(stream=True),
+        headers={"content-type": "application/json"},
+    )
