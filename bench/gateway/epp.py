@@ -47,6 +47,7 @@ from typing import Any
 import httpx
 import yaml
 
+from sloserve import build_info
 from sloserve.gateway import datastore, metrics, runtime, runtimes, static_config
 from sloserve.gateway import settings as gateway_settings
 from sloserve.gateway import tenants as gateway_tenants
@@ -414,6 +415,8 @@ def main() -> None:
             "rounds": args.rounds,
             "body_bytes": len(json.dumps(BODY)),
             "load_generator": "bench/gateway/epp_loadgen (Go, grpc-go), a separate process",
+            "compiled_modules": len(build_info.compiled_modules()),
+            "compilable_modules": len(build_info.COMPILED_MODULES),
         },
         "target": {"pick_p50_ms_at_500": 1.0, "pick_p99_ms_at_500": 5.0},
         "met": {
