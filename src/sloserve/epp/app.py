@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from sloserve.epp import lanes, picker, protocol, settings
+from sloserve.epp import lanes, picker, protocol, scrape_transport, settings
 from sloserve.gateway import (
     datastore,
     lifecycle,
@@ -82,8 +82,9 @@ async def running(
         path=config.sources.tenants_file,
         on_reload_failure=picker_metrics.tenant_reload_failures.inc,
     )
+    # Scrapes go through aiohttp unless a transport is given (scrape_transport says why).
     client = httpx.AsyncClient(
-        transport=engine_transport,
+        transport=engine_transport or scrape_transport.AiohttpTransport(max_connections=64),
         timeout=httpx.Timeout(config.scheduling.engine_metrics_interval_s),
     )
     clock = runtime.MonotonicClock()
