@@ -395,7 +395,7 @@ def main() -> None:
     headline = summary["sloserve_epp"]["500_per_s"]
     report = {
         "benchmark": "endpoint picker pick latency (ext_proc), 16 engines",
-        "command": shlex.join([sys.executable, *sys.argv]),
+        "command": shlex.join(["python", "bench/gateway/epp.py", *sys.argv[1:]]),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "duration_s": round(time.time() - started, 1),
         "machine": {
