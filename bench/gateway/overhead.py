@@ -9,7 +9,9 @@ and 8 output tokens; latency is to the end of the stream.
 1. Added latency: requests at a constant 100 req/s for `--seconds`; p50 and p99 of each target
    minus those of `direct` measured just before it in the same round.
 2. Maximum rate: a closed loop of `--concurrency` clients for `--seconds`; completed requests per
-   second.
+   second, and the proxy process's CPU time (user + system) per completed request in that loop,
+   read from /proc. On a machine shared with other work the rate follows how much CPU the proxy
+   was given; its CPU time per request moves much less.
 
 Every target is measured `--rounds` times, interleaved, and the medians are reported: on a small
 machine shared with other work a single run can be off by half a millisecond either way.
@@ -197,8 +199,16 @@ def _quantile(sorted_values: list[float], q: float) -> float | None:
 # Rounds and the summary.
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    # After the command name: state is field 3, utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(
     targets: dict[str, list[str]],
+    proxies: dict[str, int],
     generator: tuple[FixedRate, ClosedLoop],
     *,
     rate: float,
@@ -212,12 +222,19 @@ def measure(
         direct = fixed(targets["direct"], rate, seconds)
         for name, urls in targets.items():
             at_rate = direct if name == "direct" else fixed(urls, rate, seconds)
+            pid = proxies.get(name)
+            cpu_before = cpu_seconds(pid) if pid is not None else 0.0
+            loop = closed(urls, concurrency, seconds)
+            if pid is not None and loop["completed"]:
+                loop["proxy_cpu_ms_per_request"] = (
+                    (cpu_seconds(pid) - cpu_before) * 1000.0 / loop["completed"]
+                )
             runs[name].append(
                 {
                     "added_p50_ms": _minus(at_rate["p50_ms"], direct["p50_ms"]),
                     "added_p99_ms": _minus(at_rate["p99_ms"], direct["p99_ms"]),
                     "latency_at_rate": at_rate,
-                    "closed_loop": closed(urls, concurrency, seconds),
+                    "closed_loop": loop,
                 }
             )
     results: dict[str, Any] = {}
@@ -226,6 +243,9 @@ def measure(
             "p50_ms": 0.0 if name == "direct" else _median(r["added_p50_ms"] for r in measured),
             "p99_ms": 0.0 if name == "direct" else _median(r["added_p99_ms"] for r in measured),
             "max_rps": _median(r["closed_loop"]["max_rps"] for r in measured),
+            "proxy_cpu_ms_per_request": _median(
+                r["closed_loop"].get("proxy_cpu_ms_per_request") for r in measured
+            ),
             "errors": sum(
                 r["latency_at_rate"]["errors"] + r["closed_loop"]["errors"] for r in measured
             ),
@@ -286,9 +306,12 @@ def main() -> None:
                 ],
                 "vllm_router": [running.vllm_router(engines=engines)],
             }
+            # Each proxy is the process started last for it.
+            proxies = dict(zip(list(targets)[1:], running.pids()[args.engines :], strict=True))
             by_generator = {
                 name: measure(
                     targets,
+                    proxies,
                     loadgens[name](),
                     rate=args.rate,
                     seconds=args.seconds,
@@ -327,7 +350,10 @@ def main() -> None:
     args.output.write_text(json.dumps(document, indent=2) + "\n")
     summary = {
         generator: {
-            name: {key: results[name][key] for key in ("p50_ms", "p99_ms", "max_rps", "errors")}
+            name: {
+                key: results[name][key]
+                for key in ("p50_ms", "p99_ms", "max_rps", "proxy_cpu_ms_per_request", "errors")
+            }
             for name in results
         }
         for generator, results in by_generator.items()

@@ -77,6 +77,10 @@ class Stack:
             time.sleep(0.2)
         raise SystemExit(f"{' '.join(command)} not ready at {ready_url} in {timeout_s} s")
 
+    def pids(self) -> list[int]:
+        """Process ids in the order the processes were started."""
+        return [process.pid for process in self.processes]
+
     def engine(
         self, *, model: str, profile: str, time_scale: float, extra: Sequence[str] = ()
     ) -> str:

@@ -4,9 +4,9 @@ Each is an ASGI app served by uvicorn that forwards `POST /v1/completions` round
 engines and relays the answer chunk by chunk, and does nothing else. They differ only in the
 client they use for the engines:
 
-- `aiohttp`: an `aiohttp.ClientSession` (pooled, C parser);
+- `aiohttp`: an `aiohttp.ClientSession` (pooled, C parser), the client sloserve's gateway uses;
 - `raw`: a keep-alive asyncio connection per engine with httptools' parser and one write per
-  request (the approach of `sloserve.gateway.upstream.engine_link`).
+  request, the floor a hand-written client could reach.
 
 `critical_path.py --proxy trivial-aiohttp` / `--proxy trivial-raw` measures them. Run one here:
 

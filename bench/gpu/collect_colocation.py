@@ -1,14 +1,19 @@
-"""Collect one pass of the GPU co-location dataset: workloads alone, in pairs and in triples.
+"""Collect one pass of the GPU co-location dataset: workloads alone, in pairs, triples, quadruples.
 
     python bench/gpu/collect_colocation.py --mode timeslice --out OUT/colocation_timeslice.json.gz
     python bench/gpu/collect_colocation.py --mode mps --out OUT/colocation_mps.json.gz
-    python bench/gpu/merge_colocation.py --out data/colocation/h100_colocation.json.gz OUT/*.json.gz
+    python bench/gpu/collect_colocation.py --mode mps --mps-thread-pct all=50 --mode-name mps_t50 \
+        --out OUT/colocation_mps_t50.json.gz
+    python bench/gpu/merge_colocation.py --out data/colocation/h200_colocation.json.gz OUT/*.json.gz
 
-Long-lived worker processes (three LLM workers, two LoRA workers; each its own CUDA context) run
-timed windows on command. Every workload first runs alone while NVML is sampled (its solo series
-and solo step time), then each combo runs together for one window, and each workload's step time
-there becomes one labelled row. Under `--mode mps` an MPS control daemon is started before the
-workers and stopped at the end; no GPU setting is changed in either mode. Rows are appended to a
+Long-lived worker processes (up to four LLM workers, two fine-tuning workers; each its own CUDA
+context) run timed windows on command. Every workload first runs alone while NVML is sampled (its
+solo series and solo step time), then each combo runs together for one window, and each
+workload's step time there becomes one labelled row. Under `--mode mps` an MPS control daemon is
+started before the workers and stopped at the end; `--mps-thread-pct` starts workers of a family
+(or all) with CUDA_MPS_ACTIVE_THREAD_PERCENTAGE set, the client-side limit (no GPU setting is
+changed in any mode). `--plan finetune` runs every inference kind of the fine-tuning catalogue
+beside every fine-tuning kind instead of the dataset's combos. Rows are appended to a
 `.rows.jsonl` file beside `--out` as they are measured, so an interrupted pass still leaves data.
 """
 
@@ -20,6 +25,7 @@ import datetime
 import gzip
 import json
 import multiprocessing
+import os
 import shlex
 import shutil
 import subprocess
@@ -43,22 +49,39 @@ PASS_SCHEMA = "sloserve.colocation-pass/v1"
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    catalogue = (
+        colocation_workloads.FINETUNE_CATALOGUE
+        if args.plan == "finetune"
+        else colocation_workloads.CATALOGUE
+    )
     names = (
         colocation_workloads.QUICK_KIND_NAMES
-        if args.quick
-        else tuple(kind.name for kind in colocation_workloads.CATALOGUE)
+        if args.quick and args.plan == "dataset"
+        else tuple(kind.name for kind in catalogue)
     )
-    kinds = colocation_workloads.kinds_named(tuple(args.kinds.split(",")) if args.kinds else names)
-    combos = colocation_plan.build_combos(
-        kinds, triples=args.triples, idle_triples=args.idle_triples, seed=args.seed
+    kinds = colocation_workloads.kinds_named(
+        tuple(args.kinds.split(",")) if args.kinds else names, catalogue
     )
+    if args.plan == "finetune":
+        combos = colocation_plan.finetune_combos(kinds)
+    else:
+        combos = colocation_plan.build_combos(
+            kinds,
+            triples=args.triples,
+            idle_triples=args.idle_triples,
+            seed=args.seed,
+            pairs=args.pairs if args.pairs >= 0 else None,
+            quadruples=args.quadruples,
+        )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows_log = out.parent / (out.name.removesuffix(".gz").removesuffix(".json") + ".rows.jsonl")
     rows_log.write_text("")
-    print(f"{len(kinds)} kinds, {len(combos)} combos, mode {args.mode}", flush=True)
+    print(f"{len(kinds)} kinds, {len(combos)} combos, mode {args.mode_name}", flush=True)
     started = time.monotonic()
     with _gpu_sharing(args.mode) as mps_note:
+        if mps_note is not None:
+            mps_note["active_thread_percentage"] = args.thread_limits
         sampler = gpu_metrics.MetricSampler(period_s=args.sample_period_ms / 1000).start()
         print(f"metrics {sampler.metric_names}; not offered: {sampler.rejected}", flush=True)
         workers = _Workers.start(kinds, combos, args)
@@ -84,6 +107,23 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, help="pass file to write (.json.gz)")
     parser.add_argument("--mode", choices=("timeslice", "mps"), default="timeslice")
+    parser.add_argument(
+        "--mode-name", default="", help="the mode recorded in the rows (default: --mode)"
+    )
+    parser.add_argument(
+        "--mps-thread-pct",
+        action="append",
+        default=[],
+        metavar="FAMILY=PCT",
+        help="start the workers of FAMILY (llm, lora or all) with "
+        "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=PCT (MPS only; repeatable)",
+    )
+    parser.add_argument("--plan", choices=("dataset", "finetune"), default="dataset")
+    parser.add_argument(
+        "--pairs", type=int, default=-1, help="pairs to sample (default: every pair)"
+    )
+    parser.add_argument("--quadruples", type=int, default=0, help="active quadruples to sample")
+    parser.add_argument("--tiny", action="store_true", help="tiny models: checks the script")
     parser.add_argument("--kinds", default="", help="comma-separated kind names (default: all)")
     parser.add_argument(
         "--quick", action="store_true", help="four kinds, short windows: a smoke run"
@@ -108,9 +148,21 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
+    args.mode_name = args.mode_name or args.mode
+    args.thread_limits = {}
+    for item in args.mps_thread_pct:
+        family, _, percent = item.partition("=")
+        if family not in ("llm", "lora", "all") or not percent.isdigit():
+            parser.error(f"--mps-thread-pct {item!r}: use FAMILY=PCT with FAMILY llm, lora or all")
+        if not 1 <= int(percent) <= 100:
+            parser.error(f"--mps-thread-pct {item!r}: PCT must be 1 to 100")
+        args.thread_limits[family] = int(percent)
+    if args.thread_limits and args.mode != "mps":
+        parser.error("--mps-thread-pct needs --mode mps")
     if args.quick:
         args.window_s, args.warmup_s, args.solo_window_s = 1.0, 0.2, 1.5
         args.triples, args.idle_triples = min(args.triples, 2), min(args.idle_triples, 1)
+        args.quadruples = min(args.quadruples, 1)
     return args
 
 
@@ -147,9 +199,15 @@ def _collect(
         measured, series = workers.window(
             tuple((kind, index) for kind, _, index in placed), args.window_s, args.warmup_s, sampler
         )
-        run_id = f"{args.mode}-{number:04d}"
+        run_id = f"{args.mode_name}-{number:04d}"
         new_rows = colocation_plan.label_rows(
-            run_id=run_id, mode=args.mode, combo=combo, placed=placed, measured=measured, solo=solo
+            run_id=run_id,
+            mode=args.mode_name,
+            combo=combo,
+            placed=placed,
+            measured=measured,
+            solo=solo,
+            gpu=device.name,
         )
         runs.append({"run_id": run_id, "kinds": list(combo), "series": series})
         rows.extend(new_rows)
@@ -158,12 +216,15 @@ def _collect(
         slowdowns = " ".join(f"{r['kind']}={r['slowdown']}" for r in new_rows)
         print(f"[{number + 1}/{len(combos)}] {'+'.join(combo)}: {slowdowns}", flush=True)
     recheck = {}
-    for name in solo:
+    for name in solo if time.monotonic() - started < args.deadline_s + 60 else ():
         stats, _ = workers.window(((name, 0),), args.window_s, args.warmup_s, sampler)
         recheck[name] = stats[0].record() if stats[0] else None
     return {
         "schema": PASS_SCHEMA,
-        "mode": args.mode,
+        "mode": args.mode_name,
+        "sharing": args.mode,
+        "plan": args.plan,
+        "gpu": device.name,
         "device": {
             "name": device.name,
             "memory_bytes": device.memory_bytes,
@@ -179,6 +240,8 @@ def _collect(
             "sample_period_ms": args.sample_period_ms,
             "llm_layers": args.llm_layers,
             "seed": args.seed,
+            "mps_active_thread_percentage": args.thread_limits,
+            "tiny": args.tiny,
         },
         "kinds": {kind.name: _describe(kind) for kind in kinds},
         "workers": workers.infos,
@@ -191,13 +254,7 @@ def _collect(
 
 
 def _describe(kind: colocation_workloads.WorkloadKind) -> dict[str, Any]:
-    return {
-        "family": kind.family,
-        "batch": kind.batch,
-        "context": kind.context,
-        "prompt_tokens": kind.prompt_tokens,
-        "heldout": kind.heldout,
-    }
+    return kind.describe()
 
 
 def _ms(stats: StepStats | None) -> str:
@@ -232,18 +289,23 @@ class _Workers:
         processes = []
         for family, count in colocation_plan.workers_needed(combos, kinds).items():
             family_kinds = tuple(k for k in kinds if k.worker_family == family)
+            limit = args.thread_limits.get(family, args.thread_limits.get("all"))
             for index in range(count):
                 spec = colocation_workloads.WorkerSpec(
                     family=family,  # type: ignore[arg-type]
                     kinds=family_kinds,
                     llm_layers=args.llm_layers,
                     seed=args.seed + 100 * index,
+                    tiny=args.tiny,
                 )
                 parent, child = context.Pipe()
                 process = context.Process(
                     target=colocation_worker.serve, args=(child, spec), daemon=True
                 )
-                process.start()
+                # a spawned child starts from this environment: the MPS client limit is read
+                # when its CUDA context is made
+                with _environment("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE", limit):
+                    process.start()
                 connections.setdefault(family, []).append(parent)
                 processes.append(process)
         infos = []
@@ -301,8 +363,27 @@ class _Workers:
 
 
 @contextlib.contextmanager
+def _environment(name: str, value: int | None) -> Iterator[None]:
+    previous = os.environ.pop(name, None)
+    if value is not None:
+        os.environ[name] = str(value)
+    try:
+        yield
+    finally:
+        os.environ.pop(name, None)
+        if previous is not None:
+            os.environ[name] = previous
+
+
+@contextlib.contextmanager
 def _gpu_sharing(mode: str) -> Iterator[dict[str, Any] | None]:
     """Time-slicing needs no daemon (and must not find one); MPS gets a daemon for the pass."""
+    # NVML, not torch: this process must make no CUDA call before the MPS daemon is up
+    if gpu_metrics.device_info().name == "cpu":
+        if mode != "timeslice":
+            raise SystemExit("no GPU here: only --mode timeslice can be checked")
+        yield None
+        return
     if _mps_running():
         raise SystemExit(
             "an MPS daemon is already running: stop it with "

@@ -16,37 +16,81 @@ from typing import Any
 from colocation_workloads import WorkerFamily, WorkloadKind
 
 Combo = tuple[str, ...]
-MAX_INSTANCES: dict[WorkerFamily, int] = {"llm": 3, "lora": 2}
+MAX_INSTANCES: dict[WorkerFamily, int] = {"llm": 4, "lora": 2}
 
 
 def build_combos(
-    kinds: Sequence[WorkloadKind], *, triples: int, idle_triples: int, seed: int
+    kinds: Sequence[WorkloadKind],
+    *,
+    triples: int,
+    idle_triples: int,
+    seed: int,
+    pairs: int | None = None,
+    quadruples: int = 0,
 ) -> list[Combo]:
-    """Every pair of active kinds (a kind with itself too), every active kind beside idle, and a
-    seeded sample of `triples` active triples and `idle_triples` (a, b, idle) triples, shuffled.
+    """Pairs of active kinds (a kind with itself too; all of them, or a seeded sample of `pairs`
+    in which every kind appears), every active kind beside idle, and seeded samples of `triples`
+    active triples, `quadruples` active quadruples and `idle_triples` (a, b, idle) triples.
 
-    Combos needing more workers of a family than MAX_INSTANCES allows are never drawn.
+    The order is seeded too: the idle pairs first, then the pairs, then triples and quadruples
+    interleaved at random, so a pass cut short by its deadline keeps the pairs. Combos needing
+    more workers of a family than MAX_INSTANCES allows are never drawn.
     """
     by_name = {kind.name: kind for kind in kinds}
     active = sorted(name for name, kind in by_name.items() if kind.family != "idle")
     has_idle = any(kind.family == "idle" for kind in kinds)
-    pairs = [tuple(pair) for pair in itertools.combinations_with_replacement(active, 2)]
-    feasible_pairs = [pair for pair in pairs if _fits(pair, by_name)]
-    idle_pairs = [(name, "idle") for name in active] if has_idle else []
-    all_triples = [
-        combo
-        for combo in itertools.combinations_with_replacement(active, 3)
-        if _fits(combo, by_name)
-    ]
+    all_pairs = [tuple(pair) for pair in itertools.combinations_with_replacement(active, 2)]
+    feasible_pairs = [pair for pair in all_pairs if _fits(pair, by_name)]
     rng = random.Random(seed)
-    chosen = rng.sample(all_triples, min(triples, len(all_triples)))
+    if pairs is not None and pairs < len(feasible_pairs):
+        feasible_pairs = _covering_sample(feasible_pairs, active, pairs, rng)
+    idle_pairs = [(name, "idle") for name in active] if has_idle else []
+    chosen = _sample_fitting(active, 3, triples, by_name, rng)
+    chosen += _sample_fitting(active, 4, quadruples, by_name, rng)
     chosen_idle: list[Combo] = []
     if has_idle:
         candidates = [(*pair, "idle") for pair in feasible_pairs]
         chosen_idle = rng.sample(candidates, min(idle_triples, len(candidates)))
-    combos = [tuple(sorted(c)) for c in feasible_pairs + idle_pairs + chosen + chosen_idle]
-    rng.shuffle(combos)
-    return combos
+    rng.shuffle(feasible_pairs)
+    larger = chosen + chosen_idle
+    rng.shuffle(larger)
+    return [tuple(sorted(c)) for c in idle_pairs + feasible_pairs + larger]
+
+
+def _covering_sample(
+    pairs: list[Combo], active: list[str], count: int, rng: random.Random
+) -> list[Combo]:
+    """`count` pairs, drawn so that every kind is in at least one (where count allows)."""
+    pool = list(pairs)
+    rng.shuffle(pool)
+    chosen: list[Combo] = []
+    for name in active:
+        if len(chosen) >= count:
+            break
+        if any(name in pair for pair in chosen):
+            continue
+        pick = next(pair for pair in pool if name in pair)
+        pool.remove(pick)
+        chosen.append(pick)
+    return chosen + pool[: max(0, count - len(chosen))]
+
+
+def _sample_fitting(
+    active: list[str], size: int, count: int, by_name: dict[str, WorkloadKind], rng: random.Random
+) -> list[Combo]:
+    """A seeded sample of `count` distinct multisets of `size` active kinds that fit."""
+    if count <= 0:
+        return []
+    every = [c for c in itertools.combinations_with_replacement(active, size) if _fits(c, by_name)]
+    return rng.sample(every, min(count, len(every)))
+
+
+def finetune_combos(kinds: Sequence[WorkloadKind]) -> list[Combo]:
+    """Every inference kind beside every fine-tuning kind (the fine-tuning-beside-inference
+    tables), inference kinds first in catalogue order."""
+    inference = [k.name for k in kinds if k.worker_family == "llm"]
+    jobs = [k.name for k in kinds if k.worker_family == "lora"]
+    return [(serving, job) for serving in inference for job in jobs]
 
 
 def _fits(combo: Combo, by_name: dict[str, WorkloadKind]) -> bool:
@@ -117,6 +161,7 @@ def label_rows(
     placed: Sequence[tuple[str, WorkerFamily, int]],
     measured: Sequence[StepStats | None],
     solo: dict[str, StepStats],
+    gpu: str = "",
 ) -> list[dict[str, Any]]:
     """One row per active workload of the run.
 
@@ -132,6 +177,7 @@ def label_rows(
         row: dict[str, Any] = {
             "run_id": run_id,
             "mode": mode,
+            "gpu": gpu,
             "kind": kind,
             "co_runners": sorted(others),
             "solo_step_ms": round(solo[kind].mean_ms, 4),

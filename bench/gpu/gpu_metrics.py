@@ -27,8 +27,13 @@ class DeviceInfo:
 
 
 def device_info(index: int = 0) -> DeviceInfo:
-    """Name, total memory and driver version of GPU `index`, as NVML reports them."""
-    pynvml.nvmlInit()
+    """Name, total memory and driver version of GPU `index`, as NVML reports them.
+
+    Without a GPU driver (checking the scripts on a CPU) the device is named "cpu"."""
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:
+        return DeviceInfo(name="cpu", memory_bytes=0, driver="none")
     try:
         handle = pynvml.nvmlDeviceGetHandleByIndex(index)
         name = pynvml.nvmlDeviceGetName(handle)
@@ -93,8 +98,22 @@ class MetricSampler:
     """
 
     def __init__(self, *, period_s: float = 0.1, index: int = 0):
-        pynvml.nvmlInit()
         self.period_s = period_s
+        self._samples: list[tuple[float, list[float | None]]] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="nvml-sampler", daemon=True)
+        try:
+            pynvml.nvmlInit()
+        except pynvml.NVMLError:
+            # no GPU driver (a CPU check of the scripts): a sampler of no metrics
+            self._nvml = False
+            self._readers: dict[str, Callable[[], float]] = {}
+            self._gpm: _GpmReader | None = None
+            self.metric_names: list[str] = []
+            self.rejected: list[str] = []
+            return
+        self._nvml = True
         self._handle = pynvml.nvmlDeviceGetHandleByIndex(index)
         self._readers = {
             name: reader
@@ -106,10 +125,6 @@ class MetricSampler:
         if self._gpm is not None:
             self.metric_names += self._gpm.names
         self.rejected = sorted(set(_basic_readers(self._handle)) - set(self._readers))
-        self._samples: list[tuple[float, list[float | None]]] = []
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="nvml-sampler", daemon=True)
 
     def start(self) -> MetricSampler:
         self._thread.start()
@@ -118,7 +133,8 @@ class MetricSampler:
     def stop(self) -> None:
         self._stopping.set()
         self._thread.join()
-        pynvml.nvmlShutdown()
+        if self._nvml:
+            pynvml.nvmlShutdown()
 
     def between(self, start: float, stop: float) -> list[list[float | None]]:
         """Samples taken in [start, stop] (monotonic seconds), oldest first, without timestamps."""

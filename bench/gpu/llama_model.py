@@ -68,6 +68,33 @@ LLAMA3_8B = DecoderShape()
 LLAMA32_1B = DecoderShape(
     name="llama-3.2-1b", layers=16, hidden=2048, heads=32, kv_heads=8, intermediate=8192
 )
+# Qwen2.5-32B's sizes. Its q/k/v projections carry a bias, which this decoder leaves out: one
+# vector add per layer, well under 0.1% of a step.
+QWEN25_32B = DecoderShape(
+    name="qwen2.5-32b",
+    layers=64,
+    hidden=5120,
+    heads=40,
+    kv_heads=8,
+    intermediate=27648,
+    vocab=152064,
+    rope_theta=1000000.0,
+    norm_eps=1e-6,
+)
+LLAMA3_70B = DecoderShape(
+    name="llama-3-70b", layers=80, hidden=8192, heads=64, kv_heads=8, intermediate=28672
+)
+SHAPES: dict[str, DecoderShape] = {
+    shape.name: shape for shape in (LLAMA32_1B, LLAMA3_8B, QWEN25_32B, LLAMA3_70B)
+}
+
+
+def parameter_count(shape: DecoderShape) -> int:
+    """Weights of the decoder (embedding and LM head counted separately, as untied)."""
+    qkv = (shape.heads + 2 * shape.kv_heads) * shape.head_dim * shape.hidden
+    per_layer = qkv + shape.hidden * shape.hidden + 3 * shape.intermediate * shape.hidden
+    per_layer += 2 * shape.hidden
+    return shape.layers * per_layer + 2 * shape.vocab * shape.hidden + shape.hidden
 
 
 @dataclasses.dataclass(frozen=True)
@@ -347,17 +374,38 @@ def _layer(
 
 @dataclasses.dataclass
 class CapturedStep:
-    """A step captured in a CUDA graph, replayed as an engine replays its decode graphs."""
+    """A step captured in a CUDA graph, replayed as an engine replays its decode graphs.
+
+    It holds the step closure: the graph reads that closure's input tensors (token ids, RoPE
+    rows, cache views) at fixed addresses, so they must live as long as the graph; were they
+    freed, the allocator would hand their memory to the next tensor and the graph would read it.
+    """
 
     graph: Any
     output: torch.Tensor
+    step: Callable[[], torch.Tensor]
 
     def replay(self) -> None:
         self.graph.replay()
 
 
-def capture(step: Callable[[], torch.Tensor], *, warmup: int = 2) -> CapturedStep:
-    """Run `step` eagerly on a side stream (as graph capture requires), then capture it."""
+@dataclasses.dataclass
+class EagerStep:
+    """The stand-in for a captured step off the GPU (for checking the scripts on a CPU)."""
+
+    step: Callable[[], torch.Tensor]
+    output: torch.Tensor
+
+    def replay(self) -> None:
+        self.output = self.step()
+
+
+def capture(step: Callable[[], torch.Tensor], *, warmup: int = 2) -> CapturedStep | EagerStep:
+    """Run `step` eagerly on a side stream (as graph capture requires), then capture it.
+
+    Off the GPU there are no graphs: the step is returned to be run eagerly."""
+    if not torch.cuda.is_available():
+        return EagerStep(step=step, output=step())
     side = torch.cuda.Stream()  # type: ignore[no-untyped-call,unused-ignore]
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
@@ -367,4 +415,4 @@ def capture(step: Callable[[], torch.Tensor], *, warmup: int = 2) -> CapturedSte
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         output = step()
-    return CapturedStep(graph=graph, output=output)
+    return CapturedStep(graph=graph, output=output, step=step)

@@ -1,9 +1,12 @@
 """Merge co-location pass files (one per sharing mode) into the dataset, and summarise it.
 
-    python bench/gpu/merge_colocation.py --out data/colocation/h100_colocation.json.gz \
-        --summary bench/results/gpu_colocation_summary.json PASS.json.gz [PASS.json.gz ...]
+    python bench/gpu/merge_colocation.py --out data/colocation/h200_colocation.json.gz \
+        --summary bench/results/gpu_colocation_summary_h200.json PASS.json.gz [PASS.json.gz ...]
 
-The dataset's schema is documented in docs/colocation-dataset.md.
+The dataset's schema is documented in docs/colocation-dataset.md. Passes of any mode name
+(`timeslice`, `mps`, `mps_t50`, ...) merge, one pass per mode, all from one GPU product; the
+product is recorded at the top (`gpu_product`) and on every row (`gpu`), so datasets of several
+GPUs can be read together.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ PASS_FIELDS = (
     "solo",
     "solo_recheck",
     "combos_not_run",
+    "sharing",
+    "plan",
 )
 # Co-locations FACTS.md quotes, so the summary can be set beside them.
 HEADLINE_COMBOS: dict[str, tuple[str, ...]] = {
@@ -54,8 +59,11 @@ def merge(passes: list[dict[str, Any]], *, command: str) -> dict[str, Any]:
     kinds: dict[str, Any] = {}
     for document in passes:
         kinds |= document["kinds"]
+    product = passes[0]["device"]["name"]
+    rows = [row | {"gpu": row.get("gpu") or product} for d in passes for row in d["rows"]]
     return {
         "schema": SCHEMA,
+        "gpu_product": product,
         "device": passes[0]["device"],
         "torch": passes[0]["torch"],
         "merge_command": command,
@@ -66,13 +74,13 @@ def merge(passes: list[dict[str, Any]], *, command: str) -> dict[str, Any]:
         "llm_model": {
             "shape": "llama-3-8b",
             "layers": passes[0]["settings"]["llm_layers"],
-            "note": "reduced depth so three LLM workers fit on one GPU beside two LoRA workers",
+            "note": "reduced depth: several LLM workers fit on one GPU beside fine-tuning workers",
         },
         "kinds": kinds,
         "heldout_kinds": sorted(name for name, kind in kinds.items() if kind["heldout"]),
-        "passes": {d["mode"]: {field: d[field] for field in PASS_FIELDS} for d in passes},
+        "passes": {d["mode"]: {field: d.get(field) for field in PASS_FIELDS} for d in passes},
         "runs": [run | {"mode": d["mode"]} for d in passes for run in d["runs"]],
-        "rows": [row for d in passes for row in d["rows"]],
+        "rows": rows,
     }
 
 
@@ -94,7 +102,7 @@ def summarise(dataset: dict[str, Any]) -> dict[str, Any]:
         },
     }
     for mode in dataset["passes"]:
-        for size in (1, 2):
+        for size in (1, 2, 3):
             chosen = [
                 row["slowdown"]
                 for row in rows

@@ -150,6 +150,18 @@ def set_fault(engine: Server, **setting: Any) -> None:
     httpx.post(f"{engine.url}/sim/fault", json=setting, timeout=5).raise_for_status()
 
 
+# Engine slowdowns that hold a request at an engine-sim for as long as a test needs and then let it
+# run out: at HOLD a token of the synthetic profile takes about 0.75 s (a step already started
+# ends within that), at RELEASE about 1 ms. A test that must see a request still running at some
+# point holds it there and releases it after, instead of betting on how long it takes.
+HOLD = 100.0
+RELEASE = 0.01
+
+
+def set_slowdown(engine: Server, factor: float) -> None:
+    httpx.post(f"{engine.url}/sim/slowdown", json={"factor": factor}, timeout=5).raise_for_status()
+
+
 def engine_running(engine: Server) -> int:
     state = httpx.get(f"{engine.url}/sim/state", timeout=5).json()
     return int(state["num_requests_running"]) + int(state["num_requests_waiting"])

@@ -7,11 +7,14 @@ import threading
 
 import httpx
 from gateway_processes import (
+    HOLD,
     KEY,
     MODEL,
+    RELEASE,
     Processes,
     engine_running,
     metric_value,
+    set_slowdown,
     wait_until,
 )
 
@@ -19,7 +22,7 @@ HEADERS = {"authorization": f"Bearer {KEY}"}
 
 
 def test_a_client_leaving_mid_stream_cancels_the_request_at_the_engine(procs: Processes) -> None:
-    engine = procs.engine(time_scale=1.0)
+    engine = procs.engine(time_scale=1.0, extra=[f"--slowdown={HOLD}"])
     gateway = procs.gateway([engine])
     body = {"model": MODEL, "prompt": "x", "max_tokens": 2000, "ignore_eos": True, "stream": True}
     with httpx.stream(
@@ -38,13 +41,14 @@ def test_a_client_leaving_mid_stream_cancels_the_request_at_the_engine(procs: Pr
 
 
 def test_a_client_leaving_while_queued_leaves_the_queue_as_cancelled(procs: Processes) -> None:
-    engine = procs.engine(time_scale=1.0, extra=["--max-num-seqs=1"])
+    # The blocker holds the engine's only slot until the queued request has been cancelled.
+    engine = procs.engine(time_scale=1.0, extra=["--max-num-seqs=1", f"--slowdown={HOLD}"])
     gateway = procs.gateway([engine], max_num_seqs=1)
     long_body = {"model": MODEL, "prompt": "x", "max_tokens": 300, "ignore_eos": True}
     blocker = threading.Thread(
         target=httpx.post,
         args=(f"{gateway.url}/v1/completions",),
-        kwargs={"json": long_body, "headers": HEADERS, "timeout": 30},
+        kwargs={"json": long_body, "headers": HEADERS, "timeout": 120},
     )
     blocker.start()
     wait_until(lambda: engine_running(engine) == 1, what="the blocker to start")
@@ -56,5 +60,6 @@ def test_a_client_leaving_while_queued_leaves_the_queue_as_cancelled(procs: Proc
         what="the queued request to be cancelled",
     )
     assert metric_value(gateway, "sloserve_queue_depth") == 0
-    blocker.join(timeout=30)
+    set_slowdown(engine, RELEASE)
+    blocker.join(timeout=60)
     assert metric_value(gateway, "sloserve_requests_finished_total", outcome="served") == 1

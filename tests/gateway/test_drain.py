@@ -6,20 +6,32 @@ import signal
 import threading
 
 import httpx
-from gateway_processes import KEY, MODEL, Processes, engine_running, sse_payloads, wait_until
+from gateway_processes import (
+    HOLD,
+    KEY,
+    MODEL,
+    RELEASE,
+    Processes,
+    engine_running,
+    set_slowdown,
+    sse_payloads,
+    wait_until,
+)
 
 HEADERS = {"authorization": f"Bearer {KEY}"}
 
 
 def test_sigterm_lets_streams_finish_and_refuses_new_requests(procs: Processes) -> None:
-    engine = procs.engine(time_scale=1.0)
-    gateway = procs.gateway([engine], grace_period_s=20)
+    # The stream is held at the engine until the refusal has been seen, then let run out within
+    # the grace period: how fast this machine is does not decide which comes first.
+    engine = procs.engine(time_scale=1.0, extra=[f"--slowdown={HOLD}"])
+    gateway = procs.gateway([engine], grace_period_s=60)
     body = {"model": MODEL, "prompt": "x", "max_tokens": 150, "ignore_eos": True, "stream": True}
     finished: list[bytes] = []
     streaming = threading.Thread(
         target=lambda: finished.append(
             httpx.post(
-                f"{gateway.url}/v1/completions", json=body, headers=HEADERS, timeout=30
+                f"{gateway.url}/v1/completions", json=body, headers=HEADERS, timeout=120
             ).content
         )
     )
@@ -40,7 +52,9 @@ def test_sigterm_lets_streams_finish_and_refuses_new_requests(procs: Processes) 
     assert refused.json()["error"]["code"] == "draining"
     assert refused.headers["x-request-id"].startswith("req-")
     assert refused.headers["x-slo-class"] == "standard"
-    streaming.join(timeout=30)
+    assert gateway.process.poll() is None  # still draining: the stream holds it
+    set_slowdown(engine, RELEASE)
+    streaming.join(timeout=60)
     payloads = sse_payloads(finished[0])
     assert payloads[-1] == "[DONE]"
     assert not any(isinstance(p, dict) and "error" in p for p in payloads)
@@ -48,7 +62,7 @@ def test_sigterm_lets_streams_finish_and_refuses_new_requests(procs: Processes) 
 
 
 def test_streams_outlasting_the_grace_period_end_with_an_error_event(procs: Processes) -> None:
-    engine = procs.engine(time_scale=1.0)
+    engine = procs.engine(time_scale=1.0, extra=[f"--slowdown={HOLD}"])
     gateway = procs.gateway([engine], grace_period_s=0.5)
     body = {"model": MODEL, "prompt": "x", "max_tokens": 3000, "ignore_eos": True, "stream": True}
     with httpx.stream(

@@ -59,6 +59,23 @@ def test_a_default_class_outside_the_allowed_ones_is_refused() -> None:
         )
 
 
+def test_a_tenant_a_proxy_names_is_found_by_name_with_or_without_keys() -> None:
+    keyless = {"name": "team-b", "allowedClasses": ["batch"]}
+    found = book({"tenants": [TEAM_A, keyless]})
+    assert found.identify_by_name("team-b", header="x-tenant").allowed_classes == {"batch"}
+    assert found.identify_by_name("team-a", header="x-tenant") is found.identify("Bearer key-a")
+    with pytest.raises(errors.GatewayError) as refused:
+        found.identify_by_name("team-z", header="x-tenant")
+    assert refused.value.status == 401
+    assert "x-tenant" in refused.value.message
+    assert "team-z" in refused.value.message
+
+
+def test_a_tenant_listed_twice_is_refused_naming_it() -> None:
+    with pytest.raises(ValueError, match="team-a"):
+        book({"tenants": [TEAM_A, {"name": "team-a", "keys": ["other"]}]})
+
+
 def test_json_tenants_files_load_too(tmp_path: Path) -> None:
     path = tmp_path / "tenants.json"
     path.write_text('{"tenants": [{"name": "j", "keys": ["kj"]}]}')

@@ -1,3 +1,4 @@
+import itertools
 import json
 import sys
 
@@ -90,3 +91,67 @@ def test_every_shipped_profile_loads_and_fits(name):
     assert fitted.decode_fit.points >= 4
     assert fitted.model.prefill_time_s(1024) > 0
     assert fitted.model.decode_step_time_s(1, 1024) > 0
+
+
+# Repeats of one point differ by a few percent (bench/gpu/README.md); a step measured more than
+# this much faster than a smaller one is a measuring fault, not noise.
+MONOTONE_SLACK = 0.97
+
+
+@pytest.mark.parametrize("name", profile_files.available_profiles())
+def test_no_shipped_decode_step_is_faster_than_a_smaller_one(name):
+    profile = profile_files.load_profile(name)
+    faster = [
+        (small.batch, small.context, big.batch, big.context)
+        for small in profile.decode
+        for big in profile.decode
+        if big.batch >= small.batch
+        and big.context >= small.context
+        and big is not small
+        and big.ms < small.ms * MONOTONE_SLACK
+    ]
+
+    assert not faster, f"{name}: larger decode steps measured faster: {faster[:3]}"
+
+
+@pytest.mark.parametrize("name", profile_files.available_profiles())
+def test_no_shipped_prefill_is_faster_than_a_shorter_one(name):
+    points = sorted(profile_files.load_profile(name).prefill, key=lambda point: point.tokens)
+
+    faster = [
+        (short.tokens, long.tokens)
+        for short, long in itertools.pairwise(points)
+        if long.ms < short.ms * MONOTONE_SLACK
+    ]
+
+    assert not faster, f"{name}: longer prefills measured faster: {faster}"
+
+
+@pytest.mark.parametrize("name", profile_files.available_profiles())
+def test_derived_profiles_name_a_shipped_source_of_the_same_model(name):
+    profile = profile_files.load_profile(name)
+    provenance = profile.provenance.model_extra or {}
+    if not provenance.get("derived"):
+        pytest.skip(f"{name} is measured, not derived")
+    source = profile_files.load_profile(provenance["derived_from"])
+    tensor_parallel = (profile.model.model_extra or {})["tensor_parallel"]
+
+    assert tensor_parallel > 1
+    assert profile.model.shape == source.model.shape
+    assert profile.device == source.device
+    assert profile.weights_bytes == source.weights_bytes // tensor_parallel
+    # every split step is faster than the one-GPU step it came from
+    assert all(
+        split.ms < whole.ms for split, whole in zip(profile.decode, source.decode, strict=True)
+    )
+
+
+@pytest.mark.parametrize("name", profile_files.available_profiles())
+def test_profiles_with_a_measured_cpu_overhead_record_its_samples(name):
+    profile = profile_files.load_profile(name)
+    overhead = (profile.provenance.model_extra or {}).get("cpu_overhead")
+    if not isinstance(overhead, dict) or "samples" not in overhead:
+        pytest.skip(f"{name} predates the measured CPU overhead")
+
+    assert len(overhead["samples"]) >= 2
+    assert 0 < profile.cpu_overhead_ms_per_step < 5.0

@@ -17,6 +17,7 @@ _SUBCOMMANDS: dict[str, str] = {
     "crds": "sloserve.cli.crds:crds",
     "dev": "sloserve.cli.dev:dev",
     "engine-sim": "sloserve.cli.engine_sim:engine_sim",
+    "epp": "sloserve.cli.epp:epp",
     "sim": "sloserve.cli.sim:sim",
     "operator": "sloserve.cli.operator:operator",
     "gateway": "sloserve.cli.gateway:gateway",

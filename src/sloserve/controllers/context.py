@@ -7,7 +7,7 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubernetes import client
 
@@ -18,6 +18,10 @@ from sloserve.builders.status import ReconcileFailure
 from sloserve.controllers.retries import RetryPolicy
 from sloserve.controllers.slo_figures import FigureBoard
 from sloserve.placement.assessor import Assessor
+
+if TYPE_CHECKING:
+    # Only named here: that module reads the context's other parts.
+    from sloserve.controllers.inference_pools import PoolRuntime
 
 __all__ = ["ObjectState", "OperatorContext", "PlacementRuntime", "context_of", "state_of"]
 
@@ -51,6 +55,8 @@ class OperatorContext:
         request_timeout_s: seconds one API request may take.
         placement: interference-aware placement; None when it is turned off.
         slo: the latest per-class SLO figures; None when no source is set.
+        inference_pools: InferencePools for the Gateway API inference extension; None when the
+            operator does not create them.
     """
 
     api: client.ApiClient
@@ -61,6 +67,7 @@ class OperatorContext:
     request_timeout_s: float
     placement: PlacementRuntime | None = None
     slo: FigureBoard | None = None
+    inference_pools: PoolRuntime | None = None
 
 
 @dataclasses.dataclass

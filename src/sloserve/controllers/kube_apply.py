@@ -10,13 +10,15 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from sloserve.builders import workloads
+from sloserve.builders import inference_pool, workloads
 from sloserve.builders.defaults import Manifest
 from sloserve.builders.observed import ChildVersion
 
 __all__ = ["Applied", "api_error_message", "object_path", "server_side_apply"]
 
-_PLURALS = {kind.kind: kind.plural for kind in workloads.CHILD_KINDS}
+_PLURALS = {
+    kind.kind: kind.plural for kind in (*workloads.CHILD_KINDS, inference_pool.INFERENCE_POOL)
+}
 _CREATED = 201
 
 

@@ -1,7 +1,8 @@
 """The ModelService controller: kopf handlers, kept thin.
 
 - create / update / resume → `reconcile`: apply the Deployment, Service and PodDisruptionBudget the
-  whole spec asks for (level-based: the diff is never read), then write the status;
+  whole spec asks for (level-based: the diff is never read), and its InferencePool when the
+  operator makes them (`inference_pools`), then write the status;
 - a timer → `refresh_status`: recompute the status from the indexes, write it if it changed, write
   new SLO figures, and re-create a child that was deleted behind the operator's back;
 - delete → `announce_deletion`: garbage collection removes the children; this only records it.
@@ -20,7 +21,15 @@ from sloserve.api.spec import ModelServiceSpec
 from sloserve.builders import labels as label_keys
 from sloserve.builders.errors import SpecError
 from sloserve.builders.status import Reason, ReconcileFailure, Targets
-from sloserve.controllers import children, indexes, placement, reading, retries, slo_figures
+from sloserve.controllers import (
+    children,
+    indexes,
+    inference_pools,
+    placement,
+    reading,
+    retries,
+    slo_figures,
+)
 from sloserve.controllers.context import ObjectState, OperatorContext, context_of, state_of
 from sloserve.controllers.status_report import write_status
 
@@ -78,6 +87,11 @@ async def reconcile(
                 known=observed.versions,
                 placement=template,
             )
+            pool = await inference_pools.apply_pool(
+                context=context, owner=body, spec=parsed, memo=memo, generation=generation
+            )
+            if pool is not None and pool.created:
+                outcomes.append((pool, children.Action.CREATED))
         except Exception as error:
             permanent = isinstance(error, SpecError) or retries.is_permanent(error)
             message = reading.failure_message(error)
@@ -202,6 +216,10 @@ async def refresh_status(
         if parsed is not None and healthy and settled and observed.missing:
             await _repair_missing(
                 context=context, state=state, body=body, spec=parsed, observed=observed, found=found
+            )
+        if parsed is not None and healthy:
+            await inference_pools.ensure_pool(
+                context=context, owner=body, spec=parsed, memo=memo, generation=generation
             )
         previous = reading.read_status(raw_status)
         if parsed is not None:

@@ -26,6 +26,7 @@ from sloserve.gateway import (
     runtimes,
     settings,
     static_config,
+    tasks,
     tenant_source,
 )
 from sloserve.gateway.serving import routes_openai, routes_ops
@@ -115,8 +116,9 @@ async def _gateway(
             synced.append(discovery.synced)
         if config.sources.tenants_file is not None:
             background.append(
-                asyncio.create_task(
-                    tenants.watch(interval_s=config.sources.tenants_reload_interval_s)
+                tasks.start(
+                    tenants.watch(interval_s=config.sources.tenants_reload_interval_s),
+                    name="tenants file watch",
                 )
             )
         yield context.GatewayContext(

@@ -39,23 +39,32 @@ kube_watch: Any = _kube_watch
 
 
 class KubernetesDiscovery:
-    """Feeds `store` from the cluster until stopped. `namespace` None watches every namespace."""
+    """Feeds `store` from the cluster until stopped. `namespace` None watches every namespace.
+    `endpoint_slices` False leaves the engines to another source (the endpoint picker reads them
+    from InferencePools, through `watch`)."""
 
     def __init__(
-        self, *, store: datastore.Datastore, loop: asyncio.AbstractEventLoop, namespace: str | None
+        self,
+        *,
+        store: datastore.Datastore,
+        loop: asyncio.AbstractEventLoop,
+        namespace: str | None,
+        endpoint_slices: bool = True,
     ) -> None:
         self._store = store
         self._loop = loop
         self._namespace = namespace
+        self._endpoint_slices = endpoint_slices
         self._stopped = threading.Event()
         self._listed: set[str] = set()
+        self._watched: set[str] = set()
         self._modelservices: set[datastore.SourceKey] = set()
         self._slices: set[tuple[datastore.SourceKey, str]] = set()
         self._threads: list[threading.Thread] = []
 
     def synced(self) -> bool:
-        """Whether both resources have been listed once."""
-        return self._listed >= {"modelservices", "endpointslices"}
+        """Whether every resource watched has been listed once."""
+        return bool(self._watched) and self._listed >= self._watched
 
     def start(self) -> None:
         """Load the in-cluster configuration (or the kubeconfig outside a cluster) and watch."""
@@ -82,20 +91,25 @@ class KubernetesDiscovery:
                 "namespace": self._namespace,
             }
             slice_kwargs = {"label_selector": selector, "namespace": self._namespace}
-        self._spawn("modelservices", list_modelservices, ms_kwargs, self._on_modelservices)
-        self._spawn("endpointslices", list_slices, slice_kwargs, self._on_slices)
+        self.watch("modelservices", list_modelservices, ms_kwargs, self._on_modelservices)
+        if self._endpoint_slices:
+            self.watch("endpointslices", list_slices, slice_kwargs, self._on_slices)
 
     def stop(self) -> None:
         """Ask the watches to end; they do within one watch timeout (threads are daemons)."""
         self._stopped.set()
 
-    def _spawn(
+    def watch(
         self,
         resource: str,
         list_function: Callable[..., Any],
         kwargs: dict[str, Any],
         handler: Callable[[list[_Object], list[tuple[str, _Object]]], None],
     ) -> None:
+        """List and watch one more resource with `list_function(**kwargs)`, in a thread of its
+        own; `handler` gets, on the event loop, a full listing (with no events) after every
+        (re-)listing, else the watch's events as (type, object) pairs."""
+        self._watched.add(resource)
         thread = threading.Thread(
             target=self._list_and_watch,
             args=(resource, list_function, kwargs, handler),

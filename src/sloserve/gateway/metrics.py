@@ -6,6 +6,7 @@ share counters.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,6 +166,15 @@ class GatewayMetrics:
     ) -> None:
         self.slo_target.labels(*labels.with_class(slo_class), "ttft").set(ttft_s)
         self.slo_target.labels(*labels.with_class(slo_class), "tpot").set(tpot_s)
+
+    def publish_load(
+        self, labels: ModelLabels, *, queued: int, inflight: Mapping[str, int]
+    ) -> None:
+        """A model's queue depth and requests in flight per engine, as of now (set when the
+        metrics are scraped)."""
+        self.queue_depth.labels(*labels.values()).set(queued)
+        for engine, count in inflight.items():
+            self.engine_inflight.labels(*labels.values(), engine).set(count)
 
     def forget_model(self, labels: ModelLabels, *, classes: list[str], engines: list[str]) -> None:
         """Drop the gauges of a model that is gone, so that it does not linger at its last value."""

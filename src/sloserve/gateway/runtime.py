@@ -15,7 +15,7 @@ import time
 
 import httpx
 
-from sloserve.gateway import datastore, engine_ledger, engine_metrics
+from sloserve.gateway import datastore, engine_ledger, engine_metrics, tasks
 from sloserve.scheduling import engine_state, latency_model, outcomes, policy, scheduler, slo
 
 log = logging.getLogger(__name__)
@@ -68,8 +68,8 @@ class ModelRuntime:
 
     def start(self) -> None:
         self._tasks = [
-            asyncio.create_task(self._dispatch_loop(), name=f"dispatch {self.record.model}"),
-            asyncio.create_task(self._scrape_loop(), name=f"scrape {self.record.model}"),
+            tasks.start(self._dispatch_loop(), name=f"dispatch {self.record.model}"),
+            tasks.start(self._scrape_loop(), name=f"scrape {self.record.model}"),
         ]
 
     async def stop(self) -> None:

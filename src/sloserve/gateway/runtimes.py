@@ -3,27 +3,31 @@
 A model appears when a source defines it and disappears when no source does; its runtime is built
 then (with the latency model of its profile) and stopped after. A model whose profile cannot be
 loaded is listed as unavailable with the reason, and its requests get 503 saying so.
+
+A profile's latency model is fitted once and shared by the models that use it; it is dropped when
+the last of them goes, so a gateway whose models come and go for days holds only the fits of
+today's profiles (and a profile file edited in between is read again).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
+from collections.abc import Callable
 
 import httpx
 
 from sloserve.engine import profiles
-from sloserve.gateway import datastore, metrics, runtime, settings
+from sloserve.gateway import datastore, metrics, runtime, settings, tasks
 from sloserve.scheduling import latency_fit, latency_model, policy
 
 log = logging.getLogger(__name__)
 
 
-@functools.cache
-def _fitted_latency(profile: str) -> latency_model.LatencyModel:
+def fit_profile(profile: str) -> latency_model.LatencyModel:
     """The latency model of a profile, resolved as engines resolve theirs (a shipped name, a
-    file path, or `synthetic`), so that predictions and engines agree."""
+    file path, or `synthetic`), so that predictions and engines agree. Raises LookupError or
+    ValueError."""
     return latency_fit.fit_latency_model(profiles.resolve(profile)).model
 
 
@@ -37,8 +41,11 @@ class Runtimes:
         client: httpx.AsyncClient,
         clock: runtime.MonotonicClock,
         gateway_metrics: metrics.GatewayMetrics,
+        fit: Callable[[str], latency_model.LatencyModel] = fit_profile,
     ) -> None:
         self._config = config
+        self._fit = fit
+        self._fitted: dict[str, latency_model.LatencyModel] = {}
         self._client = client
         self._clock = clock
         self._metrics = gateway_metrics
@@ -54,6 +61,10 @@ class Runtimes:
         return list(self._runtimes.values())
 
     def on_record(self, model: str, record: datastore.ModelRecord | None) -> None:
+        self._apply(model, record)
+        self._forget_unused_fits()
+
+    def _apply(self, model: str, record: datastore.ModelRecord | None) -> None:
         current = self._runtimes.get(model)
         if record is None:
             self.unavailable.pop(model, None)
@@ -65,7 +76,7 @@ class Runtimes:
             self._publish_targets(record)
             return
         try:
-            latency = _fitted_latency(record.definition.profile) if self._policy.predicts else None
+            latency = self._latency_of(record.definition.profile) if self._policy.predicts else None
         except (LookupError, ValueError) as error:
             self.unavailable[model] = f"model {model!r} cannot be scheduled: {error}"
             log.error("%s", self.unavailable[model])
@@ -94,6 +105,17 @@ class Runtimes:
             self._retire(model_runtime)
         await asyncio.gather(*self._stopping, return_exceptions=True)
 
+    def _latency_of(self, profile: str) -> latency_model.LatencyModel:
+        fitted = self._fitted.get(profile)
+        if fitted is None:
+            fitted = self._fitted[profile] = self._fit(profile)
+        return fitted
+
+    def _forget_unused_fits(self) -> None:
+        in_use = {model_runtime.record.definition.profile for model_runtime in self.all()}
+        for profile in self._fitted.keys() - in_use:
+            del self._fitted[profile]
+
     def _retire(self, model_runtime: runtime.ModelRuntime) -> None:
         record = model_runtime.record
         if self._runtimes.get(record.model) is model_runtime:
@@ -103,7 +125,7 @@ class Runtimes:
             classes=list(record.definition.classes.classes),
             engines=list(model_runtime.ledgers),
         )
-        task = asyncio.get_running_loop().create_task(model_runtime.stop())
+        task = tasks.start(model_runtime.stop(), name=f"stop {record.model}")
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
 

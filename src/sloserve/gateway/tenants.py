@@ -18,7 +18,7 @@ without a key is refused (401) unless `anonymous` is given.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -68,6 +68,14 @@ class TenantsFile(_FileModel):
     anonymous: AnonymousSpec | None = None
 
     @model_validator(mode="after")
+    def _names_are_unique(self) -> TenantsFile:
+        names = [tenant.name for tenant in self.tenants]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"tenants listed twice: {', '.join(twice)}; list each tenant once")
+        return self
+
+    @model_validator(mode="after")
     def _keys_are_unique(self) -> TenantsFile:
         owner: dict[str, str] = {}
         for tenant in self.tenants:
@@ -103,18 +111,19 @@ class TenantBook:
 
     by_key: dict[str, Tenant]
     anonymous: Tenant | None
+    by_name: dict[str, Tenant] = field(default_factory=dict)
 
     @classmethod
     def from_file_model(cls, model: TenantsFile) -> TenantBook:
-        by_key = {
-            key: Tenant(
+        by_name = {
+            spec.name: Tenant(
                 name=spec.name,
                 allowed_classes=_frozen(spec.allowed_classes),
                 default_class=spec.default_class,
             )
             for spec in model.tenants
-            for key in spec.keys
         }
+        by_key = {key: by_name[spec.name] for spec in model.tenants for key in spec.keys}
         anonymous: Tenant | None
         if model.anonymous is not None:
             anonymous = Tenant(
@@ -128,7 +137,7 @@ class TenantBook:
             )
         else:
             anonymous = None
-        return cls(by_key=by_key, anonymous=anonymous)
+        return cls(by_key=by_key, anonymous=anonymous, by_name=by_name)
 
     @classmethod
     def open_access(cls) -> TenantBook:
@@ -156,6 +165,17 @@ class TenantBook:
         tenant = self.by_key.get(key)
         if tenant is None:
             raise _unauthorized("the API key is not known; check the key or ask for one")
+        return tenant
+
+    def identify_by_name(self, name: str, *, header: str) -> Tenant:
+        """The tenant a trusted gateway named in `header` (after authenticating the caller
+        itself), or a 401 GatewayError when the tenants file has no tenant of that name."""
+        tenant = self.by_name.get(name)
+        if tenant is None:
+            raise _unauthorized(
+                f"{header} names tenant {name!r}, which the tenants file does not list; add it "
+                "there or fix the gateway that sets the header"
+            )
         return tenant
 
 

@@ -18,8 +18,10 @@ from kubernetes.client.exceptions import ApiException
 
 from sloserve.api import modelservice as resource
 from sloserve.builders.defaults import EngineDefaults
+from sloserve.builders.inference_pool import PoolOptions
 from sloserve.controllers import modelservice, retries
 from sloserve.controllers.context import OperatorContext, PlacementRuntime
+from sloserve.controllers.inference_pools import PoolRuntime
 from sloserve.controllers.slo_figures import FigureBoard
 from sloserve.operator import health, kopf_settings, leader, login, slo_collector
 from sloserve.operator.settings import OperatorSettings
@@ -54,6 +56,21 @@ def engine_defaults(settings: OperatorSettings) -> EngineDefaults:
             engines.interference_aware_scheduler if settings.placement.scheduler_deployed else None
         ),
         listen_host=engines.listen_host,
+    )
+
+
+def inference_pool_runtime(settings: OperatorSettings) -> PoolRuntime | None:
+    """What the ModelService controller needs to create InferencePools; None when it does not."""
+    pools = settings.inference_pools
+    if not pools.enabled:
+        return None
+    return PoolRuntime(
+        options=PoolOptions(
+            picker_service=pools.endpoint_picker_service,
+            picker_port=pools.endpoint_picker_port,
+            failure_mode=pools.failure_mode,
+        ),
+        recheck_s=pools.api_recheck_interval_s,
     )
 
 
@@ -217,6 +234,7 @@ async def _run_kopf(
         request_timeout_s=settings.kubernetes.request_timeout_s,
         placement=await asyncio.to_thread(_placement_runtime, settings, api),
         slo=FigureBoard(cluster=settings.slo.cluster) if settings.slo.enabled else None,
+        inference_pools=inference_pool_runtime(settings),
     )
     namespaces = settings.kubernetes.namespaces
     operator = asyncio.create_task(

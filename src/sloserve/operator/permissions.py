@@ -2,8 +2,9 @@
 docs/operator.md follow these rules, and a test runs the operator under exactly them.
 
 Rules are RBAC PolicyRules as dicts, by where they apply: `WORKLOAD_RULES` in every namespace the
-operator serves (one ClusterRole when it serves all of them), `NODE_RULES` cluster-wide (nodes
-are cluster-scoped), `LEASE_RULES` in the namespace of its leader-election Lease.
+operator serves (one ClusterRole when it serves all of them), with `INFERENCE_POOL_RULES` beside
+them when it makes InferencePools, `NODE_RULES` cluster-wide (nodes are cluster-scoped),
+`LEASE_RULES` in the namespace of its leader-election Lease.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from sloserve.api import modelservice
+from sloserve.builders import inference_pool
 
-__all__ = ["LEASE_RULES", "NODE_RULES", "WORKLOAD_RULES"]
+__all__ = ["INFERENCE_POOL_RULES", "LEASE_RULES", "NODE_RULES", "WORKLOAD_RULES"]
 
 _READ = ["get", "list", "watch"]
 # Server-side apply creates or updates with PATCH; creating through it is also checked against
@@ -44,6 +46,16 @@ WORKLOAD_RULES: list[dict[str, Any]] = [
     {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": _APPLY},
     {"apiGroups": [""], "resources": ["pods"], "verbs": _READ},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+]
+
+#: In every namespace served, when the operator makes InferencePools (`inference_pools.enabled`):
+#: applying them. Whether the cluster serves their API is asked of discovery, open to everyone.
+INFERENCE_POOL_RULES: list[dict[str, Any]] = [
+    {
+        "apiGroups": [inference_pool.INFERENCE_POOL.api_version.split("/")[0]],
+        "resources": [inference_pool.INFERENCE_POOL.plural],
+        "verbs": ["create", "patch"],
+    }
 ]
 
 #: Cluster-wide: which GPU products the nodes offer.

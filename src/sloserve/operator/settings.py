@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_SERVICE_ACCOUNT_DIR",
     "EngineSettings",
     "HealthSettings",
+    "InferencePoolSettings",
     "KubernetesSettings",
     "LeaderElectionSettings",
     "LoggingSettings",
@@ -329,6 +330,38 @@ class HealthSettings(_Group):
     )
 
 
+class InferencePoolSettings(_Group):
+    """An InferencePool per ModelService, for gateways that implement the Gateway API inference
+    extension, naming sloserve's endpoint picker (`sloserve epp`); created only where the
+    cluster serves `inference.networking.k8s.io/v1`."""
+
+    enabled: bool = Field(
+        default=False, description="Create an InferencePool for each ModelService (default off)."
+    )
+    endpoint_picker_service: str = Field(
+        default="sloserve-epp",
+        min_length=1,
+        max_length=63,
+        pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$",
+        description="The endpoint picker's Service, in each ModelService's namespace (default "
+        "sloserve-epp).",
+    )
+    endpoint_picker_port: int = Field(
+        default=9002, ge=1, le=65535, description="That Service's gRPC port (default 9002)."
+    )
+    failure_mode: Literal["FailOpen", "FailClose"] = Field(
+        default="FailClose",
+        description="What the gateway does when the picker does not answer: FailClose refuses "
+        "the request, FailOpen sends it to an endpoint of its own choosing (default FailClose).",
+    )
+    api_recheck_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds an answer on whether the cluster serves InferencePools is trusted "
+        "(default 60): a CRD installed later is noticed within this.",
+    )
+
+
 class LoggingSettings(_Group):
     """What the operator logs."""
 
@@ -357,6 +390,7 @@ class OperatorSettings(BaseSettings):
     retries: RetrySettings = Field(default_factory=RetrySettings)
     leader_election: LeaderElectionSettings = Field(default_factory=LeaderElectionSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    inference_pools: InferencePoolSettings = Field(default_factory=InferencePoolSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @model_validator(mode="after")

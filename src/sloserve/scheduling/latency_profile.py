@@ -81,6 +81,9 @@ class LatencyProfile(_Record):
     gpu_memory_bytes: pydantic.PositiveInt
     kv_bytes_per_token: pydantic.PositiveInt
     cpu_overhead_ms_per_step: pydantic.NonNegativeFloat
+    # Host work that grows with the decode batch (per-sequence scheduling and output handling);
+    # profiles measured before it was recorded leave it at 0.
+    cpu_overhead_ms_per_sequence: pydantic.NonNegativeFloat = 0.0
     prefill: tuple[PrefillPoint, ...] = pydantic.Field(min_length=2)
     decode: tuple[DecodePoint, ...] = pydantic.Field(min_length=4)
     mixed: tuple[MixedPoint, ...] = ()

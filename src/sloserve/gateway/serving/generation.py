@@ -8,51 +8,33 @@ the deadline), and watches for the client going away while the request waits.
 
 from __future__ import annotations
 
-import itertools
 import logging
-import secrets
-from typing import Literal
 
-import pydantic
 from fastapi import Request, Response
 
 from sloserve.gateway import classify, context, errors, runtime
 from sloserve.gateway.serving import (
+    admission,
     client_watch,
     exchange,
     rejections,
     relay,
     request_body,
-    schemas,
 )
 from sloserve.gateway.upstream import engine_calls
-from sloserve.scheduling import outcomes, slo
 
 log = logging.getLogger(__name__)
 
-Endpoint = Literal["chat", "completions"]
-PATHS: dict[Endpoint, str] = {"chat": "/v1/chat/completions", "completions": "/v1/completions"}
-_SCHEMAS: dict[Endpoint, type[schemas.ChatCompletionRequest | schemas.CompletionRequest]] = {
-    "chat": schemas.ChatCompletionRequest,
-    "completions": schemas.CompletionRequest,
-}
+Endpoint = admission.Endpoint
+PATHS = admission.PATHS
 _CLIENT_CLOSED = 499
-
-# Request ids: a random prefix per process (gateway replicas never collide) and a counter, where a
-# UUID per request would cost a system call for its randomness.
-_ID_PREFIX = secrets.token_hex(8)
-_ID_COUNTER = itertools.count()
-
-
-def _new_request_id() -> str:
-    return f"req-{_ID_PREFIX}{next(_ID_COUNTER):08x}"
 
 
 async def serve(ctx: context.GatewayContext, http_request: Request, endpoint: Endpoint) -> Response:
     """Answer one generation request. Every answer, errors included, carries `x-request-id`, and
     `x-slo-class` once the request has a class."""
     arrival_s = ctx.clock.now()
-    reply_headers = {"x-request-id": _new_request_id()}
+    reply_headers = {"x-request-id": admission.new_request_id()}
     try:
         return await _serve(ctx, http_request, endpoint, arrival_s, reply_headers)
     except errors.GatewayError as error:
@@ -70,48 +52,22 @@ async def _serve(
     body = await request_body.read_json_body(
         http_request, limit_bytes=ctx.settings.server.max_request_body_bytes
     )
-    parsed = _validate(endpoint, body)
+    parsed = admission.parse_body(endpoint, body)
     tenant = ctx.tenants.book.identify(http_request.headers.get("authorization"))
-    model_runtime = _runtime_for(ctx, parsed.model)
-    record = model_runtime.record
-    try:
-        choice = classify.choose_class(
-            headers=http_request.headers, tenant=tenant, model=record.definition.classes
-        )
-    except errors.GatewayError as error:
-        if error.code == "forbidden_class":
-            labels = record.labels.with_class(str(error.extra["slo_class"]))
-            ctx.metrics.requests.labels(*labels).inc()
-            ctx.metrics.rejected.labels(*labels, "forbidden_class").inc()
-        raise
-    reply_headers[classify.CLASS_HEADER] = choice.slo_class.name
-    series = ctx.metrics.series(record.labels.with_class(choice.slo_class.name))
-    series.requests.inc()
-    if ctx.lifecycle.draining:
-        series.rejected("draining").inc()
-        raise errors.GatewayError(
-            status=503,
-            message="the gateway is shutting down; retry on another replica",
-            error_type="service_unavailable",
-            code="draining",
-            headers={"Retry-After": "1"},
-        )
-    request = slo.Request(
+    model_runtime = admission.runtime_for(ctx.runtimes, ctx.store, parsed.model)
+    prepared = admission.prepare(
         request_id=reply_headers["x-request-id"],
-        model=record.model,
-        slo_class=choice.slo_class,
+        parsed=parsed,
+        headers=http_request.headers,
+        tenant=tenant,
+        model_runtime=model_runtime,
+        gateway_metrics=ctx.metrics,
+        scheduling=ctx.settings.scheduling,
         arrival_s=arrival_s,
-        prompt_tokens=parsed.prompt_tokens(chars_per_token=ctx.settings.scheduling.chars_per_token),
-        max_tokens=parsed.output_budget() or ctx.settings.scheduling.default_max_tokens,
-        ttft_target_s=choice.ttft_target_s,
-        tpot_target_s=choice.tpot_target_s,
+        draining=ctx.lifecycle.draining,
     )
-    decision = model_runtime.submit(request)
-    if isinstance(decision, outcomes.Rejected):
-        series.rejected(decision.reason.value).inc()
-        raise rejections.rejection_error(decision)
-    series.admitted.inc()
-    current = exchange.Exchange(request=request, model_runtime=model_runtime, series=series)
+    reply_headers[classify.CLASS_HEADER] = prepared.request.slo_class.name
+    current = admission.admitted(prepared, model_runtime.submit(prepared.request))
     ctx.lifecycle.enter()
     relaying = False
     try:
@@ -218,32 +174,4 @@ async def _proxy_watched(
         status_code=answer.status,
         media_type=answer.content_type,
         headers=reply_headers,
-    )
-
-
-def _validate(
-    endpoint: Endpoint, body: bytes
-) -> schemas.ChatCompletionRequest | schemas.CompletionRequest:
-    try:
-        return _SCHEMAS[endpoint].model_validate_json(body)
-    except pydantic.ValidationError as error:
-        raise errors.from_validation_error(error) from error
-
-
-def _runtime_for(ctx: context.GatewayContext, model: str) -> runtime.ModelRuntime:
-    found = ctx.runtimes.get(model)
-    if found is not None:
-        return found
-    reason = ctx.runtimes.unavailable.get(model)
-    if reason is not None:
-        raise errors.GatewayError(
-            status=503, message=reason, error_type="service_unavailable", code="model_unavailable"
-        )
-    served = ", ".join(record.model for record in ctx.store.models()) or "none"
-    raise errors.GatewayError(
-        status=404,
-        message=f"the model {model!r} does not exist here; models served: {served}",
-        error_type="invalid_request_error",
-        param="model",
-        code="model_not_found",
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 from fastapi import Response
 from starlette.types import Receive, Scope, Send
@@ -119,15 +119,27 @@ class Relay:
 
         A stream that reached `[DONE]` was served; its connection is read to the end (the engine's
         end of body follows at once) so that it goes back to the pool. A stream that failed was
-        failed; one no path ended was cut off by the client (or by cancellation): cancelled."""
+        failed; one no path ended was cut off by the client (or by cancellation): cancelled. The
+        request is settled even when closing the connection fails (that is logged: a dropped
+        connection aborts the request at the engine all the same)."""
         if self._closed:
             return
         self._closed = True
-        if self._closing is not None:
-            await self._report_failed_close(self._closing)
+        tally = self._tally
+        try:
+            if self._closing is not None:
+                await self._logging_failure(self._closing)
+            elif tally.done:
+                await self._logging_failure(self._stream.finish(timeout_s=_END_OF_BODY_TIMEOUT_S))
+            else:
+                await self._logging_failure(self._stream.close())
+        finally:
+            self._settle()
+            self._lifecycle.exit()
+
+    def _settle(self) -> None:
         tally = self._tally
         if tally.done:
-            await self._stream.finish(timeout_s=_END_OF_BODY_TIMEOUT_S)
             self._current.end_served_stream(
                 exchange.TokenTiming(
                     first_token_s=tally.first_token_s,
@@ -135,23 +147,19 @@ class Relay:
                     tokens=tally.tokens,
                 )
             )
+        elif self._failure is not None:
+            log.warning(
+                "request %s on %s: %s",
+                self._current.request.request_id,
+                self._engine_url,
+                self._failure,
+            )
+            self._current.end_failed(tokens=tally.tokens)
         else:
-            await self._stream.close()
-            if self._failure is not None:
-                log.warning(
-                    "request %s on %s: %s",
-                    self._current.request.request_id,
-                    self._engine_url,
-                    self._failure,
-                )
-                self._current.end_failed(tokens=tally.tokens)
-            else:
-                self._current.end_cancelled(tokens=tally.tokens)
-        self._lifecycle.exit()
+            self._current.end_cancelled(tokens=tally.tokens)
 
-    async def _report_failed_close(self, closing: asyncio.Task[None]) -> None:
-        """Wait for the close started when the client went away, and log it if it failed (the
-        connection is then dropped, which aborts the request at the engine all the same)."""
+    async def _logging_failure(self, closing: Awaitable[None]) -> None:
+        """Wait for the engine connection to close (or to go back to the pool); log a failure."""
         try:
             await closing
         except Exception:

@@ -36,7 +36,7 @@ async def read_json_body(request: Request, *, limit_bytes: int) -> bytes:
                 "the Content-Length header is not a number", param="Content-Length"
             ) from None
         if length > limit_bytes:
-            raise _too_large(limit_bytes, length)
+            raise too_large(limit_bytes, length)
         # The server reads exactly the declared length.
         return await request.body()
     chunks: list[bytes] = []
@@ -44,7 +44,7 @@ async def read_json_body(request: Request, *, limit_bytes: int) -> bytes:
     async for chunk in request.stream():
         received += len(chunk)
         if received > limit_bytes:
-            raise _too_large(limit_bytes, None)
+            raise too_large(limit_bytes, None)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -57,7 +57,8 @@ def is_json(content_type: str) -> bool:
     )
 
 
-def _too_large(limit_bytes: int, length: int | None) -> errors.GatewayError:
+def too_large(limit_bytes: int, length: int | None) -> errors.GatewayError:
+    """413 for a body over `limit_bytes` (`length`: its declared size, when known)."""
     extra: dict[str, object] = {"max_body_bytes": limit_bytes}
     if length is not None:
         extra["body_bytes"] = length

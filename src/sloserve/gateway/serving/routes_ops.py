@@ -34,8 +34,9 @@ async def metrics(ctx: context.Context) -> Response:
     """Prometheus exposition; the queue and in-flight gauges are read as of this scrape."""
     m = ctx.metrics
     for model_runtime in ctx.runtimes.all():
-        labels = model_runtime.record.labels
-        m.queue_depth.labels(*labels.values()).set(model_runtime.scheduler.queue_length)
-        for url, ledger in model_runtime.ledgers.items():
-            m.engine_inflight.labels(*labels.values(), url).set(ledger.inflight)
+        m.publish_load(
+            model_runtime.record.labels,
+            queued=model_runtime.scheduler.queue_length,
+            inflight={url: ledger.inflight for url, ledger in model_runtime.ledgers.items()},
+        )
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

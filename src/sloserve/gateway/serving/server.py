@@ -15,7 +15,7 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 
-from sloserve.gateway import context, settings
+from sloserve.gateway import context, settings, tasks
 
 
 def uvicorn_config(
@@ -60,7 +60,7 @@ class DrainingServer(uvicorn.Server):
             self.force_exit = self._draining is not None
             super().handle_exit(sig, frame)
             return
-        self._draining = asyncio.get_running_loop().create_task(self._drain_then_exit(gateway))
+        self._draining = tasks.start(self._drain_then_exit(gateway), name="drain")
 
     async def _drain_then_exit(self, gateway: context.GatewayContext) -> None:
         await gateway.lifecycle.drain(grace_period_s=self._grace_period_s)
