@@ -18,6 +18,9 @@ import pytest
 from sloserve import build_info
 from sloserve.dev import build, handle, session
 
+# Real vLLM on the CPU for the tests marked `vllm` (tests/vllm_fixtures/plugin.py).
+pytest_plugins = ("vllm_fixtures.plugin",)
+
 EXTERNAL_KUBECONFIG = "SLOSERVE_TEST_KUBECONFIG"
 
 

@@ -179,6 +179,13 @@ def test_vllm_engines_get_a_memory_backed_shared_memory() -> None:
     assert _container(deployment)["volumeMounts"] == [{"name": "dshm", "mountPath": "/dev/shm"}]
 
 
+def test_a_failed_engine_leaves_the_end_of_its_log_as_termination_message() -> None:
+    for spec in (vllm_spec(), make_spec()):
+        assert _container(_deployment(spec))["terminationMessagePolicy"] == (
+            "FallbackToLogsOnError"
+        )
+
+
 def test_service_selects_the_engines_on_the_engine_port() -> None:
     service = workloads.build_service(name="llama", namespace="team-a", spec=vllm_spec(port=9000))
     assert service["metadata"]["name"] == "llama"

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from sloserve.builders.observed import ChildVersion, DeploymentState, PodState, gpu_product_of
+from sloserve.builders.observed import (
+    ERROR_LINE_MAX_CHARS,
+    ChildVersion,
+    DeploymentState,
+    PodState,
+    engine_error_line,
+    gpu_product_of,
+)
 
 
 def test_deployment_state_reads_counts_and_a_stalled_rollout() -> None:
@@ -83,6 +90,65 @@ def test_pod_state_reads_crash_loop_of_the_engine_container() -> None:
     assert not state.image_pull_failing
     assert (state.name, state.node, state.ready, state.restarts) == ("llama-1", "node-0", False, 5)
     assert state.last_exit == "Error (exit code 1)"
+
+
+def _crashed_pod(termination_message: str) -> dict[str, object]:
+    return {
+        "metadata": {"name": "llama-1"},
+        "status": {
+            "containerStatuses": [
+                {
+                    "name": "engine",
+                    "restartCount": 3,
+                    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                    "lastState": {
+                        "terminated": {
+                            "reason": "Error",
+                            "exitCode": 2,
+                            "message": termination_message,
+                        }
+                    },
+                }
+            ]
+        },
+    }
+
+
+def test_pod_state_keeps_the_engine_error_line_of_its_termination_message() -> None:
+    message = (
+        "usage: api_server.py [-h] [--model MODEL]\n"
+        "                     [--port PORT]\n"
+        "api_server.py: error: unrecognized arguments: --no-such-flag\n"
+    )
+    state = PodState.from_body(_crashed_pod(message))
+    assert state.last_error == "api_server.py: error: unrecognized arguments: --no-such-flag"
+
+
+def test_engine_error_line_is_the_last_line_naming_an_error_without_colours() -> None:
+    log = (
+        "\x1b[1;31mERROR\x1b[0m 12-03 [core.py:1] EngineCore failed to start.\n"
+        "Traceback (most recent call last):\n"
+        '  File "x.py", line 1, in <module>\n'
+        "ValueError: max_model_len (9000) is greater than the model's context (2048)\n"
+        "\n"
+    )
+    assert engine_error_line(log) == (
+        "ValueError: max_model_len (9000) is greater than the model's context (2048)"
+    )
+
+
+def test_engine_error_line_without_an_error_word_is_the_last_line_and_is_bounded() -> None:
+    assert engine_error_line("starting\nKilled\n") == "Killed"
+    assert engine_error_line("") is None
+    long_line = engine_error_line("error: " + "x" * 1000)
+    assert long_line is not None
+    assert len(long_line) == ERROR_LINE_MAX_CHARS
+    assert long_line.endswith("…")
+
+
+def test_pod_state_without_a_termination_message_has_no_error_line() -> None:
+    state = PodState.from_body(_crashed_pod(""))
+    assert state.last_error is None
 
 
 def _restarting_pod(*, restarts: int, exit_code: int) -> dict[str, object]:

@@ -81,6 +81,23 @@ def test_crash_looping_engine_reports_restarts_and_last_exit() -> None:
     assert "exit code 2" in degraded.message
 
 
+def test_crash_looping_engine_reports_its_own_error_line() -> None:
+    crashing = pod(
+        ready=False,
+        waiting_reason="CrashLoopBackOff",
+        restarts=3,
+        last_exit="Error (exit code 2)",
+        last_error="api_server.py: error: unrecognized arguments: --no-such-flag",
+    )
+    status = _status(observation(deployment=deployment(ready=0), pods=(crashing,)))
+    degraded = status.condition("Degraded")
+    assert degraded is not None
+    assert degraded.reason == "CrashLooping"
+    assert "the engine said: api_server.py: error: unrecognized arguments: --no-such-flag" in (
+        degraded.message
+    )
+
+
 def test_crash_loop_while_enough_engines_serve_is_ready_but_degraded() -> None:
     crashing = pod("extra", ready=False, waiting_reason="CrashLoopBackOff", restarts=1)
     status = _status(observation(pods=(pod("a"), pod("b"), crashing)))

@@ -20,7 +20,7 @@ async def test_a_slowdown_that_is_not_positive_is_refused(factor: float) -> None
     async with in_process(settings()) as (client, state):
         response = await client.post("/sim/slowdown", json={"factor": factor})
         assert response.status_code == 400
-        assert response.json()["error"]["param"] == "factor"
+        assert response.json()["error"]["param"] == "body.factor"
         assert state.timer.slowdown == 1.0
 
 
@@ -55,7 +55,7 @@ async def test_an_unknown_fault_mode_is_refused_naming_the_field() -> None:
     async with in_process(settings()) as (client, _):
         response = await client.post("/sim/fault", json={"mode": "explode"})
         assert response.status_code == 400
-        assert response.json()["error"]["param"] == "mode"
+        assert response.json()["error"]["param"] == "body.mode"
 
 
 async def test_the_state_reports_limits_and_load() -> None:

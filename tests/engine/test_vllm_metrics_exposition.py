@@ -1,4 +1,4 @@
-"""/metrics under vLLM's names with the model_name label."""
+"""/metrics under vLLM's names with its `engine` and `model_name` labels."""
 
 from __future__ import annotations
 
@@ -36,14 +36,38 @@ async def test_counters_and_histograms_count_the_requests_tokens() -> None:
                 "/v1/completions", json={"model": MODEL, "prompt": "a b c", "max_tokens": 4}
             )
         samples = _samples((await client.get("/metrics")).text)
-    label = (("model_name", MODEL),)
+    label = (("engine", "0"), ("model_name", MODEL))
     assert samples["vllm:prompt_tokens_total", label] == 6
     assert samples["vllm:generation_tokens_total", label] == 8
     assert samples["vllm:time_to_first_token_seconds_count", label] == 2
     assert samples["vllm:inter_token_latency_seconds_count", label] == 6
     assert samples["vllm:e2e_request_latency_seconds_count", label] == 2
     assert samples["vllm:request_queue_time_seconds_count", label] == 2
-    success = (("finished_reason", "length"), ("model_name", MODEL))
+    success = (("engine", "0"), ("finished_reason", "length"), ("model_name", MODEL))
     assert samples["vllm:request_success_total", success] == 2
+    assert samples["vllm:prefix_cache_queries_total", label] == 6
+    assert samples["vllm:prefix_cache_hits_total", label] == 0
     assert samples["vllm:num_requests_running", label] == 0
     assert samples["vllm:kv_cache_usage_perc", label] == 0
+
+
+async def test_every_finished_reason_has_a_series_before_any_request_ends() -> None:
+    async with in_process(settings()) as (client, _):
+        samples = _samples((await client.get("/metrics")).text)
+    reasons = {
+        dict(labels)["finished_reason"]
+        for name, labels in samples
+        if name == "vllm:request_success_total"
+    }
+    assert reasons == set(metrics.FINISHED_REASONS)
+
+
+async def test_the_kv_cache_size_is_published_as_vllm_publishes_it() -> None:
+    server_settings = settings()
+    async with in_process(server_settings) as (client, _):
+        text = (await client.get("/metrics")).text
+    info = next(dict(labels) for name, labels in _samples(text) if name == "vllm:cache_config_info")
+    engine = server_settings.engine
+    assert info["num_gpu_blocks"] == str(engine.num_gpu_blocks)
+    assert info["block_size"] == str(engine.block_size)
+    assert info["engine"] == "0"

@@ -128,6 +128,9 @@ def _container(spec: ModelServiceSpec, defaults: EngineDefaults) -> Manifest:
     if defaults.drain_delay_s > 0:
         container["lifecycle"] = {"preStop": {"sleep": {"seconds": defaults.drain_delay_s}}}
     container["securityContext"] = {"allowPrivilegeEscalation": False}
+    # A failed engine's last log lines become its termination message, so that the operator can
+    # put the engine's own error (an unknown flag, say) on the ModelService's status.
+    container["terminationMessagePolicy"] = "FallbackToLogsOnError"
     if engine.kind is EngineKind.VLLM:
         # vLLM's workers share tensors through /dev/shm, which a container gets only 64 MiB of.
         container["volumeMounts"] = [{"name": _SHM_VOLUME, "mountPath": "/dev/shm"}]

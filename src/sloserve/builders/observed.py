@@ -8,12 +8,20 @@ defaults, since the API server omits zero values.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from sloserve.builders import engine_pod
 
-__all__ = ["ChildVersion", "DeploymentState", "PodState", "gpu_product_of"]
+__all__ = [
+    "ERROR_LINE_MAX_CHARS",
+    "ChildVersion",
+    "DeploymentState",
+    "PodState",
+    "engine_error_line",
+    "gpu_product_of",
+]
 
 Body = Mapping[str, Any]
 
@@ -40,6 +48,29 @@ def _conditions(status: Body) -> dict[str, Body]:
 
 # Failed restarts after which a not-ready engine counts as crash-looping, back-off or not.
 CRASH_LOOP_RESTARTS = 3
+# The longest engine error line kept for a condition message (a status is read in a terminal).
+ERROR_LINE_MAX_CHARS = 300
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_ERROR_WORD = re.compile(r"error|exception|fatal", re.IGNORECASE)
+
+
+def engine_error_line(termination_message: str) -> str | None:
+    """The line that says why an engine exited, from its container's termination message.
+
+    The engine container's `terminationMessagePolicy: FallbackToLogsOnError` makes the kubelet
+    keep the end of the log of a failed container there. Engines end a failure with the reason:
+    argparse's `... error: unrecognized arguments: --x`, a traceback's `ValueError: ...`, so the
+    last line that names an error is taken, else the last line; None for an empty message.
+    """
+    lines = [_ANSI_ESCAPE.sub("", line).strip() for line in termination_message.splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        return None
+    naming_an_error = [line for line in lines if _ERROR_WORD.search(line)]
+    line = (naming_an_error or lines)[-1]
+    if len(line) > ERROR_LINE_MAX_CHARS:
+        line = line[: ERROR_LINE_MAX_CHARS - 1] + "…"
+    return line
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -133,6 +164,8 @@ class PodState:
     """How the engine container last ended, e.g. `Error (exit code 1)`."""
     last_exit_failed: bool = False
     """Whether that last end was a failure (a non-zero exit code)."""
+    last_error: str | None = None
+    """The engine's own line on why it last exited (see `engine_error_line`), if it left one."""
 
     @classmethod
     def from_body(cls, body: Body) -> PodState:
@@ -170,6 +203,7 @@ class PodState:
             restarts=int(container.get("restartCount", 0)),
             last_exit=last_exit,
             last_exit_failed=bool(terminated) and terminated.get("exitCode") != 0,
+            last_error=engine_error_line(str(terminated.get("message") or "")),
         )
 
     @property

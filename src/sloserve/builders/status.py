@@ -155,12 +155,13 @@ def _pod_problems(pods: tuple[PodState, ...], *, gpu_product_missing: bool) -> l
     if crashing:
         pod = crashing[0]
         last = f", last {pod.last_exit}" if pod.last_exit else ""
+        said = f"; the engine said: {pod.last_error}" if pod.last_error else ""
         problems.append(
             _Problem(
                 Reason.CRASH_LOOPING,
                 _first_pod(
                     crashing,
-                    f"is crash-looping ({pod.restarts} restarts{last}); see "
+                    f"is crash-looping ({pod.restarts} restarts{last}){said}; see "
                     f"`kubectl logs {pod.name} --previous`",
                 ),
             )

@@ -24,16 +24,20 @@ def _layout(state_dir: pathlib.Path | None) -> layout.ClusterLayout:
 
 class _DevGroup(click.Group):
     """`demo` is loaded only when it runs: it brings in the chart, load and report machinery,
-    which `up`, `down` and `status` do without."""
+    which `up`, `down` and `status` do without; so are the real-vLLM commands."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), "demo"])
+        return sorted([*super().list_commands(ctx), "demo", "vllm-env", "vllm-serve"])
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name == "demo":
             from sloserve.dev import demo
 
             return demo.command
+        if cmd_name in ("vllm-env", "vllm-serve"):
+            from sloserve.dev.real_vllm import cli as real_vllm_cli
+
+            return real_vllm_cli.vllm_env if cmd_name == "vllm-env" else real_vllm_cli.vllm_serve
         return super().get_command(ctx, cmd_name)
 
 

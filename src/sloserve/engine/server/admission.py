@@ -1,10 +1,14 @@
-"""Turning a validated request body into what the engine runs, or a 400 naming the field.
+"""Turning a validated request body into what the engine runs, or an error as vLLM answers it.
 
-Checks follow vLLM's: the model must be served; the prompt must be shorter than max_model_len and
-prompt + max_tokens must fit in it; min_tokens may not exceed max_tokens; a non-zero `priority`
-needs `--scheduling-policy priority`. A chat request without max_tokens may generate up to the
-rest of max_model_len, as in vLLM. The TPOT target for the credit policy comes from the
-`x-slo-tpot-ms` header (what the gateway sends) or else the body field `slo_tpot_ms`.
+Checks follow vLLM 0.32's, in its order (tests/engine/test_vllm_conformance.py holds the two
+together): the model must be served (an omitted model means the first served name); a requested
+output limit above max_model_len is refused; a prompt longer than max_model_len is refused
+(`param: input_tokens`); the output limit is then cut to what fits after the prompt, and refused
+only when nothing fits; min_tokens may not exceed it. A chat request without max_tokens may
+generate up to the rest of max_model_len, as in vLLM. `priority` is passed on under every policy
+(vLLM accepts it and only the priority policy orders by it). The TPOT target for the credit
+policy comes from the `x-slo-tpot-ms` header (what the gateway sends) or else the body field
+`slo_tpot_ms`.
 """
 
 from __future__ import annotations
@@ -47,51 +51,47 @@ def admit(
     created: int,
 ) -> Admitted:
     """Validate `body` against the engine and plan its output; raises RequestRejectedError."""
-    if body.model not in served_model_names:
-        raise RequestRejectedError(
-            f"The model `{body.model}` does not exist; this server serves "
-            f"{list(served_model_names)}",
-            status=404,
-            param="model",
-        )
+    model = served_model(body.model, served_model_names)
     try:
         body.check_supported()
         prompt_tokens = body.prompt_tokens()
     except protocol.UnsupportedFieldError as error:
         raise RequestRejectedError(str(error), param=error.field) from error
     chat = isinstance(body, protocol.ChatCompletionRequest)
-    prompt_field = body.PROMPT_FIELD
     max_model_len = engine_config.max_model_len
-    if prompt_tokens < 1:
+    requested = body.requested_max_tokens()
+    if requested is not None and requested > max_model_len:
+        field = body.max_tokens_field()
         raise RequestRejectedError(
-            f"{prompt_field} must contain at least one token", param=prompt_field
+            f"{field}={requested} cannot be greater than max_model_len={max_model_len}. Please "
+            f"request fewer output tokens. (parameter={field}, value={requested})",
+            param=field,
         )
-    if prompt_tokens >= max_model_len:
+    if prompt_tokens > max_model_len:
         raise RequestRejectedError(
             f"This model's maximum context length is {max_model_len} tokens. However, your "
-            f"request has {prompt_tokens} input tokens. Please reduce the length of the input.",
-            param=prompt_field,
+            f"prompt contains at least {prompt_tokens} input tokens, which exceeds this limit "
+            "even without any output tokens. Please reduce the length of the input prompt. "
+            f"(parameter=input_tokens, value={prompt_tokens})",
+            param="input_tokens",
         )
-    requested = body.requested_max_tokens()
-    max_tokens = max_model_len - prompt_tokens if requested is None else requested
-    if prompt_tokens + max_tokens > max_model_len:
+    room = max_model_len - prompt_tokens
+    max_tokens = room if requested is None else min(requested, room)
+    if max_tokens < 1:
+        # vLLM names max_tokens here whichever field carried the limit
         raise RequestRejectedError(
-            f"'max_tokens' is too large: {max_tokens}. This model's maximum context length is "
-            f"{max_model_len} tokens and your request has {prompt_tokens} input tokens "
-            f"({max_tokens} > {max_model_len} - {prompt_tokens}).",
-            param=body.max_tokens_field(),
+            f"max_tokens must be at least 1, got {max_tokens}. "
+            f"(parameter=max_tokens, value={max_tokens})",
+            param="max_tokens",
+        )
+    if body.min_tokens < 0:
+        raise RequestRejectedError(
+            f"min_tokens must be greater than or equal to 0, got {body.min_tokens}."
         )
     if body.min_tokens > max_tokens:
         raise RequestRejectedError(
-            f"min_tokens ({body.min_tokens}) must be less than or equal to max_tokens "
-            f"({max_tokens})",
-            param="min_tokens",
-        )
-    if body.priority != 0 and engine_config.policy is not config.Policy.PRIORITY:
-        raise RequestRejectedError(
-            "Priority scheduling is not enabled: start the server with --scheduling-policy "
-            "priority to use 'priority'",
-            param="priority",
+            f"min_tokens must be less than or equal to max_tokens={max_tokens}, "
+            f"got {body.min_tokens}."
         )
     plan = generation.plan_output(body.stop_conditions(max_tokens))
     engine_id = uuid.uuid4().hex
@@ -107,10 +107,25 @@ def admit(
         endpoint="chat" if chat else "completions",
         response_id=f"{'chatcmpl' if chat else 'cmpl'}-{base_id}",
         created=created,
-        model=body.model,
+        model=model,
         prompt_tokens=prompt_tokens,
     )
     return Admitted(spec=spec, plan=plan, context=context)
+
+
+def served_model(requested: str | None, served_model_names: tuple[str, ...]) -> str:
+    """The served name a request is for (the first one when it names none); raises
+    RequestRejectedError (404) for a name that is not served."""
+    if requested is None:
+        return served_model_names[0]
+    if requested not in served_model_names:
+        raise RequestRejectedError(
+            f"The model `{requested}` does not exist. Valid aliases: "
+            f"{', '.join(served_model_names)}.",
+            status=404,
+            param="model",
+        )
+    return requested
 
 
 def _tpot_target_s(headers: Mapping[str, str], body_ms: float | None) -> float | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import time
 from typing import Annotated, Any
 
@@ -12,6 +13,7 @@ from fastapi import responses as fastapi_responses
 from sloserve.engine.server import admission, protocol, responses, runner, runtime, serving
 
 router = fastapi.APIRouter(tags=["openai"])
+VERSION = f"sloserve-engine-sim-{importlib.metadata.version('sloserve')}"
 
 Runtime = Annotated[runtime.ServerRuntime, fastapi.Depends(runtime.get_runtime)]
 
@@ -47,7 +49,22 @@ async def list_models(state: Runtime) -> dict[str, Any]:
                 "root": settings.model,
                 "parent": None,
                 "max_model_len": settings.engine.max_model_len,
-                "permission": [],
+                "permission": [
+                    {
+                        "id": f"modelperm-{state.created:x}",
+                        "object": "model_permission",
+                        "created": state.created,
+                        "allow_create_engine": False,
+                        "allow_sampling": True,
+                        "allow_logprobs": False,
+                        "allow_search_indices": False,
+                        "allow_view": True,
+                        "allow_fine_tuning": False,
+                        "organization": "*",
+                        "group": None,
+                        "is_blocking": False,
+                    }
+                ],
             }
             for name in settings.served_model_names
         ],
@@ -61,6 +78,12 @@ async def health(state: Runtime) -> fastapi.Response:
     if state.runner.failure is not None or state.fault.refuses_requests():
         return fastapi.Response(status_code=500)
     return fastapi.Response(status_code=200)
+
+
+@router.get("/version")
+async def version() -> dict[str, str]:
+    """`{"version": ...}` as vLLM answers it; here, the simulator's (sloserve's) version."""
+    return {"version": VERSION}
 
 
 @router.get("/metrics")

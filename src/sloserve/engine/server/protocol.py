@@ -9,19 +9,18 @@ server can log that it ignores them.
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import ClassVar
 
 import pydantic
 
 from sloserve.engine import generation
 
-_Positive = Annotated[int, pydantic.Field(ge=1)]
-
 
 class UnsupportedFieldError(ValueError):
-    """A request field the simulator does not support; `field` names it."""
+    """A request the simulator refuses; `field` names the field at fault (None where vLLM names
+    none)."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str | None, message: str) -> None:
         super().__init__(message)
         self.field = field
 
@@ -40,10 +39,10 @@ class GenerationRequest(pydantic.BaseModel):
 
     PROMPT_FIELD: ClassVar[str] = "prompt"
 
-    model: str
+    model: str | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
-    min_tokens: int = pydantic.Field(default=0, ge=0)
+    min_tokens: int = 0
     stop: str | list[str] | None = None
     stop_token_ids: list[int] | None = None
     ignore_eos: bool = False
@@ -64,6 +63,8 @@ class GenerationRequest(pydantic.BaseModel):
 
     def check_supported(self) -> None:
         """Raise UnsupportedFieldError for what the simulator cannot answer faithfully."""
+        if self.n < 1:
+            raise UnsupportedFieldError(None, f"n must be at least 1, got {self.n}.")
         if self.n != 1:
             raise UnsupportedFieldError("n", "n must be 1: the engine simulator returns one choice")
 
@@ -98,8 +99,8 @@ class GenerationRequest(pydantic.BaseModel):
 class CompletionRequest(GenerationRequest):
     """POST /v1/completions."""
 
-    prompt: str | list[int] | list[str] | list[list[int]]
-    max_tokens: _Positive | None = 16
+    prompt: str | list[int] | list[str] | list[list[int]] | None = None
+    max_tokens: int | None = 16
     echo: bool = False
     logprobs: int | None = None
     suffix: str | None = None
@@ -121,6 +122,7 @@ class CompletionRequest(GenerationRequest):
     def prompt_tokens(self) -> int:
         """Tokens of the prompt (words of a text, or token ids)."""
         prompt = self.prompt
+        tokens = 0
         if isinstance(prompt, list) and prompt and not isinstance(prompt[0], int):
             if len(prompt) != 1:
                 raise UnsupportedFieldError(
@@ -128,10 +130,18 @@ class CompletionRequest(GenerationRequest):
                     "prompt must be one text or one list of token ids: the engine simulator does "
                     "not batch prompts; send one request per prompt",
                 )
-            return generation.prompt_tokens_of(prompt[0])
-        if isinstance(prompt, str):
-            return generation.count_words(prompt)
-        return len(prompt)
+            only = prompt[0]
+            tokens = generation.prompt_tokens_of(only) if not isinstance(only, int) else 1
+        elif isinstance(prompt, str):
+            tokens = generation.count_words(prompt)
+        elif prompt is not None:
+            tokens = len(prompt)
+        if tokens < 1:
+            raise UnsupportedFieldError(
+                "prompt",
+                "Either prompt or prompt_embeds must be provided and non-empty. (parameter=prompt)",
+            )
+        return tokens
 
 
 class ContentPart(pydantic.BaseModel):
@@ -158,9 +168,9 @@ class ChatCompletionRequest(GenerationRequest):
 
     PROMPT_FIELD: ClassVar[str] = "messages"
 
-    messages: list[ChatMessage] = pydantic.Field(min_length=1)
-    max_tokens: _Positive | None = None
-    max_completion_tokens: _Positive | None = None
+    messages: list[ChatMessage]
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
     logprobs: bool | None = None
     top_logprobs: int | None = None
 
@@ -183,7 +193,14 @@ class ChatCompletionRequest(GenerationRequest):
         return "max_tokens"
 
     def prompt_tokens(self) -> int:
-        """Words of all messages' text (no chat template is applied)."""
+        """Words of all messages' text (no chat template is applied), at least one (where a
+        template's own tokens would be)."""
+        if not self.messages:
+            raise UnsupportedFieldError(
+                None,
+                "Cannot apply chat template to an empty conversation. Provide at least one "
+                "message.",
+            )
         total = 0
         for index, message in enumerate(self.messages):
             content = message.content
@@ -200,4 +217,4 @@ class ChatCompletionRequest(GenerationRequest):
                         "simulator; send text parts",
                     )
                 total += generation.count_words(part.text)
-        return total
+        return max(total, 1)

@@ -16,6 +16,8 @@ from typing import Any, Literal
 from sloserve.engine import generation
 
 DONE = "data: [DONE]\n\n"
+#: What `system_fingerprint` says (vLLM: `vllm-<version>-<hash>`).
+SYSTEM_FINGERPRINT = "sloserve-engine-sim"
 
 Endpoint = Literal["completions", "chat"]
 
@@ -61,7 +63,8 @@ class ResponseContext:
         return {"id": self.response_id, "object": obj, "created": self.created, "model": self.model}
 
     def full_response(self, plan: generation.OutputPlan) -> dict[str, Any]:
-        """The non-streaming body of a finished request."""
+        """The non-streaming body of a finished request, with every field vLLM's has (those
+        the simulator has no value for are null)."""
         if self.endpoint == "completions":
             choice: dict[str, Any] = {
                 "index": 0,
@@ -69,23 +72,44 @@ class ResponseContext:
                 "logprobs": None,
                 "finish_reason": plan.finish_reason,
                 "stop_reason": plan.stop_reason,
+                "token_ids": None,
                 "prompt_logprobs": None,
+                "prompt_token_ids": None,
+                "routed_experts": None,
             }
             body = self._envelope("text_completion")
         else:
             choice = {
                 "index": 0,
-                "message": {"role": "assistant", "content": plan.text, "tool_calls": []},
+                "message": {
+                    "role": "assistant",
+                    "content": plan.text,
+                    "refusal": None,
+                    "annotations": None,
+                    "audio": None,
+                    "function_call": None,
+                    "reasoning": None,
+                },
                 "logprobs": None,
                 "finish_reason": plan.finish_reason,
                 "stop_reason": plan.stop_reason,
+                "token_ids": None,
+                "routed_experts": None,
             }
             body = self._envelope("chat.completion")
         body["choices"] = [choice]
-        body["usage"] = usage(self.prompt_tokens, plan.num_tokens)
+        body["service_tier"] = None
+        body["system_fingerprint"] = SYSTEM_FINGERPRINT
+        body["usage"] = usage(self.prompt_tokens, plan.num_tokens) | {
+            "prompt_tokens_details": None,
+            "completion_tokens_details": None,
+        }
+        if self.endpoint == "chat":
+            body |= {"prompt_logprobs": None, "prompt_token_ids": None, "prompt_text": None}
+        body |= {"kv_transfer_params": None, "ec_transfer_params": None, "metrics": None}
         return body
 
-    def role_chunk(self) -> str | None:
+    def role_chunk(self, *, continuous_usage: bool) -> str | None:
         """The chunk that opens a chat stream (None for completions)."""
         if self.endpoint != "chat":
             return None
@@ -98,6 +122,9 @@ class ResponseContext:
                 "finish_reason": None,
             }
         ]
+        if continuous_usage:
+            body["usage"] = self._running_usage(0)
+        body |= {"prompt_token_ids": None, "prompt_text": None}
         return sse(body)
 
     def token_chunk(
@@ -106,22 +133,34 @@ class ResponseContext:
         *,
         finish: generation.OutputPlan | None,
         continuous_usage: int | None,
+        closes_stream: bool = False,
     ) -> str:
         """The chunk of one token; `finish` is the plan when this is the last token;
-        `continuous_usage` the completion tokens so far when usage goes on every chunk."""
+        `continuous_usage` the completion tokens so far when usage goes on every chunk;
+        `closes_stream` when no usage chunk follows (vLLM then puts its fingerprint here)."""
+        choice: dict[str, Any]
         if self.endpoint == "completions":
             body = self._envelope("text_completion")
-            choice: dict[str, Any] = {"index": 0, "text": text, "logprobs": None}
+            choice = {"index": 0, "text": text, "logprobs": None}
+            choice["finish_reason"] = finish.finish_reason if finish else None
+            choice["stop_reason"] = finish.stop_reason if finish else None
+            choice |= {"prompt_token_ids": None, "token_ids": None}
         else:
             body = self._envelope("chat.completion.chunk")
             choice = {"index": 0, "delta": {"content": text}, "logprobs": None}
-        choice["finish_reason"] = finish.finish_reason if finish else None
-        if finish is not None or self.endpoint == "completions":
-            choice["stop_reason"] = finish.stop_reason if finish else None
+            choice["finish_reason"] = finish.finish_reason if finish else None
+            if finish is not None:
+                choice["stop_reason"] = finish.stop_reason
+            choice["token_ids"] = None
         body["choices"] = [choice]
         if continuous_usage is not None:
-            body["usage"] = usage(self.prompt_tokens, continuous_usage)
+            body["usage"] = self._running_usage(continuous_usage)
+        if closes_stream:
+            body["system_fingerprint"] = SYSTEM_FINGERPRINT
         return sse(body)
+
+    def _running_usage(self, completion_tokens: int) -> dict[str, Any]:
+        return usage(self.prompt_tokens, completion_tokens) | {"completion_tokens_details": None}
 
     def usage_chunk(self, completion_tokens: int) -> str:
         """The closing chunk with empty choices and the usage."""
@@ -129,6 +168,7 @@ class ResponseContext:
         body = self._envelope(obj)
         body["choices"] = []
         body["usage"] = usage(self.prompt_tokens, completion_tokens)
+        body["system_fingerprint"] = SYSTEM_FINGERPRINT
         return sse(body)
 
     def error_chunk(self, message: str) -> str:

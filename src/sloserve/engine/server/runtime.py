@@ -51,7 +51,9 @@ class ServerRuntime:
         )
         engine = core.EngineCore(settings.engine, timer, token_events=True)
         self.metrics = metrics.EngineMetrics(
-            model_name=settings.served_model_names[0], snapshot=self._snapshot
+            model_name=settings.served_model_names[0],
+            snapshot=self._snapshot,
+            cache_config=metrics.cache_config_labels(settings.engine),
         )
         self.fault = faults.FaultSetting()
         self.runner = runner.EngineRunner(engine, observer=self.metrics, fault=self._fault)

@@ -58,14 +58,17 @@ async def _chunks(
                 return
             if update.token_index is None:
                 continue
-            if delivered == 0 and (opening := context.role_chunk()) is not None:
-                yield opening
+            if delivered == 0:
+                opening = context.role_chunk(continuous_usage=continuous_usage)
+                if opening is not None:
+                    yield opening
             delivered = update.token_index + 1
             last = delivered == plan.num_tokens
             yield context.token_chunk(
                 plan.token_texts[update.token_index],
                 finish=plan if last else None,
                 continuous_usage=delivered if continuous_usage else None,
+                closes_stream=last and not include_usage,
             )
         if include_usage:
             yield context.usage_chunk(plan.num_tokens)

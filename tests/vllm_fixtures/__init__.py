@@ -1,0 +1,2 @@
+"""Fixtures for tests against real vLLM on the CPU (`sloserve.dev.real_vllm`), registered for
+the whole suite by tests/conftest.py."""
