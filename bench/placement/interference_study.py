@@ -320,6 +320,58 @@ def _error_analysis(
     return analysis
 
 
+VALIDATED: dict[str, dict[str, Any]] = {
+    "gbdt": {"normalized": False, "log_target": False},
+    "gbdt_log": {"normalized": False, "log_target": True},
+    "gbdt_log_every_neighbour": {"normalized": False, "log_target": True, "every_neighbour": True},
+    "extra_trees_log": {"normalized": False, "log_target": True, "extra_trees": True},
+    "extra_trees_log_every_neighbour": {
+        "normalized": False,
+        "log_target": True,
+        "every_neighbour": True,
+        "extra_trees": True,
+    },
+}
+
+
+def _validate(
+    datasets: dict[str, ColocationDataset],
+    held: Sequence[str],
+    *,
+    seed: int,
+    report: Callable[[str], None],
+) -> dict[str, Any]:
+    """For each training kind K: fit on the rows involving neither K nor a held-out kind, score
+    MAE on the rows whose candidate is K, on every GPU that has K."""
+    kinds = sorted({kind for d in datasets.values() for kind in d.kinds} - set(held) - {IDLE_KIND})
+    folds: dict[str, dict[str, float]] = {}
+    for kind in kinds:
+        splits = [
+            Split(gpu, code, datasets[gpu], [*held, kind]) for code, gpu in enumerate(DATASETS)
+        ]
+        errors: dict[str, float] = {}
+        for name, options in VALIDATED.items():
+            predict = _fit_trees(splits, seed=seed, **options)
+            values, truths = [], []
+            for split in splits:
+                chosen = np.array([row.kind == kind for row in split.evaluate.rows])
+                values.append(predict(split)[chosen])
+                truths.append(split.evaluate.targets[chosen])
+            errors[name] = _mae(np.concatenate(values), np.concatenate(truths))
+        folds[kind] = errors
+        report(f"fold {kind}: {errors}")
+    return {
+        "validation": "leave one training kind out, H100 and H200 rows together; MAE on P of the "
+        "rows whose candidate is that kind",
+        "heldout_kinds_dropped_first": list(held),
+        "folds": folds,
+        "mean": {
+            name: round(statistics.mean(f[name] for f in folds.values()), 4) for name in VALIDATED
+        },
+        "machine": f"{platform.machine()} CPU, 2 cores (shared), {platform.system()}",
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=pathlib.Path, required=True)
@@ -328,7 +380,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-network", action="store_true")
-    parser.add_argument("--only-trees", action="store_true", help="skip the slow baselines too")
+    parser.add_argument(
+        "--validate",
+        action="store_true",
+        help="instead: leave-one-training-kind-out validation of the tree models (held-out kinds "
+        "dropped first and never looked at)",
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     datasets = {gpu: load_dataset(path) for gpu, path in DATASETS.items()}
@@ -339,6 +396,16 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     def report(line: str) -> None:
         print(f"[{time.monotonic() - started:6.0f}s] {line}", file=sys.stderr, flush=True)
+
+    if args.validate:
+        record = _validate(datasets, held, seed=args.seed, report=report)
+        record["command"] = (
+            "PYTHONPATH=src nice -n 10 python bench/placement/interference_study.py "
+            + (shlex.join(argv if argv is not None else sys.argv[1:]))
+        )
+        record["seconds"] = round(time.monotonic() - started, 1)
+        args.out.write_text(json.dumps(record, indent=1) + "\n")
+        return
 
     predictions: dict[str, dict[str, np.ndarray]] = {}
 
