@@ -17,11 +17,17 @@ from e2e.chart_release import ChartRelease, install, uninstall
 TEST_TIMEOUT_S = 600
 
 
+#: Runs after every other test: it checks that none of them sent anything off the machine.
+LAST_MODULE = "e2e/test_egress.py"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.nodeid.startswith("e2e/"):
             item.add_marker(pytest.mark.e2e)
             item.add_marker(pytest.mark.timeout(TEST_TIMEOUT_S))
+    last = [item for item in items if item.nodeid.startswith(LAST_MODULE)]
+    items[:] = [item for item in items if not item.nodeid.startswith(LAST_MODULE)] + last
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""`sloserve dev`: the local Kubernetes cluster for development, tests and the demo."""
+"""`sloserve dev`: the local kind cluster for development, tests and the demo."""
 
 from __future__ import annotations
 
@@ -6,20 +6,28 @@ import pathlib
 
 import click
 
-from sloserve.dev import background, build, layout, paths
-from sloserve.dev.kubelet import config
+from sloserve.dev import build, paths
+from sloserve.dev.kind import cluster, images, lifecycle, tools
 
 _STATE_DIR_OPTION = click.option(
     "--state-dir",
     type=click.Path(file_okay=False, path_type=pathlib.Path),
     default=None,
-    help="Where the cluster keeps its certificates, kubeconfig, logs and record "
+    help="Where the cluster's record and kubeconfig are kept "
     "[default: $SLOSERVE_STATE_DIR, else $XDG_STATE_HOME/sloserve/dev].",
+)
+_FAILURES = (
+    build.BuildError,
+    tools.ToolsError,
+    images.ImageBuildError,
+    cluster.KindError,
+    RuntimeError,
+    FileNotFoundError,
 )
 
 
-def _layout(state_dir: pathlib.Path | None) -> layout.ClusterLayout:
-    return layout.ClusterLayout(state_dir if state_dir is not None else paths.default_state_dir())
+def _state_dir(state_dir: pathlib.Path | None) -> pathlib.Path:
+    return state_dir if state_dir is not None else paths.default_state_dir()
 
 
 class _DevGroup(click.Group):
@@ -39,40 +47,50 @@ class _DevGroup(click.Group):
 
 @click.group(cls=_DevGroup)
 def dev() -> None:
-    """The local cluster: a real control plane on loopback, simulated GPU nodes, the demo."""
+    """The local cluster: kind on an engine of our own, built offline, with simulated GPUs."""
 
 
 @dev.command("build")
-@click.option("--force", is_flag=True, help="Run the build script even if every binary exists.")
+@click.option("--force", is_flag=True, help="Run the binaries' build script even if all exist.")
 def build_command(force: bool) -> None:
-    """Build etcd, the Kubernetes control plane, kubectl and helm into the cache (once)."""
+    """Build everything the local cluster needs, once: the Kubernetes binaries, kubectl and
+    helm, kind, CoreDNS, the node image and the sloserve image (cached; rebuilt when their
+    sources change)."""
     try:
         bin_dir = build.build(force=force)
-    except build.BuildError as error:
+        built = tools.build_tools()
+        from sloserve.dev.kind import builtin_images, docker_engine
+
+        engine = docker_engine.EngineLayout.default()
+        started = docker_engine.ensure_running(
+            engine, runc_wrapper=built.runc_wrapper, dns=cluster.GATEWAY
+        )
+        try:
+            context = images.default_context(builtin_images.REPOSITORY)
+            for image in images.registered():
+                tag, fresh = images.ensure(context, image)
+                click.echo(f"{'built' if fresh else 'cached'}: {tag}", err=True)
+        finally:
+            if started is not None:
+                docker_engine.stop(started)
+    except _FAILURES as error:
         raise click.ClickException(str(error)) from error
     click.echo(bin_dir)
 
 
 @dev.command()
 @_STATE_DIR_OPTION
+@click.option("--name", default="sloserve", show_default=True, help="The kind cluster's name.")
 @click.option(
-    "--timeout",
-    "timeout_s",
-    type=click.FloatRange(min=1),
-    default=180.0,
-    show_default=True,
-    help="Seconds each component may take to become ready.",
-)
-@click.option(
-    "--gpu-nodes",
-    type=click.IntRange(min=0),
+    "--nodes",
+    type=click.IntRange(min=1, max=4),
     default=2,
     show_default=True,
-    help="Simulated GPU nodes run by the local kubelet (0: control plane only).",
+    help="Nodes: a control plane and NODES-1 workers, all with simulated GPUs.",
 )
 @click.option(
     "--gpu-product",
-    default=config.DEFAULT_GPU_PRODUCT,
+    default=cluster.DEFAULT_GPU_PRODUCT,
     show_default=True,
     help="The nodes' nvidia.com/gpu.product label.",
 )
@@ -83,82 +101,68 @@ def build_command(force: bool) -> None:
     show_default=True,
     help="The nodes' nvidia.com/gpu capacity.",
 )
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=10),
+    default=300.0,
+    show_default=True,
+    help="Seconds the nodes and add-ons may take to become ready.",
+)
 def up(
     state_dir: pathlib.Path | None,
-    timeout_s: float,
-    gpu_nodes: int,
+    name: str,
+    nodes: int,
     gpu_product: str,
     gpus_per_node: int,
+    timeout_s: float,
 ) -> None:
-    """Start the cluster in the background (or find it running) and print the line that
-    points kubectl at it: eval "$(sloserve dev up)"."""
-    cluster_paths = _layout(state_dir)
-    kubelet = (
-        config.KubeletOptions(nodes=gpu_nodes, gpu_product=gpu_product, gpus_per_node=gpus_per_node)
-        if gpu_nodes
-        else None
+    """Create the cluster (or find it running) and print the line that points kubectl at it:
+    eval "$(sloserve dev up)"."""
+    options = cluster.KindOptions(
+        name=name, nodes=nodes, gpu_product=gpu_product, gpus_per_node=gpus_per_node
     )
     try:
-        bin_dir = build.build()
-        result = background.up(cluster_paths, bin_dir=bin_dir, kubelet=kubelet, timeout_s=timeout_s)
-    except (build.BuildError, RuntimeError, FileNotFoundError) as error:
+        record, reused = lifecycle.up(_state_dir(state_dir), options, timeout_s=timeout_s)
+    except _FAILURES as error:
         raise click.ClickException(str(error)) from error
-    for process in result.cleared:
-        click.echo(
-            f"replaced the recorded cluster, whose {process.name} had exited (log: {process.log})",
-            err=True,
-        )
-    requested = tuple(kubelet.node_names()) if kubelet is not None else ()
-    if result.reused and requested != result.record.nodes:
-        click.echo(
-            f"note: the running cluster has nodes {list(result.record.nodes)}, not "
-            f"{list(requested)}; run `sloserve dev down` first to change them",
-            err=True,
-        )
-    verb = "already running" if result.reused else "started"
-    nodes = ", ".join(result.record.nodes) or "no nodes"
-    click.echo(f"local cluster {verb} at {result.record.server} ({nodes})", err=True)
-    click.echo(f"export KUBECONFIG={result.record.kubeconfig}")
+    verb = "already running" if reused else "created"
+    click.echo(f"kind cluster {record.name} {verb} ({', '.join(record.nodes)})", err=True)
+    click.echo(f"export KUBECONFIG={record.kubeconfig}")
 
 
 @dev.command()
 @_STATE_DIR_OPTION
-@click.option(
-    "--grace",
-    "grace_s",
-    type=click.FloatRange(min=0),
-    default=10.0,
-    show_default=True,
-    help="Seconds between SIGTERM and SIGKILL.",
-)
-def down(state_dir: pathlib.Path | None, grace_s: float) -> None:
-    """Stop the background cluster and delete its etcd data. Does nothing when none runs."""
-    cluster_paths = _layout(state_dir)
+def down(state_dir: pathlib.Path | None) -> None:
+    """Delete the cluster, its network and fence, and stop the Docker Engine that `up`
+    started. Does nothing when no cluster is recorded."""
+    directory = _state_dir(state_dir)
     try:
-        record = background.down(cluster_paths, grace_s=grace_s)
-    except RuntimeError as error:
+        record = lifecycle.down(directory)
+    except _FAILURES as error:
         raise click.ClickException(str(error)) from error
     if record is None:
-        click.echo(f"no local cluster recorded in {cluster_paths.state_dir}")
+        click.echo(f"no local cluster recorded in {directory}")
     else:
-        click.echo(f"stopped the local cluster at {record.server}")
+        click.echo(f"deleted kind cluster {record.name}")
 
 
 @dev.command()
 @_STATE_DIR_OPTION
 def status(state_dir: pathlib.Path | None) -> None:
-    """Show the background cluster's processes and readiness; exit 1 unless it is healthy."""
-    cluster_paths = _layout(state_dir)
-    current = background.inspect(cluster_paths)
-    if current is None:
-        click.echo(f"no local cluster recorded in {cluster_paths.state_dir}")
+    """Show the recorded cluster's nodes; exit 1 unless every node is Ready."""
+    directory = _state_dir(state_dir)
+    record = lifecycle.load(directory)
+    if record is None:
+        click.echo(f"no local cluster recorded in {directory}")
         raise click.exceptions.Exit(1)
-    click.echo(f"server:     {current.record.server}")
-    click.echo(f"kubeconfig: {current.record.kubeconfig}")
-    click.echo(f"API ready:  {'yes' if current.api_ready else 'no'}")
-    click.echo(f"nodes:      {', '.join(current.record.nodes) or 'none'}")
-    for process in current.processes:
-        condition = "running" if process.running else f"exited (log: {process.log})"
-        click.echo(f"  {process.name:<24} pid {process.pid:<8} {condition}")
-    if not current.healthy:
+    running = lifecycle.handle_of(directory, record)
+    listed = running.kubectl("get", "nodes", "-L", "nvidia.com/gpu.product", check=False)
+    click.echo(f"cluster:    {record.name}")
+    click.echo(f"kubeconfig: {record.kubeconfig}")
+    click.echo(listed.stdout or listed.stderr)
+    ready = running.kubectl(
+        "wait", "--for=condition=Ready", "nodes", "--all", "--timeout=1s", check=False
+    )
+    if ready.returncode != 0:
         raise click.exceptions.Exit(1)

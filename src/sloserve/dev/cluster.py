@@ -13,8 +13,7 @@ from collections.abc import Iterator
 
 import httpx
 
-from sloserve.dev import components, credentials, layout, pidfiles, processes, readiness, state
-from sloserve.dev.kubelet import addresses
+from sloserve.dev import components, credentials, layout, processes, readiness, state
 
 REQUIRED_BINARIES = (
     components.ETCD,
@@ -165,15 +164,12 @@ def _start_components(
 
 def stop(record: state.ClusterState, *, grace_s: float = DEFAULT_GRACE_S) -> list[int]:
     """Stops every recorded process group (SIGTERM, then SIGKILL after `grace_s`), newest first
-    so that the kubelet goes before the API server and the API server before etcd; then ends
-    any pod process and pod address route a killed kubelet left behind; removes the etcd data
-    and the record. Idempotent. Returns pids that even SIGKILL did not end (normally none)."""
+    so that the API server goes before etcd; removes the etcd data and the record. Idempotent.
+    Returns pids that even SIGKILL did not end (normally none)."""
     paths = layout.ClusterLayout(record.state_dir)
     survivors: list[int] = []
     for component in reversed(record.processes):
         survivors += processes.stop_groups([component.pid], grace_s=grace_s)
-    pidfiles.PidRegistry(paths.pids_dir).sweep(grace_s=grace_s)
-    addresses.release_recorded_blocks(paths)
     shutil.rmtree(record.etcd_data_dir, ignore_errors=True)
     state.forget(paths)
     return survivors

@@ -75,8 +75,8 @@ def apiserver_argv(
         f"--etcd-servers=http://127.0.0.1:{ports.etcd_client}",
         "--bind-address=127.0.0.1",
         "--advertise-address=127.0.0.1",
-        # Endpoints may not hold loopback addresses, so the `kubernetes` Service keeps none; pods
-        # reach the API server through KUBERNETES_SERVICE_HOST/PORT, which the local kubelet sets.
+        # Endpoints may not hold loopback addresses, so the `kubernetes` Service keeps none (this
+        # control plane has no nodes, and so no pods that would use it).
         "--endpoint-reconciler-type=none",
         f"--secure-port={ports.apiserver}",
         f"--cert-dir={paths.pki_dir}",

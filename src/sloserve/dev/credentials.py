@@ -85,28 +85,3 @@ def write_cluster_credentials(paths: layout.ClusterLayout, *, server: str) -> No
             client_cert_pem=client.cert,
             client_key_pem=client.key,
         )
-
-
-def issue_node_credentials(paths: layout.ClusterLayout, *, node_name: str) -> pki.PemPair:
-    """A client certificate for a node (user system:node:<name>, group system:nodes), so the
-    API server's Node authorizer limits the local kubelet to what a real kubelet may do."""
-    ca_cert, ca_key = paths.pki("ca")
-    ca = pki.CertificateAuthority.load(cert_path=ca_cert, key_path=ca_key)
-    return ca.issue(
-        common_name=f"system:node:{node_name}", organizations=("system:nodes",), client=True
-    )
-
-
-def issue_node_serving_credentials(
-    paths: layout.ClusterLayout, *, node_name: str, address: str
-) -> pki.PemPair:
-    """The serving certificate of a node's kubelet endpoint (where `kubectl logs` is fetched)."""
-    ca_cert, ca_key = paths.pki("ca")
-    ca = pki.CertificateAuthority.load(cert_path=ca_cert, key_path=ca_key)
-    return ca.issue(
-        common_name=f"system:node:{node_name}",
-        organizations=("system:nodes",),
-        dns_names=(node_name,),
-        ip_addresses=(address,),
-        server=True,
-    )

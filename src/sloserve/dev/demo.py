@@ -1,43 +1,43 @@
 """`sloserve dev demo`: the whole system on this machine in one command.
 
-Starts the local cluster with simulated GPU nodes (or finds it running), installs the Helm chart,
-applies the sample ModelService with simulated engines, waits until it is Ready, sends a short
-mixed-class load through the gateway with the OpenAI SDK while a local Prometheus scrapes the
-gateway and the engines, prints the SLO report, and says how to reach the gateway. The cluster
-stays up; `sloserve dev down` removes it.
+Creates the local kind cluster with simulated GPU nodes (or finds it running), installs the Helm
+chart with the operator reading SLO figures from the gateway, applies the sample ModelService with
+simulated engines, waits until it is Ready, sends the workload of config/demo/workload.yaml through
+the gateway with the OpenAI SDK (over `kubectl port-forward`, on loopback) while a local
+Prometheus scrapes the gateway and the engines through their own port-forwards, prints the SLO
+report, waits until `kubectl get msvc` shows attainment, and says how to reach the gateway. The
+cluster stays up; `sloserve dev down` removes it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
 import pathlib
-import random
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import click
 import yaml
 
-from sloserve.dev import background, build, handle, layout, paths, prometheus
-from sloserve.dev.kubelet import config
-
-if TYPE_CHECKING:
-    import openai
+from sloserve.dev import build, demo_load, handle, paths, port_forward, prometheus
+from sloserve.dev.kind import builtin_images, cluster, images, lifecycle, tools
 
 RELEASE = "sloserve"
 RELEASE_NAMESPACE = "sloserve-system"
 DEMO_NAMESPACE = "sloserve-demo"
-#: Share of the load in each of the sample's classes.
-CLASS_MIX = {"interactive": 0.5, "standard": 0.3, "batch": 0.2}
+GATEWAY_PORT = 8080
 _SCRAPE_INTERVAL_S = 1.0
 _READY_TIMEOUT = "300s"
+#: The operator's SLO figures: a short window, so that `kubectl get msvc` fills during the demo.
+_SLO_WINDOW = "30s"
+_SLO_INTERVAL = "5s"
 
 Say = Callable[[str], None]
 
@@ -51,18 +51,14 @@ class DemoSettings:
     """What the demo runs.
 
     Attributes:
-        state_dir: the background cluster's state directory (as `sloserve dev up`).
-        repository: the checkout holding `charts/sloserve` and `config/samples`.
-        load_seconds: how long the load runs.
-        rate_rps: mean request rate of the load (Poisson arrivals).
-        seed: seeds the arrivals, classes and lengths, so that runs are comparable.
+        state_dir: the cluster's state directory (as `sloserve dev up`).
+        repository: the checkout holding `charts/sloserve`, `config/samples` and `config/demo`.
+        workload: the load's file (see config/demo/workload.yaml).
     """
 
     state_dir: pathlib.Path
     repository: pathlib.Path
-    load_seconds: float = 40.0
-    rate_rps: float = 4.0
-    seed: int = 7
+    workload: pathlib.Path | None = None
 
     @property
     def chart(self) -> pathlib.Path:
@@ -72,21 +68,16 @@ class DemoSettings:
     def sample(self) -> pathlib.Path:
         return self.repository / "config" / "samples" / "modelservice-sim.yaml"
 
-
-@dataclasses.dataclass(frozen=True)
-class RequestResult:
-    """One request of the load: its class, `served`, `rejected` or `failed (…)`, and the time to
-    its first token as the client saw it."""
-
-    slo_class: str
-    status: str
-    ttft_s: float | None
+    @property
+    def workload_file(self) -> pathlib.Path:
+        default = self.repository / "config" / "demo" / "workload.yaml"
+        return self.workload if self.workload is not None else default
 
 
 def find_repository() -> pathlib.Path:
     """The checkout this package runs from, else the current directory; either must hold the
     chart. Raises DemoError saying where it looked."""
-    candidates = [pathlib.Path(__file__).resolve().parents[3], pathlib.Path.cwd()]
+    candidates = [builtin_images.REPOSITORY, pathlib.Path.cwd()]
     for candidate in candidates:
         if (candidate / "charts" / "sloserve" / "Chart.yaml").is_file():
             return candidate
@@ -96,8 +87,8 @@ def find_repository() -> pathlib.Path:
     )
 
 
-def _run(cluster: handle.ClusterHandle, tool: str, *args: str, step: str) -> str:
-    run = cluster.kubectl if tool == "kubectl" else cluster.helm
+def _run(cluster_: handle.ClusterHandle, tool: str, *args: str, step: str) -> str:
+    run = cluster_.kubectl if tool == "kubectl" else cluster_.helm
     completed = run(*args, check=False)
     if completed.returncode != 0:
         raise DemoError(f"{step} failed:\n{completed.stderr.strip() or completed.stdout.strip()}")
@@ -105,32 +96,26 @@ def _run(cluster: handle.ClusterHandle, tool: str, *args: str, step: str) -> str
 
 
 def start_cluster(settings: DemoSettings, say: Say) -> handle.ClusterHandle:
-    """The background cluster with two simulated 8-GPU nodes, started unless it runs."""
-    bin_dir = build.build()
-    result = background.up(
-        layout.ClusterLayout(settings.state_dir),
-        bin_dir=bin_dir,
-        kubelet=config.KubeletOptions(),
-        timeout_s=180.0,
+    """The kind cluster with two simulated 8-GPU nodes, created unless it runs."""
+    record, reused = lifecycle.up(settings.state_dir, cluster.KindOptions())
+    say(
+        f"kind cluster {record.name} {'found running' if reused else 'created'}: "
+        f"{', '.join(record.nodes)}"
     )
-    verb = "found running" if result.reused else "started"
-    say(f"local cluster {verb} at {result.record.server} ({', '.join(result.record.nodes)})")
-    return handle.ClusterHandle(
-        kubeconfig=result.record.kubeconfig,
-        bin_dir=bin_dir,
-        server=result.record.server,
-        nodes=result.record.nodes,
-    )
+    return lifecycle.handle_of(settings.state_dir, record)
 
 
 def install_chart(
-    cluster: handle.ClusterHandle, settings: DemoSettings, *, classes: list[str]
+    cluster_: handle.ClusterHandle, settings: DemoSettings, *, classes: list[str]
 ) -> None:
-    """`helm upgrade --install` of the chart. Local pods share this machine's network, so each
-    listens on its own pod IP; requests without an API key may use every class of the sample."""
+    """`helm upgrade --install` of the chart, with the image the set-up built and loaded, the
+    operator reading SLO figures from the gateway Service, and requests without an API key
+    allowed every class of the sample."""
     anonymous = {"tenants": [], "anonymous": {"allowedClasses": classes}}
+    repository, tag = builtin_images.chart_image()
+    gateway = f"http://{RELEASE}-gateway.{RELEASE_NAMESPACE}.svc:{GATEWAY_PORT}"
     _run(
-        cluster,
+        cluster_,
         "helm",
         "upgrade",
         "--install",
@@ -138,21 +123,27 @@ def install_chart(
         str(settings.chart),
         f"--namespace={RELEASE_NAMESPACE}",
         "--create-namespace",
-        "--set=listenAddress=$(POD_IP)",
+        f"--set=image.repository={repository}",
+        f"--set=image.tag={tag}",
         f"--set-json=gateway.tenants.config={json.dumps(anonymous)}",
+        f"--set-json=operator.slo.gatewayUrls={json.dumps([gateway])}",
+        f"--set=operator.slo.window={_SLO_WINDOW}",
+        f"--set=operator.slo.interval={_SLO_INTERVAL}",
         "--wait",
         f"--timeout={_READY_TIMEOUT}",
         step="installing the Helm chart",
     )
 
 
-def deploy_sample(cluster: handle.ClusterHandle, settings: DemoSettings, *, name: str) -> None:
+def deploy_sample(cluster_: handle.ClusterHandle, settings: DemoSettings, *, name: str) -> None:
     """Applies the sample ModelService and waits until it is Ready."""
-    applied = cluster.kubectl("get", "namespace", DEMO_NAMESPACE, "--ignore-not-found", "-o=name")
+    applied = cluster_.kubectl("get", "namespace", DEMO_NAMESPACE, "--ignore-not-found", "-o=name")
     if not applied.stdout.strip():
-        _run(cluster, "kubectl", "create", "namespace", DEMO_NAMESPACE, step="creating a namespace")
+        _run(
+            cluster_, "kubectl", "create", "namespace", DEMO_NAMESPACE, step="creating a namespace"
+        )
     _run(
-        cluster,
+        cluster_,
         "kubectl",
         "apply",
         f"--namespace={DEMO_NAMESPACE}",
@@ -160,7 +151,7 @@ def deploy_sample(cluster: handle.ClusterHandle, settings: DemoSettings, *, name
         step="applying the sample ModelService",
     )
     _run(
-        cluster,
+        cluster_,
         "kubectl",
         "wait",
         f"--namespace={DEMO_NAMESPACE}",
@@ -171,37 +162,16 @@ def deploy_sample(cluster: handle.ClusterHandle, settings: DemoSettings, *, name
     )
 
 
-def _pods(cluster: handle.ClusterHandle) -> dict[str, Any]:
+def _pods(cluster_: handle.ClusterHandle) -> dict[str, Any]:
     listing: dict[str, Any] = json.loads(
-        _run(cluster, "kubectl", "get", "pods", "-A", "-o", "json", step="listing pods")
+        _run(cluster_, "kubectl", "get", "pods", "-A", "-o", "json", step="listing pods")
     )
     return listing
 
 
-def gateway_url(cluster: handle.ClusterHandle) -> str:
-    """A ready gateway pod's address: local pod IPs are addresses of this machine."""
-    listing = json.loads(
-        _run(
-            cluster,
-            "kubectl",
-            "get",
-            "endpointslices",
-            f"--namespace={RELEASE_NAMESPACE}",
-            f"--selector=kubernetes.io/service-name={RELEASE}-gateway",
-            "-o",
-            "json",
-            step="finding the gateway",
-        )
-    )
-    for item in listing["items"]:
-        for endpoint in item.get("endpoints") or []:
-            if (endpoint.get("conditions") or {}).get("ready") is not False:
-                return f"http://{endpoint['addresses'][0]}:{item['ports'][0]['port']}"
-    raise DemoError(f"no ready gateway pod in namespace {RELEASE_NAMESPACE}")
-
-
 def scrape_targets(pods: dict[str, Any]) -> list[prometheus.ScrapeTarget]:
-    """The annotated pods (the gateways), and every engine pod at its `http` port."""
+    """The annotated pods (the gateways), and every engine pod at its `http` port, at their
+    pod addresses (forwarded to loopback before scraping, see `forwarded`)."""
     targets = prometheus.pod_targets(pods)
     for pod in pods.get("items", []):
         labels = pod["metadata"].get("labels") or {}
@@ -218,71 +188,26 @@ def scrape_targets(pods: dict[str, Any]) -> list[prometheus.ScrapeTarget]:
     return targets
 
 
-async def _request(
-    client: openai.AsyncOpenAI, *, model: str, slo_class: str, prompt_words: int, max_tokens: int
-) -> RequestResult:
-    import openai  # a development dependency: `sloserve dev` must load without it
-
-    started = time.monotonic()
-    try:
-        stream = await client.chat.completions.create(
-            model=model,
-            messages=[{"role": "user", "content": " ".join(["token"] * prompt_words)}],
-            max_tokens=max_tokens,
-            stream=True,
-            extra_headers={"x-slo-class": slo_class},
-        )
-        first: float | None = None
-        async for chunk in stream:
-            if first is None and chunk.choices and chunk.choices[0].delta.content:
-                first = time.monotonic() - started
-        return RequestResult(slo_class, "served", first)
-    except openai.RateLimitError:
-        return RequestResult(slo_class, "rejected", None)
-    except openai.APIError as error:
-        return RequestResult(slo_class, f"failed ({type(error).__name__})", None)
-
-
-async def _load(base_url: str, *, model: str, settings: DemoSettings) -> list[RequestResult]:
-    import openai  # a development dependency: `sloserve dev` must load without it
-
-    rng = random.Random(settings.seed)
-    client = openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key="demo", max_retries=0)
-    tasks: list[asyncio.Task[RequestResult]] = []
-    deadline = time.monotonic() + settings.load_seconds
-    try:
-        while time.monotonic() < deadline:
-            slo_class = rng.choices(list(CLASS_MIX), weights=list(CLASS_MIX.values()))[0]
-            request = _request(
-                client,
-                model=model,
-                slo_class=slo_class,
-                prompt_words=rng.randint(50, 800),
-                max_tokens=rng.randint(16, 160),
+@contextlib.contextmanager
+def forwarded(
+    cluster_: handle.ClusterHandle, targets: list[prometheus.ScrapeTarget]
+) -> Iterator[list[prometheus.ScrapeTarget]]:
+    """The same targets, each reached through its own `kubectl port-forward` on loopback."""
+    with contextlib.ExitStack() as forwards:
+        local = []
+        for target in targets:
+            port = int(target.address.rsplit(":", 1)[1])
+            forward = forwards.enter_context(
+                port_forward.PortForward(
+                    cluster_,
+                    f"pod/{target.labels['pod']}",
+                    port,
+                    namespace=target.labels["namespace"],
+                )
             )
-            tasks.append(asyncio.create_task(request))
-            await asyncio.sleep(rng.expovariate(settings.rate_rps))
-        return list(await asyncio.gather(*tasks))
-    finally:
-        await client.close()
-
-
-def client_summary(results: list[RequestResult]) -> str:
-    """Per class, as the client saw it: requests, served, rejected, failed, TTFT p50 and max."""
-    lines = [f"{'class':<12} {'sent':>5} {'served':>7} {'rejected':>9} {'failed':>7} ttft p50/max"]
-    for slo_class in CLASS_MIX:
-        mine = [result for result in results if result.slo_class == slo_class]
-        ttfts = [r.ttft_s for r in mine if r.ttft_s is not None]
-        latency = (
-            f"{statistics.median(ttfts) * 1000:.0f} / {max(ttfts) * 1000:.0f} ms" if ttfts else "-"
-        )
-        served = sum(r.status == "served" for r in mine)
-        rejected = sum(r.status == "rejected" for r in mine)
-        failed = len(mine) - served - rejected
-        lines.append(
-            f"{slo_class:<12} {len(mine):>5} {served:>7} {rejected:>9} {failed:>7} {latency}"
-        )
-    return "\n".join(lines)
+            address = f"127.0.0.1:{forward.local_port}"
+            local.append(dataclasses.replace(target, address=address))
+        yield local
 
 
 def print_report(prometheus_url: str, *, window_s: float, say: Say) -> bool:
@@ -298,33 +223,105 @@ def print_report(prometheus_url: str, *, window_s: float, say: Say) -> bool:
     return True
 
 
-def how_to_reach(
-    cluster: handle.ClusterHandle, base_url: str, *, name: str, model: str, down: str
-) -> str:
+def wait_for_attainment(cluster_: handle.ClusterHandle, *, name: str, timeout_s: float) -> str:
+    """Waits until the operator has written per-class figures into the ModelService's
+    `status.slo`; returns `kubectl get msvc` then. Raises DemoError when none came."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = _run(
+            cluster_,
+            "kubectl",
+            "get",
+            "modelservice",
+            name,
+            f"--namespace={DEMO_NAMESPACE}",
+            "-o",
+            "jsonpath={.status.slo}",
+            step="reading status.slo",
+        )
+        if status.strip() and json.loads(status).get("classes"):
+            return _run(
+                cluster_,
+                "kubectl",
+                "get",
+                "modelservices",
+                f"--namespace={DEMO_NAMESPACE}",
+                step="listing ModelServices",
+            )
+        if time.monotonic() > deadline:
+            raise DemoError(
+                f"the operator wrote no SLO figures into modelservice/{name} within "
+                f"{timeout_s:.0f} s; see `kubectl -n {RELEASE_NAMESPACE} logs "
+                f"deployment/{RELEASE}-operator`"
+            )
+        time.sleep(2)
+
+
+def how_to_reach(cluster_: handle.ClusterHandle, *, name: str, model: str, down: str) -> str:
     request = json.dumps(
         {"model": model, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 32}
     )
     return f"""
 The cluster is still up. Point kubectl at it:
-  export KUBECONFIG={cluster.kubeconfig} PATH={cluster.bin_dir}:$PATH
+  export KUBECONFIG={cluster_.kubeconfig} PATH={cluster_.bin_dir}:$PATH
   kubectl get modelservices -A
   kubectl -n {RELEASE_NAMESPACE} get pods
   kubectl -n {DEMO_NAMESPACE} scale modelservice/{name} --replicas=3
 
-The gateway (a pod address on this machine; in a real cluster, the Service {RELEASE}-gateway):
-  curl -s {base_url}/v1/models
-  curl -s {base_url}/v1/chat/completions -H 'content-type: application/json' \\
+The gateway, on loopback through kubectl (in a real cluster: the Service {RELEASE}-gateway):
+  kubectl -n {RELEASE_NAMESPACE} port-forward --address=127.0.0.1 \\
+    svc/{RELEASE}-gateway 8080:{GATEWAY_PORT}
+  curl -s http://127.0.0.1:8080/v1/models
+  curl -s http://127.0.0.1:8080/v1/chat/completions -H 'content-type: application/json' \\
     -H 'x-slo-class: interactive' -d '{request}'
 
 With the OpenAI SDK:
   from openai import OpenAI
-  client = OpenAI(base_url="{base_url}/v1", api_key="unused")
+  client = OpenAI(base_url="http://127.0.0.1:8080/v1", api_key="unused")
   client.chat.completions.create(model="{model}", max_tokens=32,
       messages=[{{"role": "user", "content": "Hello"}}], extra_headers={{"x-slo-class": "batch"}})
 
-A report over the gateway's live metrics:  sloserve report --gateway {base_url} --window 1m
-Tear everything down:                      {down}
+A report over the gateway's live metrics:
+  sloserve report --gateway http://127.0.0.1:8080 --window 1m
+Tear everything down:
+  {down}
 """
+
+
+def _load_and_report(
+    cluster_: handle.ClusterHandle,
+    gateway: str,
+    *,
+    model: str,
+    workload: demo_load.Workload,
+    say: Say,
+) -> None:
+    """Sends the workload while a local Prometheus scrapes the gateway and engine pods through
+    port-forwards; prints what the client saw and the SLO report."""
+    with contextlib.ExitStack() as stack:
+        monitor: prometheus.LocalPrometheus | None = None
+        try:
+            targets = stack.enter_context(forwarded(cluster_, scrape_targets(_pods(cluster_))))
+            monitor = stack.enter_context(
+                prometheus.start_prometheus(targets=targets, scrape_interval_s=_SCRAPE_INTERVAL_S)
+            )
+        except prometheus.PrometheusUnavailableError as error:
+            say(f"no SLO report from Prometheus: {error}")
+        mix = ", ".join(f"{c} {share:.0%}" for c, share in workload.class_mix.items())
+        say(
+            f"sending {workload.duration_seconds:.0f} s of load at {workload.rate_rps:g} "
+            f"req/s, classes {mix}..."
+        )
+        load_started = time.monotonic()
+        results = asyncio.run(demo_load.send(gateway, model=model, workload=workload))
+        say(
+            "\nWhat the client saw:\n" + demo_load.client_summary(results, list(workload.class_mix))
+        )
+        if monitor is not None:
+            # Two scrapes after the last request, so that the report sees all of it.
+            time.sleep(3 * _SCRAPE_INTERVAL_S)
+            say("\nThe SLO report (sloserve report, from the local Prometheus):")
+            print_report(monitor.url, window_s=time.monotonic() - load_started + 5, say=say)
 
 
 def run(settings: DemoSettings, *, say: Say) -> float:
@@ -333,41 +330,24 @@ def run(settings: DemoSettings, *, say: Say) -> float:
     sample: dict[str, Any] = yaml.safe_load(settings.sample.read_text())
     model = str(sample["spec"]["model"])
     classes = [str(slo_class["name"]) for slo_class in sample["spec"]["sloClasses"]]
-    cluster = start_cluster(settings, say)
+    workload = demo_load.load_workload(settings.workload_file, classes=classes)
+    cluster_ = start_cluster(settings, say)
     say(f"installing the chart as release {RELEASE} in namespace {RELEASE_NAMESPACE}...")
-    install_chart(cluster, settings, classes=classes)
+    install_chart(cluster_, settings, classes=classes)
     say(f"applying {settings.sample.name} in namespace {DEMO_NAMESPACE}, waiting for Ready...")
     name = str(sample["metadata"]["name"])
-    deploy_sample(cluster, settings, name=name)
-    base_url = gateway_url(cluster)
-    say(f"ready after {time.monotonic() - started:.0f} s; gateway at {base_url}")
-    monitor: prometheus.LocalPrometheus | None = None
-    try:
-        monitor = prometheus.start_prometheus(
-            targets=scrape_targets(_pods(cluster)), scrape_interval_s=_SCRAPE_INTERVAL_S
-        )
-    except prometheus.PrometheusUnavailableError as error:
-        say(f"no SLO report from Prometheus: {error}")
-    try:
-        say(
-            f"sending {settings.load_seconds:.0f} s of load at {settings.rate_rps:g} req/s, "
-            f"classes {', '.join(f'{c} {share:.0%}' for c, share in CLASS_MIX.items())}..."
-        )
-        load_started = time.monotonic()
-        results = asyncio.run(_load(base_url, model=model, settings=settings))
-        say("\nWhat the client saw:\n" + client_summary(results))
-        if monitor is not None:
-            # Two scrapes after the last request, so that the report sees all of it.
-            time.sleep(3 * _SCRAPE_INTERVAL_S)
-            say("\nThe SLO report (sloserve report, from the local Prometheus):")
-            print_report(monitor.url, window_s=time.monotonic() - load_started + 5, say=say)
-    finally:
-        if monitor is not None:
-            monitor.stop()
+    deploy_sample(cluster_, settings, name=name)
+    with port_forward.PortForward(
+        cluster_, f"service/{RELEASE}-gateway", GATEWAY_PORT, namespace=RELEASE_NAMESPACE
+    ) as gateway:
+        say(f"ready after {time.monotonic() - started:.0f} s; gateway at {gateway.url}")
+        _load_and_report(cluster_, gateway.url, model=model, workload=workload, say=say)
+    say("\nWaiting for the operator's SLO figures (status.slo, the ATTAINMENT column)...")
+    say(wait_for_attainment(cluster_, name=name, timeout_s=120))
     down = "sloserve dev down"
     if settings.state_dir != paths.default_state_dir():
         down += f" --state-dir {settings.state_dir}"
-    say(how_to_reach(cluster, base_url, name=name, model=model, down=down))
+    say(how_to_reach(cluster_, name=name, model=model, down=down))
     elapsed = time.monotonic() - started
     say(f"demo finished in {elapsed:.0f} s")
     return elapsed
@@ -378,39 +358,34 @@ def run(settings: DemoSettings, *, say: Say) -> float:
     "--state-dir",
     type=click.Path(file_okay=False, path_type=pathlib.Path),
     default=None,
-    help="The background cluster's state directory [default: as `sloserve dev up`].",
+    help="The cluster's state directory [default: as `sloserve dev up`].",
 )
 @click.option(
-    "--duration",
-    "load_seconds",
-    type=click.FloatRange(min=5, max=600),
-    default=40.0,
-    show_default=True,
-    help="Seconds of load.",
+    "--workload",
+    type=click.Path(dir_okay=False, exists=True, path_type=pathlib.Path),
+    default=None,
+    help="The load to send [default: config/demo/workload.yaml of the checkout].",
 )
-@click.option(
-    "--rate",
-    "rate_rps",
-    type=click.FloatRange(min=0.1, max=50),
-    default=4.0,
-    show_default=True,
-    help="Mean requests per second (Poisson arrivals).",
-)
-@click.option("--seed", type=int, default=7, show_default=True, help="Seed of the load.")
-def command(
-    state_dir: pathlib.Path | None, load_seconds: float, rate_rps: float, seed: int
-) -> None:
+def command(state_dir: pathlib.Path | None, workload: pathlib.Path | None) -> None:
     """Bring up the local cluster, install the chart, deploy the sample ModelService with
-    simulated engines, send a short mixed-class load and print the SLO report. The cluster
-    stays up; `sloserve dev down` removes it."""
+    simulated engines, send the workload and print the SLO report. The cluster stays up;
+    `sloserve dev down` removes it."""
     try:
         settings = DemoSettings(
             state_dir=state_dir if state_dir is not None else paths.default_state_dir(),
             repository=find_repository(),
-            load_seconds=load_seconds,
-            rate_rps=rate_rps,
-            seed=seed,
+            workload=workload,
         )
         run(settings, say=click.echo)
-    except (DemoError, build.BuildError, RuntimeError, FileNotFoundError) as error:
+    except (
+        DemoError,
+        demo_load.WorkloadError,
+        build.BuildError,
+        tools.ToolsError,
+        images.ImageBuildError,
+        cluster.KindError,
+        port_forward.PortForwardError,
+        RuntimeError,
+        FileNotFoundError,
+    ) as error:
         raise click.ClickException(str(error)) from error

@@ -21,7 +21,7 @@ class CommandError(subprocess.CalledProcessError):
 @dataclasses.dataclass(frozen=True)
 class ClusterHandle:
     """A cluster reachable through `kubeconfig`; `bin_dir` holds kubectl and helm. `nodes`
-    names the local kubelet's GPU nodes (empty for a cluster that is not local)."""
+    names the local kind cluster's nodes (empty for any other cluster)."""
 
     kubeconfig: pathlib.Path
     bin_dir: pathlib.Path

@@ -31,25 +31,6 @@ class ClusterLayout:
         return self.state_dir / "logs"
 
     @property
-    def pods_dir(self) -> pathlib.Path:
-        """One directory per pod run by the local kubelet (its volumes), removed with the pod."""
-        return self.state_dir / "pods"
-
-    @property
-    def pids_dir(self) -> pathlib.Path:
-        """The pods' process groups (see pidfiles.PidRegistry)."""
-        return self.state_dir / "pids"
-
-    @property
-    def routes_dir(self) -> pathlib.Path:
-        """One file per pod address block routed to loopback by the local kubelet."""
-        return self.state_dir / "routes"
-
-    def pod_log_dir(self, *, namespace: str, name: str, uid: str) -> pathlib.Path:
-        """Logs of a pod's containers, kept after the pod is gone: <container>/<restart>.log."""
-        return self.logs_dir / "pods" / f"{namespace}_{name}_{uid}"
-
-    @property
     def kubeconfig(self) -> pathlib.Path:
         """The administrator's kubeconfig (group system:masters)."""
         return self.state_dir / "kubeconfig"
