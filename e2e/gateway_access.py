@@ -12,7 +12,7 @@ import re
 import subprocess
 import threading
 
-from sloserve.dev import handle
+from sloserve_dev import handle
 
 _FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+)")
 

@@ -1,7 +1,7 @@
 """Where the suite runs: the cluster of `SLOSERVE_E2E_KUBECONFIG` (any cluster that can pull or
 already holds the sloserve image, with GPU-labelled nodes), else a local kind cluster built
 offline for the session: two nodes with simulated GPUs, the sloserve image loaded, and the kind
-network fenced so that nothing leaves the machine (see sloserve.dev.kind)."""
+network fenced so that nothing leaves the machine (see sloserve_dev.kind)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import os
 import pathlib
 from collections.abc import Iterator
 
-from sloserve.dev import build, handle
-from sloserve.dev.kind import cluster, egress, lifecycle
+from sloserve_dev import build, handle
+from sloserve_dev.kind import cluster, egress, lifecycle
 
 KUBECONFIG_ENV = "SLOSERVE_E2E_KUBECONFIG"
 #: A directory holding the kubectl and helm to use with an external cluster; without it, those

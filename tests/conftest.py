@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from sloserve import build_info
-from sloserve.dev import build, handle, session
+from sloserve_dev import build, handle, session
 
 EXTERNAL_KUBECONFIG = "SLOSERVE_TEST_KUBECONFIG"
 

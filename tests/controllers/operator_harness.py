@@ -20,7 +20,7 @@ import pytest
 import yaml
 from kubernetes import client, config
 
-from sloserve.dev import handle
+from sloserve_dev import handle
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "config" / "samples" / "modelservice-sim.yaml"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sloserve.dev.kind import egress
+from sloserve_dev.kind import egress
 
 LISTING = """Chain SLOSERVE-KIND-EGRESS (1 references)
     pkts      bytes target     prot opt in     out     source               destination
@@ -20,5 +20,5 @@ def test_a_fresh_chain_has_dropped_nothing() -> None:
 
 
 def test_the_fence_jumps_from_forward_for_its_bridge() -> None:
-    fence = egress.Fence(bridge="br-test", subnet="172.30.0.0/24")
+    fence = egress.Fence(bridge="br-test", internal=("172.30.0.0/24", "10.244.0.0/16"))
     assert fence.jump() == ["FORWARD", "-i", "br-test", "-j", egress.CHAIN]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sloserve.dev.kind import cluster
+from sloserve_dev.kind import cluster
 
 
 def _config(**options: Any) -> dict[str, Any]:
@@ -54,7 +54,7 @@ def test_the_service_range_is_the_one_the_node_guard_rejects() -> None:
     from importlib import resources
 
     guard = (
-        resources.files("sloserve.dev.kind")
+        resources.files("sloserve_dev.kind")
         .joinpath("node-files", "etc", "default", "sloserve-service-guard")
         .read_text()
     )

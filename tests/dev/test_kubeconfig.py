@@ -7,7 +7,7 @@ import pathlib
 import pytest
 from kubernetes import client, config
 
-from sloserve.dev import kubeconfig, pki
+from sloserve_dev import kubeconfig, pki
 
 SERVER = "https://127.0.0.1:6443"
 

@@ -6,7 +6,7 @@ import pathlib
 
 import pytest
 
-from sloserve.dev.kind import builtin_images, images
+from sloserve_dev.kind import builtin_images, images
 
 
 def test_the_digest_changes_with_a_files_contents(tmp_path: pathlib.Path) -> None:

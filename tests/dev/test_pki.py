@@ -8,7 +8,7 @@ import pathlib
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from sloserve.dev import credentials, layout
+from sloserve_dev import credentials, layout
 
 
 def _load(path: pathlib.Path) -> x509.Certificate:

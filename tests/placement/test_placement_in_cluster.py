@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from sloserve.dev import handle
 from sloserve.placement import scheduler_config
 from sloserve.placement.workloads import KIND_ANNOTATION, MAX_SLOWDOWN_ANNOTATION
+from sloserve_dev import handle
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 GPU_PRODUCT = "NVIDIA-H100-80GB-HBM3"

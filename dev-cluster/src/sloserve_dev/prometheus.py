@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 import yaml
 
-from sloserve.dev import processes
+from sloserve_dev import processes
 
 #: The Debian (and Ubuntu) package that provides `/usr/bin/prometheus`.
 PACKAGE = "prometheus"

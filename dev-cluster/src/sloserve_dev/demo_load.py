@@ -39,9 +39,7 @@ class Range(pydantic.BaseModel):
 class Workload(pydantic.BaseModel):
     """Poisson arrivals at `rate_rps` for `duration_seconds`; classes drawn by `class_mix`."""
 
-    model_config = pydantic.ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel
-    )
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel)
 
     rate_rps: float = pydantic.Field(gt=0, le=50)
     duration_seconds: float = pydantic.Field(ge=5, le=600)

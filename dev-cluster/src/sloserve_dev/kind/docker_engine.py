@@ -17,7 +17,7 @@ import signal
 import subprocess
 import time
 
-from sloserve.dev import paths, processes
+from sloserve_dev import paths, processes
 
 CAP_SYS_RESOURCE = 24
 #: Every image is built here: a pull goes to this closed loopback port and fails at once,

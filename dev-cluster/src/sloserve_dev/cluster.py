@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import httpx
 
-from sloserve.dev import components, credentials, layout, processes, readiness, state
+from sloserve_dev import components, credentials, layout, processes, readiness, state
 
 REQUIRED_BINARIES = (
     components.ETCD,

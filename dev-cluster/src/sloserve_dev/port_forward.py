@@ -10,7 +10,7 @@ import threading
 import time
 from types import TracebackType
 
-from sloserve.dev import handle
+from sloserve_dev import handle
 
 _FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+) ->")
 

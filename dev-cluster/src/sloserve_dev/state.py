@@ -8,7 +8,7 @@ import pathlib
 
 import pydantic
 
-from sloserve.dev import layout
+from sloserve_dev import layout
 
 
 class ComponentProcess(pydantic.BaseModel):

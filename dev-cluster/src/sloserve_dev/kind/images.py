@@ -22,8 +22,8 @@ import pathlib
 import subprocess
 from collections.abc import Callable, Iterable, Sequence
 
-from sloserve.dev import paths
-from sloserve.dev.kind import docker_engine
+from sloserve_dev import paths
+from sloserve_dev.kind import docker_engine
 
 Input = pathlib.Path | str
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pathlib
 
-from sloserve.dev import kubeconfig, layout, pki
+from sloserve_dev import kubeconfig, layout, pki
 
 # The first address of the service range: the API server's own `kubernetes` Service.
 SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16"

@@ -9,7 +9,7 @@ import pathlib
 import subprocess
 from collections.abc import Iterator
 
-from sloserve.dev import paths
+from sloserve_dev import paths
 
 BINARIES = (
     "etcd",
@@ -51,7 +51,7 @@ def build(*, force: bool = False) -> pathlib.Path:
     with _build_lock():
         if not force and not missing_binaries(target):
             return target
-        script = importlib.resources.files("sloserve.dev").joinpath("build-binaries.sh")
+        script = importlib.resources.files("sloserve_dev").joinpath("build-binaries.sh")
         with importlib.resources.as_file(script) as script_path:
             completed = subprocess.run(["bash", str(script_path)], check=False)
         if completed.returncode != 0:

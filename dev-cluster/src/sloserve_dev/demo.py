@@ -26,8 +26,8 @@ from typing import Any
 import click
 import yaml
 
-from sloserve.dev import build, demo_load, handle, paths, port_forward, prometheus
-from sloserve.dev.kind import builtin_images, cluster, images, lifecycle, tools
+from sloserve_dev import build, demo_load, handle, paths, port_forward, prometheus
+from sloserve_dev.kind import builtin_images, cluster, images, lifecycle, tools
 
 RELEASE = "sloserve"
 RELEASE_NAMESPACE = "sloserve-system"

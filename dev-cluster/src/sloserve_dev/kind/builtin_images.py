@@ -11,8 +11,8 @@ import sys
 import tempfile
 import tomllib
 
-from sloserve.dev import paths
-from sloserve.dev.kind import images, tools
+from sloserve_dev import paths
+from sloserve_dev.kind import images, tools
 
 REPOSITORY = pathlib.Path(__file__).resolve().parents[4]
 NODE_IMAGE = "sloserve-kind-node"
@@ -26,7 +26,7 @@ PYTHON_BASE_PACKAGES = "python3,python3-venv,ca-certificates,iproute2"
 
 
 def _kind_dir() -> pathlib.Path:
-    return pathlib.Path(str(importlib.resources.files("sloserve.dev.kind")))
+    return pathlib.Path(str(importlib.resources.files("sloserve_dev.kind")))
 
 
 def _node_inputs() -> list[images.Input]:
@@ -87,11 +87,8 @@ def _project() -> dict[str, object]:
 
 
 def _sloserve_inputs() -> list[images.Input]:
-    package = REPOSITORY / "src" / "sloserve"
-    # what the wheel carries: the local-cluster tooling is not in the image
-    shipped = sorted(p for p in package.iterdir() if p.name != "dev")
     return [
-        *shipped,
+        REPOSITORY / "src" / "sloserve",
         REPOSITORY / "pyproject.toml",
         REPOSITORY / "setup.py",
         REPOSITORY / "Dockerfile",

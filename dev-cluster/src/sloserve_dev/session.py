@@ -6,7 +6,7 @@ import contextlib
 import pathlib
 from collections.abc import Iterator
 
-from sloserve.dev import build, cluster, handle, layout, state
+from sloserve_dev import build, cluster, handle, layout, state
 
 
 @contextlib.contextmanager

@@ -1,7 +1,9 @@
 """The kind network's fence: the host drops every packet that a container on that network sends
 to an address off it (anything that would leave the machine), and counts them, so a test can
-fail when anything tried. Traffic among the network's containers, and from them to this host
-itself (the network's gateway address), is left alone."""
+fail when anything tried. Traffic among the network's containers (their addresses, and the pod
+addresses inside them: with bridge netfiltering, pod traffic between nodes crosses the host's
+FORWARD chain too), and from them to this host itself (the network's gateway address), is left
+alone."""
 
 from __future__ import annotations
 
@@ -13,10 +15,11 @@ CHAIN = "SLOSERVE-KIND-EGRESS"
 
 @dataclasses.dataclass(frozen=True)
 class Fence:
-    """The rules for one Docker bridge network: `bridge` is its interface, `subnet` its range."""
+    """The rules for one Docker bridge network: `bridge` is its interface; `internal` are the
+    ranges that live inside its containers (the network's own, the pods')."""
 
     bridge: str
-    subnet: str
+    internal: tuple[str, ...]
 
     def jump(self) -> list[str]:
         return ["FORWARD", "-i", self.bridge, "-j", CHAIN]
@@ -26,7 +29,8 @@ class Fence:
         own rules, for IPv4; IPv6 from the bridge is dropped outright. Idempotent."""
         self.remove()
         _iptables("-N", CHAIN)
-        _iptables("-A", CHAIN, "-d", self.subnet, "-j", "RETURN")
+        for internal in self.internal:
+            _iptables("-A", CHAIN, "-d", internal, "-j", "RETURN")
         _iptables("-A", CHAIN, "-j", "DROP")
         _iptables("-I", self.jump()[0], "1", *self.jump()[1:])
         _iptables("-N", CHAIN, v6=True)

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pydantic
 
-from sloserve.dev import handle
-from sloserve.dev.kind import cluster, docker_engine, tools
+from sloserve_dev import handle
+from sloserve_dev.kind import cluster, docker_engine, tools
 
 RECORD = "kind-cluster.json"
 

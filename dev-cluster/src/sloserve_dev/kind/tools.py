@@ -10,7 +10,7 @@ import os
 import pathlib
 import subprocess
 
-from sloserve.dev import build, paths
+from sloserve_dev import build, paths
 
 DEFAULT_KIND_VERSION = "v0.33.0"
 DEFAULT_COREDNS_VERSION = "v1.12.1"
@@ -41,7 +41,7 @@ def build_tools() -> Tools:
     tools are. The control plane's binaries are built first, as build-tools.sh reuses their
     resolved Kubernetes module."""
     kube_bin = build.build()
-    script = importlib.resources.files("sloserve.dev.kind").joinpath("build-tools.sh")
+    script = importlib.resources.files("sloserve_dev.kind").joinpath("build-tools.sh")
     with importlib.resources.as_file(script) as script_path:
         completed = subprocess.run(
             ["bash", str(script_path)], stdout=subprocess.PIPE, text=True, check=False

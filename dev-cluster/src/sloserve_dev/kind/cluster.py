@@ -19,8 +19,8 @@ import time
 
 import yaml
 
-from sloserve.dev import handle
-from sloserve.dev.kind import builtin_images, docker_engine, egress, images, tools
+from sloserve_dev import handle
+from sloserve_dev.kind import builtin_images, docker_engine, egress, images, tools
 
 NETWORK = "sloserve-kind"
 BRIDGE = "sloserve-kind0"
@@ -32,7 +32,7 @@ DNS_SERVICE_IP = "10.96.0.10"
 DEFAULT_GPU_PRODUCT = "NVIDIA-H100-80GB-HBM3"
 #: Marks the nodes whose GPUs are simulated (what `kubectl get nodes -l` finds them by).
 SIMULATED_GPUS_LABEL = "sloserve.io/simulated-gpus"
-FENCE = egress.Fence(bridge=BRIDGE, subnet=SUBNET)
+FENCE = egress.Fence(bridge=BRIDGE, internal=(SUBNET, POD_SUBNET))
 
 
 class KindError(RuntimeError):
@@ -170,7 +170,7 @@ def remove_network(session: Session) -> None:
 
 
 def _manifest(name: str, **values: str) -> str:
-    text = importlib.resources.files("sloserve.dev.kind").joinpath("manifests", name).read_text()
+    text = importlib.resources.files("sloserve_dev.kind").joinpath("manifests", name).read_text()
     return string.Template(text).substitute(values)
 
 

@@ -8,7 +8,7 @@ import dataclasses
 import pathlib
 import socket
 
-from sloserve.dev import credentials, layout
+from sloserve_dev import credentials, layout
 
 ETCD = "etcd"
 APISERVER = "kube-apiserver"

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 import httpx
 
-from sloserve.dev import layout, processes, state
+from sloserve_dev import layout, processes, state
 
 _POLL_INTERVAL_S = 0.25
 

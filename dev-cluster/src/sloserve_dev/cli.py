@@ -6,8 +6,8 @@ import pathlib
 
 import click
 
-from sloserve.dev import build, paths
-from sloserve.dev.kind import cluster, images, lifecycle, tools
+from sloserve_dev import build, paths
+from sloserve_dev.kind import cluster, images, lifecycle, tools
 
 _STATE_DIR_OPTION = click.option(
     "--state-dir",
@@ -39,7 +39,7 @@ class _DevGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name == "demo":
-            from sloserve.dev import demo
+            from sloserve_dev import demo
 
             return demo.command
         return super().get_command(ctx, cmd_name)
@@ -59,7 +59,7 @@ def build_command(force: bool) -> None:
     try:
         bin_dir = build.build(force=force)
         built = tools.build_tools()
-        from sloserve.dev.kind import builtin_images, docker_engine
+        from sloserve_dev.kind import builtin_images, docker_engine
 
         engine = docker_engine.EngineLayout.default()
         started = docker_engine.ensure_running(
