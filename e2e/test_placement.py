@@ -1,6 +1,7 @@
-"""Interference-aware placement in a real cluster: the local control plane with two GPU nodes,
-the sloserve scheduler (a second kube-scheduler with the generated configuration) asking the
-placement extender, and the operator turning a ModelService into engine pods."""
+"""Interference-aware placement in a real cluster: two nodes with (simulated) GPUs and real
+kubelets, the sloserve scheduler (a second kube-scheduler with the generated configuration, run
+on this machine) asking the placement extender, and the operator turning a ModelService into
+engine pods."""
 
 from __future__ import annotations
 
@@ -18,14 +19,13 @@ from typing import Any
 import httpx
 import pytest
 
+from e2e import providers
 from sloserve.placement import scheduler_config
 from sloserve.placement.workloads import KIND_ANNOTATION, MAX_SLOWDOWN_ANNOTATION
 from sloserve_dev import handle
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
+REPO = pathlib.Path(__file__).resolve().parents[1]
 GPU_PRODUCT = "NVIDIA-H100-80GB-HBM3"
-#: Two nodes with GPUs, for engines to be scheduled onto.
-pytestmark = pytest.mark.pods
 OPERATOR_ENV = {
     "SLOSERVE_OPERATOR__STATUS__REFRESH_INTERVAL_S": "1",
     "SLOSERVE_OPERATOR__ENGINES__DRAIN_DELAY_S": "0",
@@ -66,6 +66,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def kube_cluster(provider: providers.Provider) -> handle.ClusterHandle:
+    return provider.cluster
 
 
 @pytest.fixture(scope="module")
