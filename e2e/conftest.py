@@ -13,6 +13,7 @@ import pytest
 
 from e2e import gateway_access, providers, tenants
 from e2e.chart_release import ChartRelease, install, uninstall
+from sloserve_dev import handle
 
 TEST_TIMEOUT_S = 600
 
@@ -31,9 +32,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[providers.Provider]:
-    with providers.provide(tmp_path_factory.mktemp("e2e-cluster")) as provided:
-        yield provided
+def provider(request: pytest.FixtureRequest) -> providers.Provider:
+    """The external cluster of SLOSERVE_E2E_KUBECONFIG, else the session's kind cluster."""
+    found = providers.external()
+    if found is not None:
+        return found
+    running: handle.ClusterHandle = request.getfixturevalue("kind_cluster")
+    return providers.kind(running)
 
 
 @pytest.fixture(scope="session")

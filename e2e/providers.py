@@ -5,20 +5,17 @@ network fenced so that nothing leaves the machine (see sloserve_dev.kind)."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import pathlib
-from collections.abc import Iterator
 
 from sloserve_dev import build, handle
-from sloserve_dev.kind import cluster, egress, lifecycle
+from sloserve_dev.kind import cluster, egress
 
 KUBECONFIG_ENV = "SLOSERVE_E2E_KUBECONFIG"
 #: A directory holding the kubectl and helm to use with an external cluster; without it, those
 #: the local set-up builds.
 BIN_DIR_ENV = "SLOSERVE_E2E_BIN_DIR"
-KIND_CLUSTER_NAME = "sloserve-e2e"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,23 +38,19 @@ class Provider:
     fence: egress.Fence | None = None
 
 
-@contextlib.contextmanager
-def provide(state_dir: pathlib.Path) -> Iterator[Provider]:
-    """The external cluster when `SLOSERVE_E2E_KUBECONFIG` names one, else a kind cluster kept
-    in `state_dir` for the span of the `with` block."""
-    external = os.environ.get(KUBECONFIG_ENV)
-    if external:
-        tools = os.environ.get(BIN_DIR_ENV)
-        bin_dir = pathlib.Path(tools) if tools else build.build()
-        running = handle.ClusterHandle.from_kubeconfig(pathlib.Path(external), bin_dir=bin_dir)
-        yield Provider(name="external", cluster=running, chart_values=(), pods_reachable=False)
-        return
-    options = cluster.KindOptions(name=KIND_CLUSTER_NAME)
-    with lifecycle.kind_cluster(state_dir, options) as running:
-        yield Provider(
-            name="kind",
-            cluster=running,
-            chart_values=(),
-            pods_reachable=False,
-            fence=cluster.FENCE,
-        )
+def external() -> Provider | None:
+    """The cluster `SLOSERVE_E2E_KUBECONFIG` names, if it names one."""
+    kubeconfig = os.environ.get(KUBECONFIG_ENV)
+    if not kubeconfig:
+        return None
+    tools = os.environ.get(BIN_DIR_ENV)
+    bin_dir = pathlib.Path(tools) if tools else build.build()
+    running = handle.ClusterHandle.from_kubeconfig(pathlib.Path(kubeconfig), bin_dir=bin_dir)
+    return Provider(name="external", cluster=running, chart_values=(), pods_reachable=False)
+
+
+def kind(running: handle.ClusterHandle) -> Provider:
+    """The session's local kind cluster (the `kind_cluster` fixture)."""
+    return Provider(
+        name="kind", cluster=running, chart_values=(), pods_reachable=False, fence=cluster.FENCE
+    )

@@ -23,7 +23,7 @@ from sloserve.builders import defaults, workloads
 from sloserve_dev import handle
 
 #: The gateway runs on this machine and must reach the engine pod it discovers.
-pytestmark = pytest.mark.pods
+pytestmark = pytest.mark.reaches_pods
 MODEL = "discovered/model"
 REPOSITORY = Path(__file__).resolve().parents[2]
 MODELSERVICE_SPEC: dict[str, Any] = {
