@@ -32,7 +32,8 @@ from sloserve_dev.kind import builtin_images, cluster, images, lifecycle, tools
 RELEASE = "sloserve"
 RELEASE_NAMESPACE = "sloserve-system"
 DEMO_NAMESPACE = "sloserve-demo"
-GATEWAY_PORT = 8080
+#: The gateway Service's port (set explicitly at install).
+GATEWAY_PORT = 80
 _SCRAPE_INTERVAL_S = 1.0
 _READY_TIMEOUT = "300s"
 #: The operator's SLO figures: a short window, so that `kubectl get msvc` fills during the demo.
@@ -125,6 +126,7 @@ def install_chart(
         "--create-namespace",
         f"--set=image.repository={repository}",
         f"--set=image.tag={tag}",
+        f"--set=gateway.service.port={GATEWAY_PORT}",
         f"--set-json=gateway.tenants.config={json.dumps(anonymous)}",
         f"--set-json=operator.slo.gatewayUrls={json.dumps([gateway])}",
         f"--set=operator.slo.window={_SLO_WINDOW}",
