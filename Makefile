@@ -59,8 +59,8 @@ crds: $(STAMP)
 	$(BIN)/sloserve crds
 
 lint: $(STAMP)
-	$(BIN)/ruff check setup.py src dev-cluster/src tests e2e bench
-	$(BIN)/ruff format --check setup.py src dev-cluster/src tests e2e bench
+	$(BIN)/ruff check setup.py conftest.py src dev-cluster/src tests e2e bench
+	$(BIN)/ruff format --check setup.py conftest.py src dev-cluster/src tests e2e bench
 	$(BIN)/mypy --strict src/ dev-cluster/src/
 	$(BIN)/lint-imports
 
