@@ -3,7 +3,9 @@
 `kind_cluster` is the session's local kind cluster: two nodes with simulated GPUs and real
 kubelets, built offline (see docs/local-cluster.md), made on first use and deleted with
 everything it started at the end of the session. The tests that need running pods and the e2e
-suite share it, so a session makes at most one."""
+suite share it, so a session makes at most one; its name is the session's own
+(`sloserve-test-<4 hex digits>`), so that sessions run side by side, each on its cluster, and
+never on a cluster someone made with `sloserve dev up` (the demo's, say)."""
 
 from __future__ import annotations
 
@@ -14,12 +16,10 @@ import pytest
 from sloserve_dev import handle
 from sloserve_dev.kind import cluster, lifecycle
 
-KIND_CLUSTER_NAME = "sloserve-test"
-
 
 @pytest.fixture(scope="session")
 def kind_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[handle.ClusterHandle]:
-    options = cluster.KindOptions(name=KIND_CLUSTER_NAME)
+    options = cluster.KindOptions(name=lifecycle.session_cluster_name())
     with lifecycle.kind_cluster(tmp_path_factory.mktemp("kind"), options) as running:
         yield running
 

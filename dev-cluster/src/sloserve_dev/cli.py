@@ -58,21 +58,8 @@ def build_command(force: bool) -> None:
     sources change)."""
     try:
         bin_dir = build.build(force=force)
-        built = tools.build_tools()
-        from sloserve_dev.kind import builtin_images, docker_engine
-
-        engine = docker_engine.EngineLayout.default()
-        started = docker_engine.ensure_running(
-            engine, runc_wrapper=built.runc_wrapper, dns=cluster.GATEWAY
-        )
-        try:
-            context = images.default_context(builtin_images.REPOSITORY)
-            for image in images.registered():
-                tag, fresh = images.ensure(context, image)
-                click.echo(f"{'built' if fresh else 'cached'}: {tag}", err=True)
-        finally:
-            if started is not None:
-                docker_engine.stop(started)
+        for tag, fresh in lifecycle.build_images():
+            click.echo(f"{'built' if fresh else 'cached'}: {tag}", err=True)
     except _FAILURES as error:
         raise click.ClickException(str(error)) from error
     click.echo(bin_dir)

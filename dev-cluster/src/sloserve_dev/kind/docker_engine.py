@@ -7,7 +7,9 @@ one capability (see tools/runc-wrapper). Elsewhere the wrapper is not configured
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import itertools
 import json
 import os
@@ -16,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 
 from sloserve_dev import paths, processes
 
@@ -78,8 +81,25 @@ class EngineLayout:
         return self.root / "host-before.json"
 
     @property
+    def lock_file(self) -> pathlib.Path:
+        return self.root / "engine.lock"
+
+    @property
     def host(self) -> str:
         return f"unix://{self.socket}"
+
+
+@contextlib.contextmanager
+def locked(layout: EngineLayout) -> Iterator[None]:
+    """Holds the engine's lock (waiting for it): whoever starts or stops the engine, or a
+    cluster or image on it, holds it, so that no one stops the engine under another's work."""
+    layout.root.mkdir(parents=True, exist_ok=True)
+    with layout.lock_file.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def capability_granted(
