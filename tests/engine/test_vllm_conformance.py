@@ -19,7 +19,7 @@ import pytest
 from conformance_endpoints import ENDPOINTS
 from conformance_requests import BAD_INPUT, GENERATION, MAX_MODEL_LEN, Behaviour
 
-from sloserve.dev.real_vllm import environment, server
+from sloserve_dev.real_vllm import environment, server
 from vllm_fixtures import plugin
 
 REPOSITORY = pathlib.Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ requires), a long message timeout so that queued requests may wait on the stream
 original-destination cluster that sends each request to the `ip:port` of the
 `x-gateway-destination-endpoint` header the picker sets. Also fake engines for it to reach.
 
-The binary is the one `make setup` fetched (`sloserve.dev.envoy`).
+The binary is the one `make setup` fetched (`sloserve_dev.envoy`).
 """
 
 from __future__ import annotations

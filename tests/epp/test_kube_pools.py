@@ -17,7 +17,7 @@ from kubernetes import config as kube_config
 
 from sloserve.api import spec
 from sloserve.builders import inference_pool, labels
-from sloserve.dev import handle
+from sloserve_dev import handle
 from sloserve.epp import kube_pools
 from sloserve.gateway import datastore
 

@@ -16,7 +16,7 @@ import pytest
 from epp_harness import MODEL, completion
 from real_envoy import FakeEngine, fake_engines, running_envoy
 
-from sloserve.dev import envoy
+from sloserve_dev import envoy
 
 OPEN = {"anonymous": {}}
 LABELS = {"namespace": "", "modelservice": "", "model": MODEL}

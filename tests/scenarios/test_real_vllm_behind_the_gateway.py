@@ -24,8 +24,8 @@ import pytest
 import yaml
 from prometheus_client import parser
 
-from sloserve.dev import processes
-from sloserve.dev.real_vllm import server
+from sloserve_dev import processes
+from sloserve_dev.real_vllm import server
 from sloserve.report import model
 from vllm_fixtures import plugin
 

@@ -30,8 +30,8 @@ import pytest
 
 from sloserve.api.spec import EngineKind, ModelServiceSpec
 from sloserve.builders import engine_args
-from sloserve.dev import processes
-from sloserve.dev.real_vllm import environment, server, tiny_model
+from sloserve_dev import processes
+from sloserve_dev.real_vllm import environment, server, tiny_model
 
 FIXTURES = ("vllm_env", "tiny_model_dir", "real_vllm", "engine_sim_like_vllm")
 SERVED_MODEL = tiny_model.NAME

@@ -25,7 +25,7 @@ CONTAINER_NAME = "engine"
 PORT_NAME = "http"
 HEALTH_PATH = "/health"
 #: The node label that `engine.gpuProduct` is matched against (set by NVIDIA's GPU feature
-#: discovery, and by the local kubelet).
+#: discovery, and on the local kind cluster's nodes).
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 
 _STARTUP_PERIOD_S = 5
