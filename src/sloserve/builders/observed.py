@@ -38,6 +38,9 @@ def _conditions(status: Body) -> dict[str, Body]:
     return found
 
 
+# Longest line of an engine's last words kept in a condition's message.
+_LAST_LINE_MAX = 512
+
 # Failed restarts after which a not-ready engine counts as crash-looping, back-off or not.
 CRASH_LOOP_RESTARTS = 3
 
@@ -133,6 +136,10 @@ class PodState:
     """How the engine container last ended, e.g. `Error (exit code 1)`."""
     last_exit_failed: bool = False
     """Whether that last end was a failure (a non-zero exit code)."""
+    last_error: str | None = None
+    """The last line the engine wrote before it last ended (its termination message, which
+    the kubelet takes from the end of its log when the engine wrote none), e.g. vLLM's
+    `vllm serve: error: unrecognized arguments: --bogus`."""
 
     @classmethod
     def from_body(cls, body: Body) -> PodState:
@@ -152,7 +159,11 @@ class PodState:
             if candidate.get("name") == engine_pod.CONTAINER_NAME:
                 container = candidate
         waiting = _mapping(_mapping(container.get("state")).get("waiting"))
-        terminated = _mapping(_mapping(container.get("lastState")).get("terminated"))
+        # Between a crash and its restart the container is in the ended state itself; after
+        # the restart its last state holds that end.
+        terminated = _mapping(_mapping(container.get("state")).get("terminated")) or _mapping(
+            _mapping(container.get("lastState")).get("terminated")
+        )
         last_exit = (
             f"{terminated.get('reason', 'Terminated')} (exit code {terminated.get('exitCode')})"
             if terminated
@@ -170,6 +181,7 @@ class PodState:
             restarts=int(container.get("restartCount", 0)),
             last_exit=last_exit,
             last_exit_failed=bool(terminated) and terminated.get("exitCode") != 0,
+            last_error=_last_line(terminated.get("message")),
         )
 
     @property
@@ -188,6 +200,16 @@ class PodState:
     @property
     def config_failing(self) -> bool:
         return self.waiting_reason in _CONFIG_REASONS
+
+
+def _last_line(message: object) -> str | None:
+    if not isinstance(message, str):
+        return None
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if not lines:
+        return None
+    last = lines[-1]
+    return last if len(last) <= _LAST_LINE_MAX else last[: _LAST_LINE_MAX - 1] + "…"
 
 
 def gpu_product_of(node: Body) -> str | None:

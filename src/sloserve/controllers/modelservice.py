@@ -62,7 +62,7 @@ async def reconcile(
         targets = Targets.lenient(spec)
         try:
             parsed = reading.read_spec(spec, generation=generation, state=state)
-            targets = Targets.of(parsed)
+            targets = Targets.of(parsed, profile=context.profiles.check(parsed))
             template = await placement.placement_template(
                 context=context,
                 owner=body,
@@ -212,6 +212,7 @@ async def refresh_status(
                 state=state,
                 observed=observed,
                 previous=previous,
+                now=time.monotonic(),
             )
         if parsed is not None:
             patch.status.update(
@@ -225,7 +226,11 @@ async def refresh_status(
             body=body,
             patch=patch,
             state=state,
-            targets=Targets.of(parsed) if parsed is not None else Targets.lenient(spec),
+            targets=(
+                Targets.of(parsed, profile=context.profiles.check(parsed))
+                if parsed is not None
+                else Targets.lenient(spec)
+            ),
             applied_generation=applied,
             observed=observed,
             previous=placement.with_recorded(previous, state),

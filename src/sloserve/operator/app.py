@@ -43,8 +43,9 @@ def engine_defaults(settings: OperatorSettings) -> EngineDefaults:
     return EngineDefaults(
         sim_image=engines.sim_image,
         image_pull_policy=engines.image_pull_policy,
-        termination_grace_period_s=engines.termination_grace_period_s,
+        drain_seconds=engines.drain_seconds,
         drain_delay_s=engines.drain_delay_s,
+        shutdown_grace_s=engines.shutdown_grace_s,
         max_surge=engines.max_surge,
         max_unavailable=engines.max_unavailable,
         progress_deadline_s=engines.progress_deadline_s,
