@@ -31,7 +31,16 @@ def test_the_pre_stop_hook_runs_the_drain_wait_on_the_engine_port() -> None:
     hook = container(vllm_spec(port=9000), DEFAULTS)["lifecycle"]["preStop"]
     command = hook["exec"]["command"]
     assert command[:2] == ["/bin/sh", "-c"]
-    assert command[3:] == ["drain", DRAIN_WAIT.read_text(), "9000", "120", "5"]
+    assert command[3:] == ["drain", drain.drain_script(), "9000", "120", "5"]
+
+
+def test_the_hook_carries_the_drain_wait_without_its_docstring_and_comments() -> None:
+    script = drain.drain_script()
+    assert "def wait_until_idle(" in script
+    assert "#" not in script.replace('"#', "")
+    assert "Runs inside the engine container" not in script
+    assert len(script) < len(DRAIN_WAIT.read_text()) * 0.75
+    compile(script, "drain_wait", "exec")
 
 
 def test_the_drain_time_of_the_spec_bounds_the_wait() -> None:

@@ -9,13 +9,14 @@ shutdown allowance, after which the kubelet kills it.
 
 from __future__ import annotations
 
+import ast
 import functools
 from importlib import resources
 
 from sloserve.api.spec import ModelServiceSpec
 from sloserve.builders.defaults import EngineDefaults, Manifest
 
-__all__ = ["drain_seconds", "pre_stop_hook", "termination_grace_period_s"]
+__all__ = ["drain_script", "drain_seconds", "pre_stop_hook", "termination_grace_period_s"]
 
 # Images without python3 (none of vLLM's or sloserve's) fall back to waiting the whole drain time.
 _RUN_OR_SLEEP = (
@@ -25,8 +26,17 @@ _RUN_OR_SLEEP = (
 
 
 @functools.cache
-def _drain_script() -> str:
-    return resources.files("sloserve.builders").joinpath("drain_wait.py").read_text("utf-8")
+def drain_script() -> str:
+    """The source of `drain_wait` as the hook runs it: without its module docstring, comments
+    and blank lines, since every engine's Deployment, ReplicaSets and pods carry a copy."""
+    source = resources.files("sloserve.builders").joinpath("drain_wait.py").read_text("utf-8")
+    first = ast.parse(source).body[0]
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+        source = "\n".join(source.splitlines()[first.end_lineno or 0 :])
+    kept = [
+        line for line in source.splitlines() if line.strip() and not line.lstrip().startswith("#")
+    ]
+    return "\n".join(kept) + "\n"
 
 
 def drain_seconds(spec: ModelServiceSpec, defaults: EngineDefaults) -> int:
@@ -53,7 +63,7 @@ def pre_stop_hook(spec: ModelServiceSpec, defaults: EngineDefaults) -> Manifest 
         "-c",
         _RUN_OR_SLEEP,
         "drain",
-        _drain_script(),
+        drain_script(),
         str(spec.engine.port),
         str(drain_s),
         str(settle_s),
