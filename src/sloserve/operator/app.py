@@ -142,7 +142,8 @@ async def run(settings: OperatorSettings) -> int:
     try:
         if settings.leader_election.enabled:
             elector = leader.LeaseElector(
-                api=client.CoordinationV1Api(api),
+                # A client of its own: renewals never wait for a connection reconciles hold.
+                api=client.CoordinationV1Api(client.ApiClient(credentials.configuration)),
                 namespace=_lease_namespace(settings),
                 identity=identity,
                 timing=settings.leader_election,
@@ -163,10 +164,12 @@ async def run(settings: OperatorSettings) -> int:
     finally:
         if elector is not None and leading:
             try:
-                await asyncio.to_thread(elector.release)
+                await asyncio.get_running_loop().run_in_executor(elector.thread, elector.release)
             # The Lease then simply expires; a standby takes it after lease_duration_s.
             except Exception as error:
                 logger.warning("could not release the Lease, it will expire: %s", error)
+        if elector is not None:
+            elector.thread.shutdown(wait=False, cancel_futures=True)
         executor.shutdown(wait=False, cancel_futures=True)
         if server is not None:
             server.close()

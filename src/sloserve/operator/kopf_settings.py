@@ -18,6 +18,7 @@ FINALIZER = "sloserve.io/finalizer"
 ANNOTATION_PREFIX = "operator.sloserve.io"
 #: The `source.component` of the operator's Events.
 REPORTING_COMPONENT = "sloserve-operator"
+_CONSISTENCY_TIMEOUT_S = 30.0
 
 
 def kopf_settings(settings: OperatorSettings, *, identity: str) -> kopf.OperatorSettings:
@@ -50,4 +51,11 @@ def kopf_settings(settings: OperatorSettings, *, identity: str) -> kopf.Operator
         configured.watching.label_selectors[selector] = managed
     configured.watching.label_selectors["v1", "nodes"] = engine_pod.GPU_PRODUCT_LABEL
     configured.networking.request_timeout = settings.kubernetes.request_timeout_s
+    # After patching an object, kopf waits this long for the watch to deliver the patched
+    # version before it handles the object again. A loaded API server delivers it later than
+    # kopf's 5 s: kopf then handles the stale version as if its own patch had not happened and
+    # runs the reconcile a second time (with three applies and two patches).
+    configured.persistence.consistency_timeout = max(
+        _CONSISTENCY_TIMEOUT_S, settings.kubernetes.request_timeout_s
+    )
     return configured
