@@ -21,6 +21,18 @@ class ServerSettings(BaseModel):
 
     host: str = Field(default="0.0.0.0", description="Address to bind (default 0.0.0.0).")
     port: int = Field(default=8080, ge=0, le=65535, description="TCP port (default 8080).")
+    max_request_body_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1,
+        description="Largest request body accepted, in bytes (default 16 MiB); a larger one is "
+        "answered with 413.",
+    )
+    keep_alive_timeout_s: int = Field(
+        default=75,
+        ge=1,
+        description="Seconds an idle client connection is kept open (default 75: longer than "
+        "the idle timeouts of common load balancers, so that they close first).",
+    )
 
 
 class SourceSettings(BaseModel):
