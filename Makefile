@@ -1,6 +1,7 @@
 # sloserve developer entry points. `make demo` and `make test` do all the set-up on a fresh machine:
-# a virtualenv with the package, and the local Kubernetes control plane's binaries (built once from the
-# Go module proxy into a cache outside the repository).
+# a virtualenv with the package and the local-cluster package (dev-cluster/), Debian's packages, and
+# what the local kind cluster runs: the Kubernetes binaries, kind and CoreDNS (built once from the Go
+# module proxy) and the node and sloserve images (built offline), all cached outside the repository.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,17 +11,19 @@ PYTEST_ARGS ?=
 
 .PHONY: setup system-packages binaries lint test test-unit demo demo-down crds clean
 
-# Debian packages the local stack uses: Prometheus (scrapes the gateway and engines) and Chromium
-# (renders the HTML report in its screenshot test). Installed only when missing.
-SYSTEM_PACKAGES := prometheus chromium
+# Debian packages the local stack uses: Prometheus (scrapes the gateway and engines), Chromium
+# (renders the HTML report in its screenshot test), Docker Engine, debootstrap and iptables (the
+# local kind cluster; see docs/local-cluster.md). Installed only when missing.
+SYSTEM_PACKAGES := prometheus chromium docker.io debootstrap iptables
 
 # The package and its dependencies, first as pure Python; then the simulator's hot modules are
 # compiled beside their sources (setup.py), and compiled again whenever a source they are built
 # from changes (the test suite refuses stale ones).
-$(STAMP): pyproject.toml setup.py
+$(STAMP): pyproject.toml setup.py dev-cluster/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip 'setuptools>=77' wheel
 	SLOSERVE_PURE_PYTHON=1 $(BIN)/pip install --quiet --no-build-isolation -e '.[dev]'
+	$(BIN)/pip install --quiet --no-build-isolation --no-deps -e ./dev-cluster
 	touch $@
 
 COMPILED := $(VENV)/.compiled
@@ -38,7 +41,7 @@ $(COMPILED): $(STAMP) $(COMPILED_FROM)
 setup: $(STAMP) $(COMPILED) system-packages binaries
 
 system-packages:
-	@missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" -eq 0 ]; then \
 	    echo "installing Debian packages:$$missing"; \
@@ -48,16 +51,17 @@ system-packages:
 	  fi; \
 	fi
 
-binaries: $(STAMP)
+# The local cluster's binaries and images (cached; rebuilt when their sources change).
+binaries: $(STAMP) system-packages
 	$(BIN)/sloserve dev build
 
 crds: $(STAMP)
 	$(BIN)/sloserve crds
 
 lint: $(STAMP)
-	$(BIN)/ruff check setup.py src tests e2e bench
-	$(BIN)/ruff format --check setup.py src tests e2e bench
-	$(BIN)/mypy --strict src/
+	$(BIN)/ruff check setup.py conftest.py src dev-cluster/src tests e2e bench
+	$(BIN)/ruff format --check setup.py conftest.py src dev-cluster/src tests e2e bench
+	$(BIN)/mypy --strict src/ dev-cluster/src/
 	$(BIN)/lint-imports
 
 # pytest exits 5 when it collected no test: say so loudly and fail.

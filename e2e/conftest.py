@@ -13,8 +13,13 @@ import pytest
 
 from e2e import gateway_access, providers, tenants
 from e2e.chart_release import ChartRelease, install, uninstall
+from sloserve_dev import handle
 
 TEST_TIMEOUT_S = 600
+
+
+#: Runs after every other test: it checks that none of them sent anything off the machine.
+LAST_MODULE = "e2e/test_egress.py"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -22,12 +27,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if item.nodeid.startswith("e2e/"):
             item.add_marker(pytest.mark.e2e)
             item.add_marker(pytest.mark.timeout(TEST_TIMEOUT_S))
+    last = [item for item in items if item.nodeid.startswith(LAST_MODULE)]
+    items[:] = [item for item in items if not item.nodeid.startswith(LAST_MODULE)] + last
 
 
 @pytest.fixture(scope="session")
-def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[providers.Provider]:
-    with providers.provide(tmp_path_factory.mktemp("e2e-cluster")) as provided:
-        yield provided
+def provider(request: pytest.FixtureRequest) -> providers.Provider:
+    """The external cluster of SLOSERVE_E2E_KUBECONFIG, else the session's kind cluster."""
+    found = providers.external()
+    if found is not None:
+        return found
+    running: handle.ClusterHandle = request.getfixturevalue("kind_cluster")
+    return providers.kind(running)
 
 
 @pytest.fixture(scope="session")

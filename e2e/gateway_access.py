@@ -1,8 +1,8 @@
 """Reaching the gateway's pods from the test process, the way a Service would: through the ready
 endpoints of the gateway Service's EndpointSlices, resolved afresh for every request.
 
-The local provider's pod IPs are addresses of this machine, reached directly; on other clusters
-each ready pod gets its own `kubectl port-forward`."""
+Each ready pod gets its own `kubectl port-forward` on loopback (kind's pod addresses live inside
+its nodes, and no route to them is made); `connections()` counts what went through them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import re
 import subprocess
 import threading
 
-from sloserve.dev import handle
+from sloserve_dev import handle
 
 _FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+)")
 
@@ -43,6 +43,7 @@ class GatewayAccess:
         self._pods_reachable = pods_reachable
         self._forwards: dict[str, tuple[subprocess.Popen[str], str]] = {}
         self._lock = threading.Lock()
+        self._connections = 0
 
     def endpoints(self) -> list[Endpoint]:
         """The ready endpoints of the Service, from its EndpointSlices."""
@@ -108,11 +109,24 @@ class GatewayAccess:
         if match is None:
             process.kill()
             raise RuntimeError(f"kubectl port-forward to pod {endpoint.pod} failed: {line!r}")
-        # kubectl prints a line per connection; a full pipe would stall the forward.
-        threading.Thread(target=process.stdout.read, daemon=True).start()
+        # kubectl prints a line per connection: count them (and a full pipe would stall it).
+        threading.Thread(target=self._count_connections, args=(process,), daemon=True).start()
         url = f"http://127.0.0.1:{match.group(1)}"
         self._forwards[endpoint.pod] = (process, url)
         return url
+
+    def connections(self) -> int:
+        """Connections made through the port-forwards so far (anyone's: the tests', a report's
+        scrapes)."""
+        with self._lock:
+            return self._connections
+
+    def _count_connections(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("Handling connection"):
+                with self._lock:
+                    self._connections += 1
 
     def _stop_forward(self, pod: str) -> None:
         process, _ = self._forwards.pop(pod)

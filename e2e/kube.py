@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from sloserve.dev import handle
+from sloserve_dev import handle
 
 Json = dict[str, Any]
 

@@ -3,8 +3,12 @@
 `kube_cluster` is one real Kubernetes control plane per test session: etcd, kube-apiserver,
 kube-controller-manager and kube-scheduler on loopback (built on first use, then cached), with no
 nodes, or the cluster of `SLOSERVE_TEST_KUBECONFIG` when that is set. Tests that use it are
-marked `cluster` automatically, so `pytest -m "not cluster"` skips them. Tests that need pods to
-run carry the `pods` marker: they run only on a cluster with nodes.
+marked `cluster` automatically, so `pytest -m "not cluster"` skips them.
+
+`pod_cluster` is a cluster whose nodes run pods: `SLOSERVE_TEST_KUBECONFIG`'s, else the session's
+local kind cluster (`kind_cluster`, shared with the e2e suite). Tests that use it are marked
+`pods`. Tests marked `reaches_pods` run a server on this machine that must reach pod addresses,
+which nothing routes here: they run only against `SLOSERVE_TEST_KUBECONFIG`.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Iterator
 import pytest
 
 from sloserve import build_info
-from sloserve.dev import build, handle, session
+from sloserve_dev import build, handle, session
 
 EXTERNAL_KUBECONFIG = "SLOSERVE_TEST_KUBECONFIG"
 
@@ -34,15 +38,20 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "kube_cluster" in getattr(item, "fixturenames", ()):
+        fixtures = getattr(item, "fixturenames", ())
+        if "kube_cluster" in fixtures:
             item.add_marker(pytest.mark.cluster)
+        if "pod_cluster" in fixtures:
+            item.add_marker(pytest.mark.pods)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("pods") is not None and not os.environ.get(EXTERNAL_KUBECONFIG):
+    if item.get_closest_marker("reaches_pods") is not None and not os.environ.get(
+        EXTERNAL_KUBECONFIG
+    ):
         pytest.skip(
-            "needs nodes that run pods, which the local control plane has none of: set "
-            f"{EXTERNAL_KUBECONFIG} to a cluster with GPU-labelled nodes"
+            "runs a server on this machine that must reach pod addresses, which no route leads "
+            f"to here: set {EXTERNAL_KUBECONFIG} to a cluster whose pods this machine reaches"
         )
 
 
@@ -58,3 +67,13 @@ def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[handle.Cl
     state_dir = tmp_path_factory.mktemp("kube-cluster")
     with session.local_control_plane(state_dir) as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def pod_cluster(request: pytest.FixtureRequest) -> handle.ClusterHandle:
+    """A cluster whose nodes (with GPU labels) run pods; see the module's docstring."""
+    external = os.environ.get(EXTERNAL_KUBECONFIG)
+    if external:
+        return handle.ClusterHandle.from_kubeconfig(pathlib.Path(external), bin_dir=build.build())
+    running: handle.ClusterHandle = request.getfixturevalue("kind_cluster")
+    return running

@@ -52,7 +52,7 @@ from sloserve.api.spec import ModelServiceSpec
 from sloserve.builders import workloads
 from sloserve.builders.defaults import EngineDefaults
 from sloserve.controllers import kube_apply
-from sloserve.dev import handle, session
+from sloserve_dev import handle, session
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 GROUP, VERSION, PLURAL = "sloserve.io", "v1alpha1", "modelservices"

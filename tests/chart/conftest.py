@@ -7,7 +7,7 @@ import pathlib
 
 import pytest
 
-from sloserve.dev import build
+from sloserve_dev import build
 
 
 @pytest.fixture(scope="session")

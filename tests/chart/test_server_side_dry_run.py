@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from chart import helm_chart
-from sloserve.dev import handle
+from sloserve_dev import handle
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from operator_harness import REPO, Kube, OperatorProcess, eventually, start_operator, unique
 
-from sloserve.dev import handle
+from sloserve_dev import handle
 
 
 @pytest.fixture(scope="session")

@@ -20,12 +20,12 @@ import pytest
 import yaml
 from kubernetes import client, config
 
-from sloserve.dev import handle
+from sloserve_dev import handle
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "config" / "samples" / "modelservice-sim.yaml"
 GROUP, VERSION, PLURAL = "sloserve.io", "v1alpha1", "modelservices"
-#: A GPU product the local kubelet's nodes do not have: engines asking for it stay Pending, so
+#: A GPU product the test clusters' nodes do not have: engines asking for it stay Pending, so
 #: that tests of many ModelServices start no engine processes.
 ABSENT_GPU = "NVIDIA-NOT-IN-THIS-CLUSTER"
 

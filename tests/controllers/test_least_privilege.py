@@ -19,8 +19,8 @@ from operator_harness import (
     unique,
 )
 
-from sloserve.dev import handle
 from sloserve.operator import permissions
+from sloserve_dev import handle
 
 ACCOUNT = "sloserve-operator"
 

@@ -17,7 +17,7 @@ from operator_harness import (
     unique,
 )
 
-from sloserve.dev import handle
+from sloserve_dev import handle
 
 LEADING = "leading: holding Lease"
 

@@ -16,7 +16,7 @@ from operator_harness import (
     unique,
 )
 
-from sloserve.dev import handle
+from sloserve_dev import handle
 
 COUNT = 50
 CHILD_KINDS = ("deployments", "services", "poddisruptionbudgets")

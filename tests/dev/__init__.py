@@ -1,1 +1,1 @@
-"""Tests of the local Kubernetes cluster (sloserve.dev)."""
+"""Tests of the local Kubernetes cluster (sloserve_dev)."""

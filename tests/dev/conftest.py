@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sloserve.dev import handle
+from sloserve_dev import handle
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import yaml
 
-from sloserve.dev import handle
+from sloserve_dev import handle
 
 
 def bearer_client(cluster: handle.ClusterHandle, token: str) -> httpx.Client:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from dev.helpers import bearer_client, eventually
-from sloserve.dev import handle
+from sloserve_dev import handle
 
 
 def test_garbage_collector_deletes_a_dependent_whose_owner_was_deleted(

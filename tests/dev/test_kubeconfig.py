@@ -7,7 +7,7 @@ import pathlib
 import pytest
 from kubernetes import client, config
 
-from sloserve.dev import kubeconfig, pki
+from sloserve_dev import kubeconfig, pki
 
 SERVER = "https://127.0.0.1:6443"
 
@@ -42,7 +42,7 @@ def test_client_certificate_kubeconfig_is_loaded_with_its_server_and_ca(
 
 
 def test_token_file_kubeconfig_reads_the_token_from_the_file(tmp_path: pathlib.Path) -> None:
-    # The local kubelet's fallback where it may not mount the ServiceAccount token in place.
+    # For a pod whose ServiceAccount token is mounted somewhere other than the standard place.
     token_file = tmp_path / "token"
     token_file.write_text("the-token")
     path = tmp_path / "kubeconfig"

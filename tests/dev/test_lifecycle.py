@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from sloserve.dev import build, cluster, layout, processes, readiness, session, state
+from sloserve_dev import build, cluster, layout, processes, readiness, session, state
 
 pytestmark = pytest.mark.cluster
 

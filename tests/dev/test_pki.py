@@ -8,7 +8,7 @@ import pathlib
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from sloserve.dev import credentials, layout
+from sloserve_dev import credentials, layout
 
 
 def _load(path: pathlib.Path) -> x509.Certificate:
@@ -46,18 +46,3 @@ def test_admin_certificate_is_a_client_certificate_in_group_system_masters(
     ]
     assert list(usages) == [ExtendedKeyUsageOID.CLIENT_AUTH]
     assert paths.pki("admin")[1].stat().st_mode & 0o077 == 0
-
-
-def test_node_certificate_names_the_node_user_and_group(tmp_path: pathlib.Path) -> None:
-    paths = layout.ClusterLayout(tmp_path)
-    credentials.write_cluster_credentials(paths, server="https://127.0.0.1:6443")
-
-    pair = credentials.issue_node_credentials(paths, node_name="gpu-node-0")
-    node = x509.load_pem_x509_certificate(pair.cert)
-
-    assert node.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == (
-        "system:node:gpu-node-0"
-    )
-    assert node.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == (
-        "system:nodes"
-    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pathlib
 import time
 
-from sloserve.dev import processes
+from sloserve_dev import processes
 
 _IGNORES_SIGTERM = "trap '' TERM; sleep 60 & wait; sleep 60"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dev.helpers import bearer_client
-from sloserve.dev import handle
+from sloserve_dev import handle
 
 
 def test_service_account_may_list_secrets_only_after_a_role_binding(

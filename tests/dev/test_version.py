@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sloserve.dev import handle, paths
+from sloserve_dev import handle, paths
 
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("local_only")]
 

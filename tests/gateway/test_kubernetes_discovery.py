@@ -20,10 +20,10 @@ from gateway_processes import free_port, wait_until
 
 from sloserve.api import spec
 from sloserve.builders import defaults, workloads
-from sloserve.dev import handle
+from sloserve_dev import handle
 
 #: The gateway runs on this machine and must reach the engine pod it discovers.
-pytestmark = pytest.mark.pods
+pytestmark = pytest.mark.reaches_pods
 MODEL = "discovered/model"
 REPOSITORY = Path(__file__).resolve().parents[2]
 MODELSERVICE_SPEC: dict[str, Any] = {

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import yaml
 
-from sloserve.dev import prometheus
+from sloserve_dev import prometheus
 
 needs_prometheus = pytest.mark.skipif(
     prometheus.find_binary() is None,

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 
 from report import live_workload
 from sloserve.cli import main
-from sloserve.dev import prometheus
 from sloserve.report import model
 from sloserve.report.collect.prometheus_api import PrometheusAPI
+from sloserve_dev import prometheus
 
 pytestmark = pytest.mark.skipif(
     prometheus.find_binary() is None,

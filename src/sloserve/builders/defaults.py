@@ -39,7 +39,7 @@ class EngineDefaults:
             interference-aware and names no scheduler; None when the cluster runs no such
             scheduler, and the operator falls back to preferred node affinity.
         listen_host: the address engines bind: `0.0.0.0`, or `$(POD_IP)` for the pod's own IP
-            (where pods share the host's network, as on the local kubelet).
+            (where pods share the host's network).
     """
 
     sim_image: str

@@ -15,7 +15,8 @@ import click
 # subcommand name -> "module:attribute" holding a click command or group
 _SUBCOMMANDS: dict[str, str] = {
     "crds": "sloserve.cli.crds:crds",
-    "dev": "sloserve.cli.dev:dev",
+    # the local cluster, in the separate sloserve-dev package (dev-cluster/ of the repository)
+    "dev": "sloserve_dev.cli:dev",
     "engine-sim": "sloserve.cli.engine_sim:engine_sim",
     "sim": "sloserve.cli.sim:sim",
     "operator": "sloserve.cli.operator:operator",
@@ -37,7 +38,8 @@ class _LazyGroup(click.Group):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as error:
-            if error.name != module_name:
+            missing = error.name or ""
+            if missing != module_name and not module_name.startswith(f"{missing}."):
                 raise
             return None
         command: Any = getattr(module, attribute)

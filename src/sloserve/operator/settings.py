@@ -157,8 +157,8 @@ class EngineSettings(_Group):
         default="0.0.0.0",
         min_length=1,
         description="Address engines bind (their --host): 0.0.0.0 (default) in a real cluster; "
-        "$(POD_IP) for the pod's own IP where pods share the host's network (the local "
-        "kubelet), which also gives engines the env var POD_IP from status.podIP.",
+        "$(POD_IP) for the pod's own IP where pods share the host's network "
+        "(hostNetwork), which also gives engines the env var POD_IP from status.podIP.",
     )
 
 

@@ -1,0 +1,1 @@
+"""The local kind cluster: built offline, fenced from the network, with simulated GPUs."""

@@ -1,0 +1,3 @@
+module sloserve.local/kindtools
+
+go 1.24

@@ -1,0 +1,44 @@
+"""A second `sloserve dev up` reuses the recorded cluster only when it was asked for the same
+cluster; what differs is named."""
+
+from __future__ import annotations
+
+import pathlib
+
+from sloserve_dev.kind import cluster, lifecycle
+
+
+def _record(options: cluster.KindOptions) -> lifecycle.KindRecord:
+    return lifecycle.KindRecord(
+        name=options.name,
+        kubeconfig=pathlib.Path("kubeconfig"),
+        dockerd_pid=None,
+        nodes=tuple(options.node_names()),
+        gpu_product=options.gpu_product,
+        gpus_per_node=options.gpus_per_node,
+        port_mappings=tuple((m.container_port, m.host_port) for m in options.port_mappings),
+    )
+
+
+def test_the_same_options_find_no_difference() -> None:
+    options = cluster.KindOptions(port_mappings=(cluster.PortMapping(30080, 8080),))
+    assert lifecycle.differences(_record(options), options) == []
+
+
+def test_each_differing_option_is_named_with_what_runs_and_what_was_asked() -> None:
+    record = _record(cluster.KindOptions())
+    asked = cluster.KindOptions(
+        name="other", nodes=3, gpu_product="NVIDIA-A100-SXM4-80GB", gpus_per_node=4
+    )
+    assert lifecycle.differences(record, asked) == [
+        "name: sloserve (asked other)",
+        "nodes: 2 (asked 3)",
+        "GPU product: NVIDIA-H100-80GB-HBM3 (asked NVIDIA-A100-SXM4-80GB)",
+        "GPUs per node: 8 (asked 4)",
+    ]
+
+
+def test_session_cluster_names_differ_between_sessions() -> None:
+    first, second = lifecycle.session_cluster_name(), lifecycle.session_cluster_name()
+    assert first != second
+    assert first.startswith("sloserve-test-")
