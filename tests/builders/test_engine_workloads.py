@@ -76,18 +76,6 @@ def test_startup_probe_allows_the_configured_start_time() -> None:
     assert probe["periodSeconds"] * probe["failureThreshold"] == 600
 
 
-def test_termination_is_graceful_with_a_drain_pause() -> None:
-    defaults = EngineDefaults(sim_image="x", termination_grace_period_s=90, drain_delay_s=7)
-    deployment = _deployment(make_spec(), defaults)
-    assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 90
-    assert _container(deployment)["lifecycle"] == {"preStop": {"sleep": {"seconds": 7}}}
-
-
-def test_zero_drain_delay_leaves_out_the_pre_stop_hook() -> None:
-    defaults = EngineDefaults(sim_image="x", drain_delay_s=0)
-    assert "lifecycle" not in _container(_deployment(make_spec(), defaults))
-
-
 def test_rollout_surges_without_taking_engines_down_by_default() -> None:
     deployment = _deployment(make_spec())
     assert deployment["spec"]["strategy"] == {
@@ -169,14 +157,6 @@ def test_building_is_deterministic_and_leaves_the_spec_alone() -> None:
     before = copy.deepcopy(spec.model_dump())
     assert _deployment(spec) == _deployment(spec)
     assert spec.model_dump() == before
-
-
-def test_vllm_engines_get_a_memory_backed_shared_memory() -> None:
-    deployment = _deployment(vllm_spec())
-    assert deployment["spec"]["template"]["spec"]["volumes"] == [
-        {"name": "dshm", "emptyDir": {"medium": "Memory"}}
-    ]
-    assert _container(deployment)["volumeMounts"] == [{"name": "dshm", "mountPath": "/dev/shm"}]
 
 
 def test_a_failed_engine_leaves_the_end_of_its_log_as_termination_message() -> None:

@@ -224,3 +224,36 @@ def test_gpu_product_comes_from_the_node_label() -> None:
     labelled = {"metadata": {"labels": {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}}}
     assert gpu_product_of(labelled) == "NVIDIA-H100-80GB-HBM3"
     assert gpu_product_of({"metadata": {}}) is None
+
+
+def _crashed_with(message: str, *, where: str = "lastState") -> dict[str, object]:
+    body = _restarting_pod(restarts=4, exit_code=2)
+    (container,) = body["status"]["containerStatuses"]  # type: ignore[index]
+    container[where] = {"terminated": {"reason": "Error", "exitCode": 2, "message": message}}
+    return body
+
+
+def test_the_last_line_the_engine_wrote_is_kept() -> None:
+    log_tail = (
+        "usage: vllm serve [model_tag] [options]\n"
+        "vllm serve: error: unrecognized arguments: --max-num-seq=64\n\n"
+    )
+    state = PodState.from_body(_crashed_with(log_tail))
+    assert state.last_error == "vllm serve: error: unrecognized arguments: --max-num-seq=64"
+
+
+def test_an_ended_container_not_yet_restarted_is_read_from_its_state() -> None:
+    state = PodState.from_body(_crashed_with("RuntimeError: CUDA out of memory", where="state"))
+    assert state.last_error == "RuntimeError: CUDA out of memory"
+    assert state.last_exit == "Error (exit code 2)"
+
+
+def test_a_very_long_last_line_is_cut() -> None:
+    state = PodState.from_body(_crashed_with("x" * 5000))
+    assert state.last_error is not None
+    assert len(state.last_error) == ERROR_LINE_MAX_CHARS
+    assert state.last_error.endswith("…")
+
+
+def test_no_termination_message_means_no_last_error() -> None:
+    assert PodState.from_body(_restarting_pod(restarts=3, exit_code=1)).last_error is None

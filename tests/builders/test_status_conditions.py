@@ -255,3 +255,21 @@ def test_lenient_targets_survive_a_malformed_spec() -> None:
         replicas=0, gpu_product=H100
     )
     assert Targets.lenient({}) == Targets(replicas=1, gpu_product=None)
+
+
+def test_a_crash_loop_carries_the_engines_own_last_error_line() -> None:
+    crashing = pod(
+        "llama-a",
+        ready=False,
+        waiting_reason="CrashLoopBackOff",
+        restarts=4,
+        last_exit="Error (exit code 2)",
+        last_exit_failed=True,
+        last_error="vllm serve: error: unrecognized arguments: --bogus",
+    )
+    status = _status(observation(deployment=deployment(ready=1), pods=(crashing, pod("llama-b"))))
+    degraded = status.condition("Degraded")
+    assert degraded is not None
+    assert degraded.reason == "CrashLooping"
+    assert "the engine said: vllm serve: error: unrecognized arguments: --bogus" in degraded.message
+    assert "kubectl logs llama-a --previous" in degraded.message

@@ -28,6 +28,7 @@ def test_defaults_render_one_of_each_part(rendered: helm_chart.Rendered) -> None
             "ConfigMap",
             "Deployment",
             "Deployment",
+            "FlowSchema",
             "PodDisruptionBudget",
             "Role",
             "RoleBinding",
@@ -143,3 +144,26 @@ def test_listening_on_the_pod_ip_reaches_every_component(helm: pathlib.Path) -> 
         # Kubernetes expands $(POD_IP) only from variables defined before the reference.
         first = rendered.container(suffix)["env"][0]
         assert first == {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+
+
+def test_the_operators_lease_requests_get_the_leader_election_priority_level(
+    rendered: helm_chart.Rendered,
+) -> None:
+    schema = rendered.one("FlowSchema")
+    assert schema["spec"]["priorityLevelConfiguration"] == {"name": "leader-election"}
+    (rule,) = schema["spec"]["rules"]
+    operator = rendered.one("Deployment", "-operator")
+    account = operator["spec"]["template"]["spec"]["serviceAccountName"]
+    assert rule["subjects"] == [
+        {
+            "kind": "ServiceAccount",
+            "serviceAccount": {"name": account, "namespace": operator["metadata"]["namespace"]},
+        }
+    ]
+    assert rule["resourceRules"][0]["resources"] == ["leases"]
+    assert rule["resourceRules"][0]["namespaces"] == [operator["metadata"]["namespace"]]
+
+
+def test_the_lease_flow_schema_can_be_left_out(helm: pathlib.Path) -> None:
+    rendered = helm_chart.render(helm, values={"operator": {"leaseFlowSchema": {"enabled": False}}})
+    assert "FlowSchema" not in rendered.kinds()

@@ -52,7 +52,7 @@ def test_only_the_lease_holder_acts_and_the_standby_takes_over(
         before = unique("before")
         kube.apply(engine_with(sample(before, replicas=1), gpuProduct=ABSENT_GPU))
         eventually(lambda: kube.reconciled(before), what="the leader to reconcile")
-        assert f"Deployment {before}" in leader.log()
+        assert f"Deployment and PodDisruptionBudget {before}" in leader.log()
         assert LEADING not in standby.log()
         assert "serving ModelServices" not in standby.log()
 
@@ -70,7 +70,7 @@ def test_only_the_lease_holder_acts_and_the_standby_takes_over(
             what="the new leader to reconcile",
             diagnose=standby.log_tail,
         )
-        assert f"Deployment {after}" in standby.log()
+        assert f"Deployment and PodDisruptionBudget {after}" in standby.log()
         coordination = client.CoordinationV1Api(api_client(kube_cluster))
         spec = coordination.read_namespaced_lease(lease, module_namespace).spec
         assert spec is not None

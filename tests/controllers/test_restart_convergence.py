@@ -101,6 +101,6 @@ def test_killed_mid_reconcile_then_restarted_converges_without_duplicates(
         )
         for body in kube.modelservices():
             kinds = {condition["type"] for condition in body["status"]["conditions"]}
-            assert kinds == {"Ready", "Progressing", "Degraded"}
+            assert kinds == {"Ready", "Progressing", "Degraded", "ProfileResolved", "SLOAttainable"}
     finally:
         second.stop()

@@ -17,9 +17,9 @@ from kubernetes import config as kube_config
 
 from sloserve.api import spec
 from sloserve.builders import inference_pool, labels
-from sloserve_dev import handle
 from sloserve.epp import kube_pools
 from sloserve.gateway import datastore
+from sloserve_dev import handle
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 POOL_CRD = pathlib.Path(__file__).resolve().parent / "crds"

@@ -81,3 +81,52 @@ def test_a_slice_names_its_modelservice_by_label() -> None:
     key, group = owner
     assert (key.namespace, key.name, group) == ("team-a", "llama", "llama-abc")
     assert kube_objects.slice_owner({"metadata": {"name": "other"}}) is None
+
+
+def test_a_terminating_engine_takes_no_new_requests_even_while_it_serves() -> None:
+    # What the EndpointSlice controller writes for a pod that is being deleted: still serving
+    # its in-flight requests, not ready, terminating.
+    draining = {"ready": False, "serving": True, "terminating": True}
+    published = {"ready": True, "serving": True, "terminating": True}
+    urls = kube_objects.slice_engine_urls(
+        endpoint_slice(
+            endpoints=[
+                {"addresses": ["10.0.0.2"], "conditions": {"ready": True, "serving": True}},
+                {"addresses": ["10.0.0.3"], "conditions": draining},
+                {"addresses": ["10.0.0.4"], "conditions": published},
+            ]
+        )
+    )
+    assert urls == ("http://10.0.0.2:8000",)
+
+
+@pytest.mark.parametrize(
+    ("conditions", "takes"),
+    [
+        ({}, True),
+        ({"ready": True}, True),
+        ({"serving": True, "terminating": False}, True),
+        ({"ready": False}, False),
+        ({"serving": False}, False),
+        ({"terminating": True}, False),
+        ({"ready": True, "serving": True, "terminating": True}, False),
+    ],
+)
+def test_which_endpoint_conditions_take_new_requests(
+    conditions: dict[str, bool], takes: bool
+) -> None:
+    assert kube_objects.takes_new_requests(conditions) is takes
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--max_num_seqs=8"], 8),
+        (["--max-num-seqs=4", "--max-num-seqs", "12"], 12),
+        (["--max-num-seqs=x"], 256),
+    ],
+)
+def test_max_num_seqs_reads_every_spelling_and_the_last_value(
+    args: list[str], expected: int
+) -> None:
+    assert kube_objects.max_num_seqs(args) == expected

@@ -24,9 +24,9 @@ import pytest
 import yaml
 from prometheus_client import parser
 
+from sloserve.report import model
 from sloserve_dev import processes
 from sloserve_dev.real_vllm import server
-from sloserve.report import model
 from vllm_fixtures import plugin
 
 pytestmark = pytest.mark.e2e

@@ -10,7 +10,16 @@ from typing import Literal
 
 from pydantic import JsonValue
 
-__all__ = ["JsonDict", "Reason", "list_map", "rule", "string_literal", "validations"]
+__all__ = [
+    "JsonDict",
+    "Reason",
+    "at_most_one",
+    "exactly_one",
+    "list_map",
+    "rule",
+    "string_literal",
+    "validations",
+]
 
 #: A JSON object, as ``json_schema_extra`` takes it.
 JsonDict = dict[str, JsonValue]
@@ -64,3 +73,22 @@ def string_literal(text: str) -> str:
     """``text`` as a CEL string literal (a regular expression keeps its backslashes)."""
     escaped = text.replace("\\", "\\\\").replace("'", "\\'")
     return f"'{escaped}'"
+
+
+def exactly_one(*fields: str, what: str) -> JsonDict:
+    """A rule that exactly one of the camelCase `fields` of the object is set; `what` names the
+    object in the message (`valueFrom`, `modelCache`)."""
+    present = ", ".join(f"has(self.{field})" for field in fields)
+    return rule(
+        f"[{present}].exists_one(set, set)",
+        message=f"{what} must set exactly one of {', '.join(fields)}",
+    )
+
+
+def at_most_one(*fields: str, what: str) -> JsonDict:
+    """A rule that at most one of the camelCase `fields` of the object is set."""
+    present = ", ".join(f"has(self.{field})" for field in fields)
+    return rule(
+        f"[{present}].filter(set, set).size() <= 1",
+        message=f"{what} may set only one of {', '.join(fields)}",
+    )

@@ -27,9 +27,12 @@ __all__ = [
     "MAX_RESOURCE_NAMES",
     "ApiModel",
     "DnsLabel",
+    "DnsSubdomain",
     "DurationText",
     "Quantity",
     "ResourceList",
+    "require_at_most_one",
+    "require_exactly_one",
 ]
 
 #: RFC 1123 label: what Kubernetes accepts as a label-like name, and what we accept as a class name.
@@ -119,3 +122,30 @@ ResourceList = Annotated[dict[str, Quantity], Field(max_length=MAX_RESOURCE_NAME
 
 #: A class or profile name: lowercase letters, digits and `-`, at most 63 characters.
 DnsLabel = Annotated[str, StringConstraints(max_length=63, pattern=DNS_LABEL_PATTERN)]
+
+#: RFC 1123 subdomain: what Kubernetes accepts as the name of a Secret, ConfigMap or claim.
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+#: The name of an object an engine refers to (a Secret, a ConfigMap, a claim, a class).
+DnsSubdomain = Annotated[
+    str, StringConstraints(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
+]
+
+
+def _set_fields(model: BaseModel, names: tuple[str, ...]) -> list[str]:
+    return [name for name in names if getattr(model, name) is not None]
+
+
+def require_exactly_one(model: BaseModel, *names: str, what: str) -> None:
+    """Raises ValueError in the words of `cel.exactly_one` unless exactly one of the fields
+    `names` (snake_case) of `model` is set."""
+    if len(_set_fields(model, names)) != 1:
+        camel = ", ".join(to_camel(name) for name in names)
+        raise ValueError(f"{what} must set exactly one of {camel}")
+
+
+def require_at_most_one(model: BaseModel, *names: str, what: str) -> None:
+    """Raises ValueError in the words of `cel.at_most_one` when several of `names` are set."""
+    if len(_set_fields(model, names)) > 1:
+        camel = ", ".join(to_camel(name) for name in names)
+        raise ValueError(f"{what} may set only one of {camel}")

@@ -42,6 +42,8 @@ class ConditionType(enum.StrEnum):
     READY = "Ready"
     PROGRESSING = "Progressing"
     DEGRADED = "Degraded"
+    PROFILE_RESOLVED = "ProfileResolved"
+    SLO_ATTAINABLE = "SLOAttainable"
 
 
 class ConditionStatus(enum.StrEnum):
@@ -56,7 +58,7 @@ class Condition(ApiModel):
     """One aspect of the ModelService's state, as in `metav1.Condition`."""
 
     type: str = Field(max_length=316, pattern=_CONDITION_TYPE_PATTERN)
-    """`Ready`, `Progressing` or `Degraded`."""
+    """`Ready`, `Progressing`, `Degraded`, `ProfileResolved` or `SLOAttainable`."""
 
     status: ConditionStatus
     """`True`, `False` or `Unknown`."""
@@ -140,7 +142,8 @@ class ModelServiceStatus(ApiModel):
     """The `metadata.generation` the operator last acted on."""
 
     conditions: Annotated[tuple[Condition, ...], Field(json_schema_extra=cel.list_map("type"))] = ()
-    """`Ready`, `Progressing` and `Degraded`, one entry per type."""
+    """`Ready`, `Progressing`, `Degraded`, `ProfileResolved` and `SLOAttainable`, one entry per
+    type."""
 
     replicas: int = Field(default=0, ge=0, le=INT32_MAX, json_schema_extra=_INT32)
     """Engine pods that exist."""

@@ -18,11 +18,14 @@ class EngineDefaults:
     Attributes:
         sim_image: image of `sim` engines whose spec names none (the sloserve image).
         image_pull_policy: `Always`, `IfNotPresent` or `Never`; None leaves Kubernetes' default.
-        termination_grace_period_s: seconds an engine gets to finish in-flight requests after
-            SIGTERM before it is killed.
-        drain_delay_s: seconds an engine keeps serving after its pod starts terminating, so that
-            the gateway sees the EndpointSlice change before the engine stops accepting work;
-            0 disables the pre-stop pause.
+        drain_seconds: seconds a terminating engine may take to finish its in-flight requests
+            before it gets SIGTERM, for ModelServices whose `spec.drainSeconds` is unset; 0
+            sends SIGTERM at once.
+        drain_delay_s: the least time a terminating engine keeps serving, even when idle, so
+            that the gateway sees the EndpointSlice change (and any request already on its way
+            arrives) before the engine may stop.
+        shutdown_grace_s: seconds an engine gets after SIGTERM to exit before it is killed; the
+            pod's `terminationGracePeriodSeconds` is the drain time plus this.
         max_surge: extra engine pods a rollout may create (a count or a percentage).
         max_unavailable: engine pods a rollout may take down before their replacements are
             ready (a count or a percentage).
@@ -41,8 +44,9 @@ class EngineDefaults:
 
     sim_image: str
     image_pull_policy: str | None = None
-    termination_grace_period_s: int = 60
+    drain_seconds: int = 120
     drain_delay_s: int = 5
+    shutdown_grace_s: int = 30
     max_surge: int | str = 1
     max_unavailable: int | str = 0
     progress_deadline_s: int = 600

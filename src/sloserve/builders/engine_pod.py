@@ -1,4 +1,9 @@
-"""The pod template of a ModelService's engines."""
+"""The pod template of a ModelService's engines.
+
+The operator owns the engine container's command line, ports, probes, preStop hook, shared
+memory and model cache, the selector labels and its annotations; everything else the spec's
+`engine.pod` may add (see `engine_scheduling` and `engine_storage` for how the two are merged).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,18 @@ import dataclasses
 import math
 from collections.abc import Mapping
 
-from sloserve.api.spec import GPU_RESOURCE, Engine, EngineKind, ModelServiceSpec
-from sloserve.builders import engine_args, labels
+from sloserve.api.engine import GPU_PRODUCT_LABEL
+from sloserve.api.spec import ModelServiceSpec
+from sloserve.builders import (
+    drain,
+    engine_args,
+    engine_resources,
+    engine_scheduling,
+    engine_security,
+    engine_storage,
+    kube_json,
+    labels,
+)
 from sloserve.builders.defaults import EngineDefaults, Manifest
 
 __all__ = [
@@ -17,6 +32,7 @@ __all__ = [
     "POD_IP_ENV",
     "PORT_NAME",
     "PlacementTemplate",
+    "engine_container",
     "engine_pod_template",
     "scheduler_name",
 ]
@@ -24,16 +40,11 @@ __all__ = [
 CONTAINER_NAME = "engine"
 PORT_NAME = "http"
 HEALTH_PATH = "/health"
-#: The node label that `engine.gpuProduct` is matched against (set by NVIDIA's GPU feature
-#: discovery, and on the local kind cluster's nodes).
-GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+POD_IP_ENV = engine_storage.POD_IP_ENV
 
 _STARTUP_PERIOD_S = 5
 _READINESS_PERIOD_S = 5
 _LIVENESS_PERIOD_S = 10
-_SHM_VOLUME = "dshm"
-#: The environment variable holding the pod's IP, for a listen host of `$(POD_IP)`.
-POD_IP_ENV = "POD_IP"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -62,29 +73,6 @@ def scheduler_name(spec: ModelServiceSpec, defaults: EngineDefaults) -> str | No
     return None
 
 
-def _env(engine: Engine, defaults: EngineDefaults) -> list[Manifest]:
-    env: list[Manifest] = []
-    if f"$({POD_IP_ENV})" in defaults.listen_host:
-        env.append({"name": POD_IP_ENV, "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}})
-    env += [{"name": var.name, "value": var.value} for var in engine.env]
-    return env
-
-
-def _resources(engine: Engine) -> Manifest:
-    requests: dict[str, str] = dict(engine.resources.requests)
-    limits: dict[str, str] = dict(engine.resources.limits)
-    if engine.gpus > 0:
-        # Extended resources cannot be overcommitted: request and limit must be equal.
-        requests[GPU_RESOURCE] = str(engine.gpus)
-        limits[GPU_RESOURCE] = str(engine.gpus)
-    resources: Manifest = {}
-    if requests:
-        resources["requests"] = requests
-    if limits:
-        resources["limits"] = limits
-    return resources
-
-
 def _probe(*, period_s: int, failure_threshold: int, timeout_s: int) -> Manifest:
     return {
         "httpGet": {"path": HEALTH_PATH, "port": PORT_NAME},
@@ -94,7 +82,10 @@ def _probe(*, period_s: int, failure_threshold: int, timeout_s: int) -> Manifest
     }
 
 
-def _container(spec: ModelServiceSpec, defaults: EngineDefaults) -> Manifest:
+def engine_container(spec: ModelServiceSpec, defaults: EngineDefaults) -> Manifest:
+    """The engine container: image, command line, environment, ports, resources, probes, the
+    draining preStop hook, security context and mounts. A crash shows its last log lines as the
+    termination message, which the operator reports in the `CrashLooping` condition."""
     engine = spec.engine
     image = engine.image if engine.image is not None else defaults.sim_image
     container: Manifest = {"name": CONTAINER_NAME, "image": image}
@@ -106,11 +97,14 @@ def _container(spec: ModelServiceSpec, defaults: EngineDefaults) -> Manifest:
     container["args"] = list(
         engine_args.engine_args(model=spec.model, engine=engine, listen_host=defaults.listen_host)
     )
-    env = _env(engine, defaults)
+    env = engine_storage.engine_env(engine, defaults)
     if env:
         container["env"] = env
+    env_from = engine_storage.engine_env_from(engine)
+    if env_from:
+        container["envFrom"] = env_from
     container["ports"] = [{"name": PORT_NAME, "containerPort": engine.port, "protocol": "TCP"}]
-    resources = _resources(engine)
+    resources = engine_resources.engine_resources(engine)
     if resources:
         container["resources"] = resources
     # The startup probe holds the other two off while the weights load, however long that is.
@@ -125,28 +119,49 @@ def _container(spec: ModelServiceSpec, defaults: EngineDefaults) -> Manifest:
     container["livenessProbe"] = _probe(
         period_s=_LIVENESS_PERIOD_S, failure_threshold=3, timeout_s=5
     )
-    if defaults.drain_delay_s > 0:
-        container["lifecycle"] = {"preStop": {"sleep": {"seconds": defaults.drain_delay_s}}}
-    container["securityContext"] = {"allowPrivilegeEscalation": False}
-    # A failed engine's last log lines become its termination message, so that the operator can
-    # put the engine's own error (an unknown flag, say) on the ModelService's status.
+    pre_stop = drain.pre_stop_hook(spec, defaults)
+    if pre_stop is not None:
+        container["lifecycle"] = {"preStop": pre_stop}
     container["terminationMessagePolicy"] = "FallbackToLogsOnError"
-    if engine.kind is EngineKind.VLLM:
-        # vLLM's workers share tensors through /dev/shm, which a container gets only 64 MiB of.
-        container["volumeMounts"] = [{"name": _SHM_VOLUME, "mountPath": "/dev/shm"}]
+    container["securityContext"] = engine_security.container_security_context(
+        engine.security_context, pod=engine.pod.security_context
+    )
+    mounts = engine_storage.volume_mounts(engine)
+    if mounts:
+        container["volumeMounts"] = mounts
     return container
 
 
-def _affinity(engine: Engine, preferred: Mapping[str, object] | None) -> Manifest | None:
-    node_affinity: Manifest = {}
-    if engine.gpu_product is not None:
-        requirement = {"key": GPU_PRODUCT_LABEL, "operator": "In", "values": [engine.gpu_product]}
-        node_affinity["requiredDuringSchedulingIgnoredDuringExecution"] = {
-            "nodeSelectorTerms": [{"matchExpressions": [requirement]}]
-        }
-    if preferred:
-        node_affinity.update(preferred)
-    return {"nodeAffinity": node_affinity} if node_affinity else None
+def _pod_spec(
+    *, name: str, spec: ModelServiceSpec, defaults: EngineDefaults, placement: PlacementTemplate
+) -> Manifest:
+    engine = spec.engine
+    overlay = engine.pod
+    pod_spec: Manifest = {
+        "automountServiceAccountToken": overlay.automount_service_account_token,
+        # Engines find nothing through Service environment variables; in a namespace with many
+        # Services those variables only slow the start and clutter the environment.
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": drain.termination_grace_period_s(spec, defaults),
+        "containers": [engine_container(spec, defaults)],
+    }
+    optional: dict[str, object] = {
+        "serviceAccountName": overlay.service_account_name,
+        "priorityClassName": overlay.priority_class_name,
+        "runtimeClassName": overlay.runtime_class_name,
+        "schedulerName": scheduler_name(spec, defaults),
+        "nodeSelector": dict(overlay.node_selector) or None,
+        "affinity": engine_scheduling.affinity(engine, preferred=placement.preferred_affinity),
+        "tolerations": engine_scheduling.tolerations(engine) or None,
+        "topologySpreadConstraints": engine_scheduling.topology_spread(engine, model_service=name),
+        "imagePullSecrets": [kube_json.to_manifest(s) for s in overlay.image_pull_secrets] or None,
+        "securityContext": (
+            kube_json.to_manifest(overlay.security_context) if overlay.security_context else None
+        ),
+        "volumes": engine_storage.pod_volumes(engine, model_service=name) or None,
+    }
+    pod_spec.update({key: value for key, value in optional.items() if value is not None})
+    return pod_spec
 
 
 def engine_pod_template(
@@ -159,38 +174,20 @@ def engine_pod_template(
     """The pod template of the engines of ModelService `name`, with `placement`'s annotations
     and preferred node affinity. Pure and deterministic: the same inputs give the same
     template, so re-applying it never restarts an engine."""
+    placement = placement or PlacementTemplate()
     engine = spec.engine
-    pod_spec: Manifest = {
-        # Engines never call the Kubernetes API.
-        "automountServiceAccountToken": False,
-        # Engines find nothing through Service environment variables; in a namespace with many
-        # Services those variables only slow the start and clutter the environment.
-        "enableServiceLinks": False,
-        "terminationGracePeriodSeconds": defaults.termination_grace_period_s,
-        "containers": [_container(spec, defaults)],
-    }
-    scheduler = scheduler_name(spec, defaults)
-    if scheduler is not None:
-        pod_spec["schedulerName"] = scheduler
-    affinity = _affinity(engine, placement.preferred_affinity if placement else None)
-    if affinity is not None:
-        pod_spec["affinity"] = affinity
-    if engine.gpus > 0:
-        # GPU nodes are commonly tainted so that only pods that need a GPU land there.
-        pod_spec["tolerations"] = [
-            {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
-        ]
-    if engine.kind is EngineKind.VLLM:
-        pod_spec["volumes"] = [{"name": _SHM_VOLUME, "emptyDir": {"medium": "Memory"}}]
-    annotations = dict(placement.annotations) if placement else {}
+    annotations = {**engine.pod.annotations, **placement.annotations}
     annotations |= {
         labels.MODEL_ANNOTATION: spec.model,
         labels.PROFILE_ANNOTATION: engine.profile,
     }
     return {
         "metadata": {
-            "labels": labels.engine_labels(name, engine_kind=engine.kind.value),
+            "labels": {
+                **engine.pod.labels,
+                **labels.engine_labels(name, engine_kind=engine.kind.value),
+            },
             "annotations": annotations,
         },
-        "spec": pod_spec,
+        "spec": _pod_spec(name=name, spec=spec, defaults=defaults, placement=placement),
     }

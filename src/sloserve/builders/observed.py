@@ -165,7 +165,9 @@ class PodState:
     last_exit_failed: bool = False
     """Whether that last end was a failure (a non-zero exit code)."""
     last_error: str | None = None
-    """The engine's own line on why it last exited (see `engine_error_line`), if it left one."""
+    """The engine's own line on why it last ended (see `engine_error_line`), from its
+    termination message, which the kubelet takes from the end of its log when the engine wrote
+    none; e.g. vLLM's `vllm serve: error: unrecognized arguments: --bogus`."""
 
     @classmethod
     def from_body(cls, body: Body) -> PodState:
@@ -185,7 +187,11 @@ class PodState:
             if candidate.get("name") == engine_pod.CONTAINER_NAME:
                 container = candidate
         waiting = _mapping(_mapping(container.get("state")).get("waiting"))
-        terminated = _mapping(_mapping(container.get("lastState")).get("terminated"))
+        # Between a crash and its restart the container is in the ended state itself; after
+        # the restart its last state holds that end.
+        terminated = _mapping(_mapping(container.get("state")).get("terminated")) or _mapping(
+            _mapping(container.get("lastState")).get("terminated")
+        )
         last_exit = (
             f"{terminated.get('reason', 'Terminated')} (exit code {terminated.get('exitCode')})"
             if terminated

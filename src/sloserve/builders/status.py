@@ -7,13 +7,9 @@ and never touched here.
 
 from __future__ import annotations
 
-import dataclasses
-import enum
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sloserve.api.spec import ModelServiceSpec
 from sloserve.api.status import (
     Condition,
     ConditionStatus,
@@ -21,8 +17,9 @@ from sloserve.api.status import (
     ModelServiceStatus,
     PodPlacement,
 )
-from sloserve.builders import engine_pod, labels
-from sloserve.builders.observed import DeploymentState, PodState
+from sloserve.builders import labels, problems
+from sloserve.builders.profile_check import ProfileCheck
+from sloserve.builders.status_inputs import Observation, Reason, ReconcileFailure, Targets
 
 __all__ = [
     "OWNED_FIELDS",
@@ -45,183 +42,8 @@ OWNED_FIELDS = (
 )
 
 
-class Reason(enum.StrEnum):
-    """Reasons of the conditions the operator sets."""
-
-    ENGINES_READY = "EnginesReady"
-    ENGINES_STARTING = "EnginesStarting"
-    SCALED_TO_ZERO = "ScaledToZero"
-    RECONCILING = "Reconciling"
-    ROLLING_OUT = "RollingOut"
-    ROLLOUT_COMPLETE = "RolloutComplete"
-    AS_EXPECTED = "AsExpected"
-    INVALID_SPEC = "InvalidSpec"
-    APPLY_FAILED = "ApplyFailed"
-    NO_NODE_WITH_GPU_PRODUCT = "NoNodeWithGPUProduct"
-    IMAGE_PULL_FAILING = "ImagePullFailing"
-    CRASH_LOOPING = "CrashLooping"
-    CONTAINER_CONFIG_FAILING = "ContainerConfigFailing"
-    UNSCHEDULABLE = "Unschedulable"
-    PODS_NOT_CREATED = "PodsNotCreated"
-    PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class Targets:
-    """What the status is measured against: the replicas and GPU product the spec asks for."""
-
-    replicas: int
-    gpu_product: str | None
-
-    @classmethod
-    def of(cls, spec: ModelServiceSpec) -> Targets:
-        return cls(replicas=spec.replicas, gpu_product=spec.engine.gpu_product)
-
-    @classmethod
-    def lenient(cls, spec: Mapping[str, Any]) -> Targets:
-        """Read from a raw spec that did not validate, keeping whatever is well-formed, so that
-        an invalid spec still gets a status that says so."""
-        replicas = spec.get("replicas", 1)
-        engine = spec.get("engine")
-        product = engine.get("gpuProduct") if isinstance(engine, Mapping) else None
-        return cls(
-            replicas=replicas if isinstance(replicas, int) and replicas >= 0 else 0,
-            gpu_product=product if isinstance(product, str) else None,
-        )
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class ReconcileFailure:
-    """Why the last attempt to apply the children failed: `InvalidSpec` (the spec must change)
-    or `ApplyFailed` (the API refused or failed; retried with backoff)."""
-
-    reason: Reason
-    message: str
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class Observation:
-    """Everything the status is computed from.
-
-    Attributes:
-        generation: the ModelService's `metadata.generation`.
-        applied_generation: the generation whose children were last applied successfully.
-        failure: why the last apply failed, if it did.
-        deployment: the engines' Deployment, if it exists.
-        pods: the engine pods that exist.
-        gpu_products: every `nvidia.com/gpu.product` some node offers.
-        previous: the status as last read, for transition times and others' placement data.
-    """
-
-    generation: int
-    applied_generation: int | None
-    failure: ReconcileFailure | None
-    deployment: DeploymentState | None
-    pods: tuple[PodState, ...]
-    gpu_products: frozenset[str]
-    previous: ModelServiceStatus | None
-
-
-@dataclasses.dataclass(frozen=True)
-class _Problem:
-    reason: Reason
-    message: str
-
-
-def _first_pod(pods: list[PodState], describe: str) -> str:
-    first = pods[0]
-    more = f" (and {len(pods) - 1} more)" if len(pods) > 1 else ""
-    return f"pod {first.name}{more} {describe}"
-
-
-def _pod_problems(pods: tuple[PodState, ...], *, gpu_product_missing: bool) -> list[_Problem]:
-    live = [pod for pod in pods if not pod.terminating]
-    problems: list[_Problem] = []
-    pulling = [pod for pod in live if pod.image_pull_failing]
-    if pulling:
-        pod = pulling[0]
-        detail = f"{pod.waiting_reason}: {pod.waiting_message}".rstrip(": ")
-        problems.append(
-            _Problem(
-                Reason.IMAGE_PULL_FAILING,
-                _first_pod(
-                    pulling,
-                    f"cannot pull the engine image ({detail}); check "
-                    "spec.engine.image and the registry credentials",
-                ),
-            )
-        )
-    crashing = [pod for pod in live if pod.crash_looping]
-    if crashing:
-        pod = crashing[0]
-        last = f", last {pod.last_exit}" if pod.last_exit else ""
-        said = f"; the engine said: {pod.last_error}" if pod.last_error else ""
-        problems.append(
-            _Problem(
-                Reason.CRASH_LOOPING,
-                _first_pod(
-                    crashing,
-                    f"is crash-looping ({pod.restarts} restarts{last}){said}; see "
-                    f"`kubectl logs {pod.name} --previous`",
-                ),
-            )
-        )
-    misconfigured = [pod for pod in live if pod.config_failing]
-    if misconfigured:
-        pod = misconfigured[0]
-        problems.append(
-            _Problem(
-                Reason.CONTAINER_CONFIG_FAILING,
-                _first_pod(
-                    misconfigured,
-                    f"cannot start its engine ({pod.waiting_reason}: {pod.waiting_message})",
-                ),
-            )
-        )
-    unschedulable = [pod for pod in live if pod.unschedulable_message is not None]
-    # A missing GPU product already explains why nothing schedules.
-    if unschedulable and not gpu_product_missing:
-        pod = unschedulable[0]
-        problems.append(
-            _Problem(
-                Reason.UNSCHEDULABLE,
-                _first_pod(unschedulable, f"cannot be scheduled: {pod.unschedulable_message}"),
-            )
-        )
-    return problems
-
-
-def _problems(targets: Targets, observation: Observation) -> list[_Problem]:
-    problems: list[_Problem] = []
-    if observation.failure is not None:
-        problems.append(_Problem(observation.failure.reason, observation.failure.message))
-    product = targets.gpu_product
-    gpu_product_missing = product is not None and product not in observation.gpu_products
-    if gpu_product_missing:
-        offered = ", ".join(sorted(observation.gpu_products)) or "none"
-        problems.append(
-            _Problem(
-                Reason.NO_NODE_WITH_GPU_PRODUCT,
-                f"no node has the label {engine_pod.GPU_PRODUCT_LABEL}={product} (GPU products "
-                f"on nodes: {offered}); add such a node or change spec.engine.gpuProduct",
-            )
-        )
-    problems += _pod_problems(observation.pods, gpu_product_missing=gpu_product_missing)
-    deployment = observation.deployment
-    if deployment is not None and deployment.replica_failure_message is not None:
-        problems.append(
-            _Problem(
-                Reason.PODS_NOT_CREATED,
-                f"engine pods cannot be created: {deployment.replica_failure_message}",
-            )
-        )
-    if deployment is not None and deployment.stalled_message is not None:
-        problems.append(_Problem(Reason.PROGRESS_DEADLINE_EXCEEDED, deployment.stalled_message))
-    return problems
-
-
 def _ready(
-    targets: Targets, observation: Observation, problems: list[_Problem]
+    targets: Targets, observation: Observation, found: list[problems.Problem]
 ) -> tuple[ConditionStatus, Reason, str]:
     desired = targets.replicas
     deployment = observation.deployment
@@ -231,8 +53,8 @@ def _ready(
         return ConditionStatus.FALSE, Reason.SCALED_TO_ZERO, "spec.replicas is 0"
     if deployment is not None and ready >= desired:
         return ConditionStatus.TRUE, Reason.ENGINES_READY, counted
-    if problems:
-        return ConditionStatus.FALSE, problems[0].reason, f"{counted}: {problems[0].message}"
+    if found:
+        return ConditionStatus.FALSE, found[0].reason, f"{counted}: {found[0].message}"
     if deployment is None:
         return (
             ConditionStatus.FALSE,
@@ -273,6 +95,53 @@ def _progressing(targets: Targets, observation: Observation) -> tuple[ConditionS
         Reason.ROLLOUT_COMPLETE,
         f"every engine runs generation {observation.generation}",
     )
+
+
+def _profile_verdicts(
+    check: ProfileCheck | None,
+) -> list[tuple[ConditionType, tuple[ConditionStatus, Reason, str]]]:
+    """`ProfileResolved` and `SLOAttainable`, when the spec was valid enough to check."""
+    if check is None:
+        return []
+    if not check.resolved:
+        unknown = problems.profile_unknown_message(check)
+        return [
+            (
+                ConditionType.PROFILE_RESOLVED,
+                (ConditionStatus.FALSE, Reason.PROFILE_UNKNOWN, unknown),
+            ),
+            (
+                ConditionType.SLO_ATTAINABLE,
+                (ConditionStatus.UNKNOWN, Reason.PROFILE_UNKNOWN, "no profile to check against"),
+            ),
+        ]
+    found = (ConditionStatus.TRUE, Reason.PROFILE_FOUND, f"profile {check.profile}")
+    if check.infeasible:
+        attainable = (
+            ConditionStatus.FALSE,
+            Reason.TTFT_BELOW_BEST_CASE_PREFILL,
+            "; ".join(entry.describe() for entry in check.infeasible)
+            + f" on profile {check.profile}: those requests miss their TTFT even on an idle "
+            "engine; raise the ttft, lower maxPromptTokens or serve on faster GPUs",
+        )
+    elif check.checked_classes:
+        attainable = (
+            ConditionStatus.TRUE,
+            Reason.OBJECTIVES_ATTAINABLE,
+            f"classes {', '.join(check.checked_classes)}: the ttft of each is above the "
+            f"best-case prefill of its maxPromptTokens on profile {check.profile}",
+        )
+    else:
+        attainable = (
+            ConditionStatus.UNKNOWN,
+            Reason.NO_PROMPT_BOUND,
+            "no class sets maxPromptTokens, so no TTFT objective can be checked against the "
+            "profile",
+        )
+    return [
+        (ConditionType.PROFILE_RESOLVED, found),
+        (ConditionType.SLO_ATTAINABLE, attainable),
+    ]
 
 
 def _condition(
@@ -317,10 +186,10 @@ def build_status(
     where each engine runs, and the Ready, Progressing and Degraded conditions. A condition
     keeps its `lastTransitionTime` while its status stays the same. `now` must be aware."""
     now = now.replace(microsecond=0)
-    problems = _problems(targets, observation)
+    found = problems.problems(targets, observation)
     degraded = (
-        (ConditionStatus.TRUE, problems[0].reason, problems[0].message)
-        if problems
+        (ConditionStatus.TRUE, found[0].reason, found[0].message)
+        if found
         else (ConditionStatus.FALSE, Reason.AS_EXPECTED, "")
     )
     deployment = observation.deployment
@@ -333,7 +202,7 @@ def build_status(
         conditions=(
             _condition(
                 ConditionType.READY,
-                _ready(targets, observation, problems),
+                _ready(targets, observation, found),
                 observation=observation,
                 now=now,
             ),
@@ -344,6 +213,10 @@ def build_status(
                 now=now,
             ),
             _condition(ConditionType.DEGRADED, degraded, observation=observation, now=now),
+            *(
+                _condition(condition_type, verdict, observation=observation, now=now)
+                for condition_type, verdict in _profile_verdicts(targets.profile)
+            ),
         ),
     )
 

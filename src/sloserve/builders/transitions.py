@@ -27,9 +27,9 @@ def condition_events(
     previous: ModelServiceStatus | None, new: ModelServiceStatus
 ) -> list[ConditionEvent]:
     """Events for the transitions from `previous` to `new`: becoming ready, losing readiness,
-    becoming degraded (or degraded for a new reason), and recovering. Nothing when the
-    conditions' statuses and the degraded reason stay the same, so that repeating the same
-    observation posts no Event."""
+    becoming degraded (or degraded for a new reason), recovering, and objectives becoming
+    unattainable on the profile. Nothing when the conditions' statuses and the degraded reason
+    stay the same, so that repeating the same observation posts no Event."""
     events: list[ConditionEvent] = []
     ready = new.condition(ConditionType.READY)
     was_ready = _holds(previous, ConditionType.READY)
@@ -54,5 +54,15 @@ def condition_events(
             ConditionEvent(
                 type="Normal", reason="Recovered", message="no problem with the engines remains"
             )
+        )
+    attainable = new.condition(ConditionType.SLO_ATTAINABLE)
+    before = previous.condition(ConditionType.SLO_ATTAINABLE) if previous is not None else None
+    if (
+        attainable is not None
+        and attainable.status is ConditionStatus.FALSE
+        and (before is None or before.status is not ConditionStatus.FALSE)
+    ):
+        events.append(
+            ConditionEvent(type="Warning", reason=attainable.reason, message=attainable.message)
         )
     return events

@@ -127,12 +127,22 @@ async def apply_children(
 def report(
     owner: kopf.Body, outcomes: list[tuple[kube_apply.Applied, Action]], *, generation: int
 ) -> None:
-    """One log line and one Event per child that was created or changed."""
-    for applied, action in outcomes:
-        if action is Action.UNCHANGED:
-            continue
-        message = (
-            f"{action.value.lower()} {applied.kind} {applied.name} for generation {generation}"
-        )
-        logger.info("ModelService %s/%s: %s", applied.namespace, owner.metadata.name, message)
-        kopf.event(owner, type="Normal", reason=action.value, message=message)
+    """One log line and one Event for what an apply created or changed, e.g. `created Service,
+    Deployment and PodDisruptionBudget llama for generation 1` (reason `Created`; `Updated`
+    when anything existed before). Nothing when nothing changed. One Event rather than one per
+    child: Events are writes too, and 500 ModelServices appearing at once would otherwise cost
+    the API server 1,500 of them."""
+    changed = [(applied, action) for applied, action in outcomes if action is not Action.UNCHANGED]
+    if not changed:
+        return
+    parts: list[str] = []
+    for action in (Action.CREATED, Action.UPDATED):
+        kinds = [applied.kind for applied, done in changed if done is action]
+        if kinds:
+            listed = kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} and {kinds[-1]}"
+            parts.append(f"{action.value.lower()} {listed}")
+    name = changed[0][0].name
+    message = f"{'; '.join(parts)} {name} for generation {generation}"
+    reason = Action.CREATED if all(a is Action.CREATED for _, a in changed) else Action.UPDATED
+    logger.info("ModelService %s/%s: %s", changed[0][0].namespace, owner.metadata.name, message)
+    kopf.event(owner, type="Normal", reason=reason.value, message=message)

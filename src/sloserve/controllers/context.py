@@ -15,6 +15,7 @@ from sloserve.api.spec import ModelServiceSpec
 from sloserve.api.status import ModelServiceStatus, PodPlacement
 from sloserve.builders.defaults import EngineDefaults
 from sloserve.builders.status import ReconcileFailure
+from sloserve.controllers.profiles import ProfileBook
 from sloserve.controllers.retries import RetryPolicy
 from sloserve.controllers.slo_figures import FigureBoard
 from sloserve.placement.assessor import Assessor
@@ -23,7 +24,14 @@ if TYPE_CHECKING:
     # Only named here: that module reads the context's other parts.
     from sloserve.controllers.inference_pools import PoolRuntime
 
-__all__ = ["ObjectState", "OperatorContext", "PlacementRuntime", "context_of", "state_of"]
+__all__ = [
+    "ObjectState",
+    "OperatorContext",
+    "PlacementAttempt",
+    "PlacementRuntime",
+    "context_of",
+    "state_of",
+]
 
 _CONTEXT_KEY = "context"
 _STATE_KEY = "state"
@@ -57,6 +65,7 @@ class OperatorContext:
         slo: the latest per-class SLO figures; None when no source is set.
         inference_pools: InferencePools for the Gateway API inference extension; None when the
             operator does not create them.
+        profiles: the latency profiles `engine.profile` may name.
     """
 
     api: client.ApiClient
@@ -68,6 +77,20 @@ class OperatorContext:
     placement: PlacementRuntime | None = None
     slo: FigureBoard | None = None
     inference_pools: PoolRuntime | None = None
+    profiles: ProfileBook = dataclasses.field(default_factory=ProfileBook)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PlacementAttempt:
+    """A failed prediction of a pod's slowdown on its node, to be tried again.
+
+    Attributes:
+        failures: how many attempts have failed in a row.
+        retry_at: when (monotonic seconds) the next attempt may run.
+    """
+
+    failures: int
+    retry_at: float
 
 
 @dataclasses.dataclass
@@ -86,7 +109,8 @@ class ObjectState:
         inputs: what the status was last computed from; the same inputs give the same status,
             so a refresh that sees them again does nothing.
         placements: predicted placements by `(pod, node)`, until the status holds them.
-        placement_attempts: `(pod, node)` pairs already assessed (once each).
+        placement_attempts: `(pod, node)` pairs whose prediction failed, with when to try
+            again (backing off exponentially).
         preferred_affinity: the engines' preferred node affinity without the sloserve
             scheduler, as last computed.
         affinity_replicas: the `spec.replicas` it was computed for.
@@ -101,7 +125,9 @@ class ObjectState:
     spec: tuple[int, ModelServiceSpec] | None = None
     inputs: tuple[object, ...] | None = None
     placements: dict[tuple[str, str], PodPlacement] = dataclasses.field(default_factory=dict)
-    placement_attempts: set[tuple[str, str | None]] = dataclasses.field(default_factory=set)
+    placement_attempts: dict[tuple[str, str], PlacementAttempt] = dataclasses.field(
+        default_factory=dict
+    )
     preferred_affinity: dict[str, Any] | None = None
     affinity_replicas: int | None = None
     slo_sequence: int | None = None

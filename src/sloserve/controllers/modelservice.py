@@ -71,7 +71,7 @@ async def reconcile(
         targets = Targets.lenient(spec)
         try:
             parsed = reading.read_spec(spec, generation=generation, state=state)
-            targets = Targets.of(parsed)
+            targets = Targets.of(parsed, profile=context.profiles.check(parsed))
             template = await placement.placement_template(
                 context=context,
                 owner=body,
@@ -193,11 +193,17 @@ async def refresh_status(
 ) -> None:
     """Recomputes the status from the indexes and writes it if it changed; writes SLO figures
     collected since the last refresh; re-creates children that disappeared after a successful
-    reconcile. Costs no request, and next to no work, when nothing it reads changed."""
+    reconcile. Costs no request, and next to no work, when nothing it reads changed; does
+    nothing before this process has reconciled the object once."""
     context = context_of(memo)
     state = state_of(memo)
     generation = _generation(body)
     async with state.lock:
+        if state.applied_generation is None and state.failure is None:
+            # The first reconcile of this object (create or resume) has not run yet; it writes
+            # the status itself. Writing one before it would only add a request to the queue it
+            # waits in when many ModelServices arrive at once.
+            return
         if state.applied_generation is not None and state.applied_generation > generation:
             return  # this body predates the last reconcile; the next tick sees a newer one
         raw_status = body.get("status")
@@ -230,6 +236,7 @@ async def refresh_status(
                 state=state,
                 observed=observed,
                 previous=previous,
+                now=time.monotonic(),
             )
         if parsed is not None:
             patch.status.update(
@@ -243,7 +250,11 @@ async def refresh_status(
             body=body,
             patch=patch,
             state=state,
-            targets=Targets.of(parsed) if parsed is not None else Targets.lenient(spec),
+            targets=(
+                Targets.of(parsed, profile=context.profiles.check(parsed))
+                if parsed is not None
+                else Targets.lenient(spec)
+            ),
             applied_generation=applied,
             observed=observed,
             previous=placement.with_recorded(previous, state),

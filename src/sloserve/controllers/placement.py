@@ -17,8 +17,8 @@ from sloserve.api.spec import ModelServiceSpec
 from sloserve.api.status import ModelServiceStatus, PodPlacement
 from sloserve.builders import engine_pod
 from sloserve.builders.errors import SpecError
-from sloserve.controllers import children, indexes
-from sloserve.controllers.context import ObjectState, OperatorContext
+from sloserve.controllers import children, indexes, retries
+from sloserve.controllers.context import ObjectState, OperatorContext, PlacementAttempt
 from sloserve.placement import pod_template
 from sloserve.placement import status as placement_status
 from sloserve.placement.workloads import KIND_ANNOTATION
@@ -119,10 +119,16 @@ async def record_placements(
     state: ObjectState,
     observed: children.Observed,
     previous: ModelServiceStatus | None,
+    now: float,
 ) -> None:
     """Predicts the slowdown of every engine pod newly seen on a node (no `(pod, node)` entry
     with a prediction yet), keeps the entry in `state.placements` and posts an `EnginePlaced`
-    Event. Each pod is assessed once; a failed assessment is logged and not retried."""
+    Event. A pod is assessed once when that succeeds; a failed assessment (the API or the
+    predictor failing) is logged and tried again at a later status refresh, after a delay that
+    doubles with each failure (the operator's retry policy). `now` is the monotonic clock.
+
+    The retry is kept in `state` rather than raised as a kopf.TemporaryError: this runs inside
+    the status refresh, which must still write the status when a prediction fails."""
     runtime = context.placement
     if runtime is None or not spec.placement.interference_aware or spec.engine.gpus == 0:
         return
@@ -131,20 +137,23 @@ async def record_placements(
         for entry in (previous.placement if previous is not None else ())
         if entry.predicted_slowdown is not None
     }
-    present = {(pod.name, pod.node) for pod in observed.pods}
+    present = {(pod.name, pod.node) for pod in observed.pods if pod.node is not None}
     # Entries of pods that are gone would only grow the memory of a long-lived ModelService.
     for gone in [key for key in state.placements if key not in present]:
         del state.placements[gone]
-    state.placement_attempts &= present
+    for gone in [key for key in state.placement_attempts if key not in present]:
+        del state.placement_attempts[gone]
     namespace = str(owner.metadata.namespace)
     core = client.CoreV1Api(context.api)
     for pod in observed.pods:
         if pod.node is None or pod.terminating:
             continue
         key = (pod.name, pod.node)
-        if key in known or key in state.placements or key in state.placement_attempts:
+        if key in known or key in state.placements:
             continue
-        state.placement_attempts.add(key)
+        attempt = state.placement_attempts.get(key)
+        if attempt is not None and now < attempt.retry_at:
+            continue
         try:
             pod_body = await _call(context, core.read_namespaced_pod, pod.name, namespace)
             node_body = await _call(context, core.read_node, pod.node)
@@ -152,15 +161,24 @@ async def record_placements(
                 runtime.assessor, pod=pod_body, node=node_body
             )
         except Exception as error:
+            failures = attempt.failures + 1 if attempt is not None else 1
+            delay = retries.backoff_delay(failures - 1, policy=context.retries)
+            state.placement_attempts[key] = PlacementAttempt(
+                failures=failures, retry_at=now + delay
+            )
             logger.warning(
-                "ModelService %s/%s: cannot predict the slowdown of %s on %s: %s",
+                "ModelService %s/%s: cannot predict the slowdown of %s on %s (attempt %d), "
+                "trying again in %.0f s: %s",
                 namespace,
                 owner.metadata.name,
                 pod.name,
                 pod.node,
+                failures,
+                delay,
                 error,
             )
             continue
+        state.placement_attempts.pop(key, None)
         state.placements[key] = record.entry
         logger.info("ModelService %s/%s: %s", namespace, owner.metadata.name, record.message)
         kopf.event(

@@ -2,8 +2,11 @@
 
 Engines are found through the EndpointSlices of each ModelService's engine Service: the operator
 labels that Service `sloserve.io/modelservice=<name>`, and Kubernetes copies a Service's labels
-onto its slices. An endpoint is an engine when it is not marked unready (Kubernetes says an unset
-`ready` is to be read as ready); its port is the slice's port named `http`, else its only port.
+onto its slices. An endpoint takes new requests when it is neither terminating nor marked not
+ready or not serving (Kubernetes says an unset condition is to be read as true, and `terminating`
+as false): the moment an engine pod starts to terminate (scale-down, rollout, node drain) its
+endpoint turns `terminating` while it still serves, and the gateway stops sending it new requests
+while the ones it holds finish. Its port is the slice's port named `http`, else its only port.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 import pydantic
 
-from sloserve.api import spec
+from sloserve.api import engine_flags, spec
 from sloserve.builders import engine_pod, labels
 from sloserve.gateway import datastore, definitions
 
@@ -44,14 +47,9 @@ def modelservice_definition(obj: Mapping[str, Any]) -> datastore.ModelDefinition
 
 def max_num_seqs(args: Sequence[str]) -> int:
     """The engines' `--max-num-seqs`, from their arguments (vLLM's default when unset)."""
-    for index, arg in enumerate(args):
-        value: str | None = None
-        if arg.startswith("--max-num-seqs="):
-            value = arg.split("=", 1)[1]
-        elif arg == "--max-num-seqs" and index + 1 < len(args):
-            value = args[index + 1]
-        if value is not None and value.isdigit() and int(value) > 0:
-            return int(value)
+    value = engine_flags.flag_value(args, ("--max-num-seqs",))
+    if value is not None and value.isdigit() and int(value) > 0:
+        return int(value)
     return _DEFAULT_MAX_NUM_SEQS
 
 
@@ -66,20 +64,30 @@ def slice_owner(obj: Mapping[str, Any]) -> tuple[datastore.SourceKey, str] | Non
 
 
 def slice_engine_urls(obj: Mapping[str, Any]) -> tuple[str, ...]:
-    """Base URLs of the ready endpoints of an EndpointSlice (as a dict in the API's camelCase)."""
+    """Base URLs of the endpoints of an EndpointSlice (a dict in the API's camelCase) that take
+    new requests."""
     port = _engine_port(obj.get("ports") or [])
     if port is None:
         return ()
     ipv6 = obj.get("addressType") == "IPv6"
     urls = []
     for endpoint in obj.get("endpoints") or []:
-        conditions = endpoint.get("conditions") or {}
-        if conditions.get("ready") is False:
+        if not takes_new_requests(endpoint.get("conditions") or {}):
             continue
         for address in (endpoint.get("addresses") or [])[:1]:
             host = f"[{address}]" if ipv6 else address
             urls.append(f"http://{host}:{port}")
     return tuple(sorted(urls))
+
+
+def takes_new_requests(conditions: Mapping[str, Any]) -> bool:
+    """Whether an endpoint with these EndpointSlice `conditions` may be sent new requests: not
+    `terminating`, and neither `ready` nor `serving` false. (A Service that publishes
+    not-ready addresses keeps `ready` true on a terminating endpoint; `terminating` still
+    holds it back.)"""
+    if conditions.get("terminating") is True:
+        return False
+    return conditions.get("ready") is not False and conditions.get("serving") is not False
 
 
 def _engine_port(ports: Sequence[Mapping[str, Any]]) -> int | None:

@@ -45,8 +45,9 @@ def engine_defaults(settings: OperatorSettings) -> EngineDefaults:
     return EngineDefaults(
         sim_image=engines.sim_image,
         image_pull_policy=engines.image_pull_policy,
-        termination_grace_period_s=engines.termination_grace_period_s,
+        drain_seconds=engines.drain_seconds,
         drain_delay_s=engines.drain_delay_s,
+        shutdown_grace_s=engines.shutdown_grace_s,
         max_surge=engines.max_surge,
         max_unavailable=engines.max_unavailable,
         progress_deadline_s=engines.progress_deadline_s,
@@ -158,7 +159,8 @@ async def run(settings: OperatorSettings) -> int:
     try:
         if settings.leader_election.enabled:
             elector = leader.LeaseElector(
-                api=client.CoordinationV1Api(api),
+                # A client of its own: renewals never wait for a connection reconciles hold.
+                api=client.CoordinationV1Api(client.ApiClient(credentials.configuration)),
                 namespace=_lease_namespace(settings),
                 identity=identity,
                 timing=settings.leader_election,
@@ -179,10 +181,12 @@ async def run(settings: OperatorSettings) -> int:
     finally:
         if elector is not None and leading:
             try:
-                await asyncio.to_thread(elector.release)
+                await asyncio.get_running_loop().run_in_executor(elector.thread, elector.release)
             # The Lease then simply expires; a standby takes it after lease_duration_s.
             except Exception as error:
                 logger.warning("could not release the Lease, it will expire: %s", error)
+        if elector is not None:
+            elector.thread.shutdown(wait=False, cancel_futures=True)
         executor.shutdown(wait=False, cancel_futures=True)
         if server is not None:
             server.close()

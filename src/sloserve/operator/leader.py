@@ -11,6 +11,7 @@ standbys racing for a free Lease cannot both win.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import datetime
 import logging
@@ -44,8 +45,10 @@ def _record(lease: client.V1Lease) -> LeaseRecord:
 
 
 class LeaseElector:
-    """Acquires, renews and releases one Lease for one identity. Its methods block on the API
-    and are meant to run in a worker thread."""
+    """Acquires, renews and releases one Lease for one identity. Its methods block on the API;
+    `acquire` and `hold` run them on the elector's own thread, so that a renewal never waits
+    behind the operator's other blocking work (give `api` a client of its own, for the same
+    reason: its connections are then the Lease's alone)."""
 
     def __init__(
         self,
@@ -63,6 +66,9 @@ class LeaseElector:
         self.timing = timing
         self._clock = clock
         self._observer = LeaseObserver()
+        self.thread = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="sloserve-lease"
+        )
 
     def _lease(self, *, previous: client.V1Lease | None, now: datetime.datetime) -> client.V1Lease:
         record = _record(previous) if previous is not None else None
@@ -159,13 +165,26 @@ class LeaseElector:
 
 
 async def _attempt(elector: LeaseElector) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline_s = elector.timing.renew_deadline_s
     try:
         return await asyncio.wait_for(
-            asyncio.to_thread(elector.try_acquire_or_renew), timeout=elector.timing.renew_deadline_s
+            loop.run_in_executor(elector.thread, elector.try_acquire_or_renew),
+            timeout=deadline_s,
         )
-    # Any failure (API errors, timeouts, urllib3's connection errors) is one failed attempt.
+    except TimeoutError:
+        logger.warning(
+            "Lease %s/%s: the API server did not answer within %.0f s",
+            elector.namespace,
+            elector.name,
+            deadline_s,
+        )
+        return False
+    # Any other failure (API errors, urllib3's connection errors) is one failed attempt.
     except Exception as error:
-        logger.warning("Lease %s/%s: %s", elector.namespace, elector.name, error)
+        logger.warning(
+            "Lease %s/%s: %s: %s", elector.namespace, elector.name, type(error).__name__, error
+        )
         return False
 
 

@@ -103,17 +103,24 @@ class EngineSettings(_Group):
         default=None,
         description="imagePullPolicy of engine containers; unset keeps Kubernetes' default.",
     )
-    termination_grace_period_s: int = Field(
-        default=60,
+    drain_seconds: int = Field(
+        default=120,
         ge=0,
-        description="Seconds an engine may take to finish in-flight requests after SIGTERM "
-        "(default 60).",
+        le=86400,
+        description="Seconds a terminating engine may take to finish its in-flight requests, "
+        "for ModelServices whose spec.drainSeconds is unset (default 120; 0 stops at once).",
     )
     drain_delay_s: int = Field(
         default=5,
         ge=0,
-        description="Seconds a terminating engine keeps serving so the gateway sees it leave "
-        "first (a preStop sleep; default 5; 0 disables).",
+        description="Least seconds a terminating engine keeps serving, even when idle, so "
+        "the gateway sees it leave first (default 5).",
+    )
+    shutdown_grace_s: int = Field(
+        default=30,
+        ge=1,
+        description="Seconds an engine gets after SIGTERM to exit before it is killed; the "
+        "pods' terminationGracePeriodSeconds is the drain time plus this (default 30).",
     )
     max_surge: int | str = Field(
         default=1,

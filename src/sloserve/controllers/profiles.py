@@ -1,0 +1,67 @@
+"""The operator's one place for `engine.profile`: which names resolve, and the best-case prefill
+time on each, found the way the gateway and the engine simulator find theirs.
+
+Every profile is loaded and fitted once per operator process (there are a handful); the check
+itself is pure (`sloserve.builders.profile_check`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sloserve.api import engine_flags
+from sloserve.api.spec import ModelServiceSpec
+from sloserve.builders.profile_check import ProfileCheck, check_profile
+from sloserve.engine import profiles, synthetic_profile
+from sloserve.scheduling import latency_fit, latency_model, profile_files
+
+__all__ = ["ProfileBook"]
+
+logger = logging.getLogger("sloserve.operator.profiles")
+
+# vLLM's default prefill chunk when `--max-num-batched-tokens` is not given.
+_DEFAULT_CHUNK_TOKENS = 8192
+_CHUNK_FLAG = ("--max-num-batched-tokens",)
+
+
+def _chunk_tokens(args: tuple[str, ...]) -> int:
+    value = engine_flags.flag_value(args, _CHUNK_FLAG)
+    if value is not None and value.isdigit() and int(value) > 0:
+        return int(value)
+    return _DEFAULT_CHUNK_TOKENS
+
+
+class ProfileBook:
+    """The profiles an operator knows, each resolved and fitted at most once."""
+
+    def __init__(self) -> None:
+        self._known = (*profile_files.available_profiles(), synthetic_profile.NAME)
+        self._models: dict[tuple[str, int], latency_model.LatencyModel | None] = {}
+
+    @property
+    def known(self) -> tuple[str, ...]:
+        """Every profile name `engine.profile` may take."""
+        return self._known
+
+    def _model(self, name: str, chunk_tokens: int) -> latency_model.LatencyModel | None:
+        key = (name, chunk_tokens)
+        if key not in self._models:
+            try:
+                profile = profiles.resolve(name)
+                fitted = latency_fit.fit_latency_model(profile, max_batched_tokens=chunk_tokens)
+                self._models[key] = fitted.model
+            except ValueError as error:
+                logger.warning("latency profile %r cannot be used: %s", name, error)
+                self._models[key] = None
+        return self._models[key]
+
+    def check(self, spec: ModelServiceSpec) -> ProfileCheck:
+        """Whether the spec's profile resolves, and which classes' TTFT objectives are below
+        the best-case prefill of their `maxPromptTokens` on it."""
+        name = spec.engine.profile
+        model = self._model(name, _chunk_tokens(spec.engine.args)) if name in self._known else None
+        return check_profile(
+            spec,
+            known=self._known,
+            prefill_time_s=model.prefill_time_s if model is not None else None,
+        )
