@@ -20,7 +20,7 @@ import pydantic
 import uvicorn
 
 from sloserve.gateway import app as gateway_app
-from sloserve.gateway import context, fast_path, http_server, settings
+from sloserve.gateway import context, fast_path, http_server, settings, startup_checks
 
 
 class _DrainingServer(uvicorn.Server):
@@ -93,6 +93,13 @@ def _settle_garbage_collector() -> None:
     help="Scheduling policy (default scorpio).",
 )
 @click.option(
+    "--admission",
+    type=click.Choice(["at-arrival", "hold-then-reject"]),
+    default=None,
+    help="How the TTFT guard treats full engines (default at-arrival: the wait for a free "
+    "slot counts, so what cannot start in time is refused at once).",
+)
+@click.option(
     "--grace-period",
     type=float,
     default=None,
@@ -112,6 +119,7 @@ def gateway(
     kubernetes: bool | None,
     namespace: str | None,
     policy: str | None,
+    admission: str | None,
     grace_period: float | None,
     log_level: str,
 ) -> None:
@@ -124,13 +132,17 @@ def gateway(
             kubernetes=kubernetes,
             namespace=namespace,
         ),
-        "scheduling": _given(policy=policy),
+        "scheduling": _given(policy=policy, admission=admission),
         "shutdown": _given(grace_period_s=grace_period),
     }
     try:
         config = settings.GatewaySettings(**{k: v for k, v in overrides.items() if v})
     except pydantic.ValidationError as error:
         raise click.UsageError(str(error)) from error
+    try:
+        startup_checks.check(config)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

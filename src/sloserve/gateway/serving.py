@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 import secrets
 from typing import Literal
 
@@ -18,6 +17,7 @@ import pydantic
 from fastapi import Request, Response
 
 from sloserve.gateway import (
+    admission,
     classify,
     client_watch,
     context,
@@ -28,7 +28,7 @@ from sloserve.gateway import (
     schemas,
     upstream,
 )
-from sloserve.scheduling import outcomes, slo
+from sloserve.scheduling import outcomes
 
 log = logging.getLogger(__name__)
 
@@ -55,43 +55,15 @@ async def serve(ctx: context.GatewayContext, http_request: Request, endpoint: En
     parsed = _validate(endpoint, await http_request.body())
     tenant = ctx.tenants.book.identify(http_request.headers.get("authorization"))
     model_runtime = _runtime_for(ctx, parsed.model)
-    record = model_runtime.record
-    try:
-        choice = classify.choose_class(
-            headers=http_request.headers, tenant=tenant, model=record.definition.classes
-        )
-    except errors.GatewayError as error:
-        if error.code == "forbidden_class":
-            labels = record.labels.with_class(str(error.extra["slo_class"]))
-            ctx.metrics.requests.labels(*labels).inc()
-            ctx.metrics.rejected.labels(*labels, "forbidden_class").inc()
-        raise
-    series = ctx.metrics.series(record.labels.with_class(choice.slo_class.name))
-    series.requests.inc()
-    if ctx.lifecycle.draining:
-        series.rejected("draining").inc()
-        raise errors.GatewayError(
-            status=503,
-            message="the gateway is shutting down; retry on another replica",
-            error_type="service_unavailable",
-            code="draining",
-            headers={"Retry-After": "1"},
-        )
-    request = slo.Request(
+    request, series = admission.admit(
+        ctx,
+        headers=http_request.headers,
+        tenant=tenant,
+        model_runtime=model_runtime,
+        parsed=parsed,
         request_id=_new_request_id(),
-        model=record.model,
-        slo_class=choice.slo_class,
         arrival_s=arrival_s,
-        prompt_tokens=parsed.prompt_tokens(chars_per_token=ctx.settings.scheduling.chars_per_token),
-        max_tokens=parsed.output_budget() or ctx.settings.scheduling.default_max_tokens,
-        ttft_target_s=choice.ttft_target_s,
-        tpot_target_s=choice.tpot_target_s,
     )
-    decision = model_runtime.submit(request)
-    if isinstance(decision, outcomes.Rejected):
-        series.rejected(decision.reason.value).inc()
-        raise _rejection_error(decision)
-    series.admitted.inc()
     current = exchange.Exchange(request=request, model_runtime=model_runtime, series=series)
     ctx.lifecycle.enter()
     relaying = False
@@ -188,7 +160,7 @@ async def _proxy_watched(
     if answer.status < 400:
         current.end_served_whole(body=answer.body, answered_s=ctx.clock.now())
     else:
-        current.end_failed()
+        current.end_client_error()
     return Response(
         content=answer.body,
         status_code=answer.status,
@@ -212,27 +184,7 @@ def _rejected_while_waiting(
             code="engine_failed",
         ).response()
     current.end_rejected(rejection.reason.value)
-    return _rejection_error(rejection).response()
-
-
-def _rejection_error(rejection: outcomes.Rejected) -> errors.GatewayError:
-    """429 for the SLO guards and a full queue, 503 when the model has no engines."""
-    extra: dict[str, object] = {"slo_class": rejection.request.slo_class.name}
-    if rejection.predicted_ttft_s is not None:
-        extra["predicted_ttft_ms"] = round(rejection.predicted_ttft_s * 1000.0, 1)
-    extra["ttft_target_ms"] = round(rejection.request.ttft_s * 1000.0, 1)
-    retry_after_s = (
-        1 if rejection.retry_after_s is None else max(1, math.ceil(rejection.retry_after_s))
-    )
-    status = 503 if rejection.reason is outcomes.RejectReason.NO_ENGINES else 429
-    return errors.GatewayError(
-        status=status,
-        message=rejection.message,
-        error_type="slo_rejected" if status == 429 else "service_unavailable",
-        code=rejection.reason.value,
-        headers={"Retry-After": str(retry_after_s)},
-        extra=extra,
-    )
+    return admission.rejection_error(rejection).response()
 
 
 def _validate(

@@ -1,7 +1,10 @@
 """`Rejected` records, worded for the client who receives them.
 
-Every message names the SLO class and the numbers behind the decision, so a 429 body tells the
-client what to change (a looser class, a shorter prompt, or a later retry).
+A message names the SLO class and its target and says what to change (a looser class, a shorter
+prompt, or a later retry); it is the same for every rejection of one reason and class, so that
+load generators and dashboards can group them. The numbers that vary — the prediction, the time
+left, the limit reached — are fields of the record (`predicted_ttft_s`, `retry_after_s`,
+`details`).
 """
 
 from sloserve.scheduling import outcomes, slo
@@ -14,9 +17,9 @@ def ttft_unattainable(
     must shrink before a fresh request of the same class is predicted to fit."""
     slack_s = request.slack_s(now_s)
     message = (
-        f"SLO class {request.slo_class.name!r}: predicted time to first token "
-        f"{predicted_ttft_s * 1e3:.0f} ms exceeds the {max(slack_s, 0.0) * 1e3:.0f} ms left of "
-        f"its {request.ttft_s * 1e3:.0f} ms target; retry later or use a class with a looser TTFT"
+        f"SLO class {request.slo_class.name!r}: the predicted time to first token exceeds what "
+        f"is left of its {request.ttft_s * 1e3:.0f} ms target; retry later or use a class with "
+        "a looser TTFT"
     )
     return outcomes.Rejected(
         request=request,
@@ -25,6 +28,7 @@ def ttft_unattainable(
         at_s=now_s,
         predicted_ttft_s=predicted_ttft_s,
         retry_after_s=max(predicted_ttft_s - request.ttft_s, 0.0),
+        details={"slack_ms": round(max(slack_s, 0.0) * 1e3, 1)},
     )
 
 
@@ -40,17 +44,26 @@ def tpot_unattainable(request: slo.Request, *, now_s: float) -> outcomes.Rejecte
         reason=outcomes.RejectReason.TPOT_UNATTAINABLE,
         message=message,
         at_s=now_s,
+        details={"tpot_target_ms": round(request.tpot_s * 1e3, 1)},
     )
 
 
-def queue_full(request: slo.Request, *, max_queue: int, now_s: float) -> outcomes.Rejected:
-    """The waiting queue already holds `max_queue` requests."""
+def queue_full(
+    request: slo.Request, *, max_queue: int, per_class: bool, now_s: float
+) -> outcomes.Rejected:
+    """The waiting queue already holds `max_queue` requests: of the request's class when
+    `per_class`, else of its model."""
+    scope = "this class's queue" if per_class else "the queue"
     message = (
-        f"SLO class {request.slo_class.name!r}: the queue for model {request.model!r} is full "
+        f"SLO class {request.slo_class.name!r}: {scope} for model {request.model!r} is full "
         f"({max_queue} requests waiting); retry later"
     )
     return outcomes.Rejected(
-        request=request, reason=outcomes.RejectReason.QUEUE_FULL, message=message, at_s=now_s
+        request=request,
+        reason=outcomes.RejectReason.QUEUE_FULL,
+        message=message,
+        at_s=now_s,
+        details={"queue_limit": max_queue, "queue_scope": "class" if per_class else "model"},
     )
 
 
