@@ -1,9 +1,10 @@
 """Fixtures shared by the whole test suite.
 
-`kube_cluster` is one real Kubernetes cluster per test session: the local control plane (built
-on first use, then cached) with the local kubelet running two simulated GPU nodes (8 x
-NVIDIA-H100-80GB-HBM3 each), or the cluster of `SLOSERVE_TEST_KUBECONFIG` when that is set.
-Tests that use it are marked `cluster` automatically, so `pytest -m "not cluster"` skips them.
+`kube_cluster` is one real Kubernetes control plane per test session: etcd, kube-apiserver,
+kube-controller-manager and kube-scheduler on loopback (built on first use, then cached), with no
+nodes, or the cluster of `SLOSERVE_TEST_KUBECONFIG` when that is set. Tests that use it are
+marked `cluster` automatically, so `pytest -m "not cluster"` skips them. Tests that need pods to
+run carry the `pods` marker: they run only on a cluster with nodes.
 """
 
 from __future__ import annotations
@@ -16,11 +17,8 @@ import pytest
 
 from sloserve import build_info
 from sloserve.dev import build, handle, session
-from sloserve.dev.kubelet import config
 
-# Crashed containers restart after 1 s, 2 s, 4 s... (a real kubelet waits 10 s, 20 s...), so
-# that tests of restarts need not wait; everything else is as on a real node.
-TEST_KUBELET = config.KubeletOptions(nodes=2, backoff_initial_s=1.0, backoff_max_s=10.0)
+EXTERNAL_KUBECONFIG = "SLOSERVE_TEST_KUBECONFIG"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -40,15 +38,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.cluster)
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("pods") is not None and not os.environ.get(EXTERNAL_KUBECONFIG):
+        pytest.skip(
+            "needs nodes that run pods, which the local control plane has none of: set "
+            f"{EXTERNAL_KUBECONFIG} to a cluster with GPU-labelled nodes"
+        )
+
+
 @pytest.fixture(scope="session")
 def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[handle.ClusterHandle]:
-    """A running cluster: `.kubeconfig`, `.server`, `.bin_dir` (kubectl and helm),
-    `.kubectl(*args, input=None, check=True)`, `.helm(...)` and `.nodes` (the local GPU nodes'
-    names). Tests share it: use your own namespaces."""
-    external = os.environ.get("SLOSERVE_TEST_KUBECONFIG")
+    """A running control plane: `.kubeconfig`, `.server`, `.bin_dir` (kubectl and helm),
+    `.kubectl(*args, input=None, check=True)` and `.helm(...)`. Tests share it: use your own
+    namespaces."""
+    external = os.environ.get(EXTERNAL_KUBECONFIG)
     if external:
         yield handle.ClusterHandle.from_kubeconfig(pathlib.Path(external), bin_dir=build.build())
         return
     state_dir = tmp_path_factory.mktemp("kube-cluster")
-    with session.local_cluster(state_dir, kubelet=TEST_KUBELET) as cluster:
+    with session.local_control_plane(state_dir) as cluster:
         yield cluster

@@ -6,7 +6,7 @@ client they use for the engines:
 
 - `aiohttp`: an `aiohttp.ClientSession` (pooled, C parser);
 - `raw`: a keep-alive asyncio connection per engine with httptools' parser and one write per
-  request (the approach of `sloserve.gateway.engine_link`).
+  request (the approach of `sloserve.gateway.upstream.engine_link`).
 
 `critical_path.py --proxy trivial-aiohttp` / `--proxy trivial-raw` measures them. Run one here:
 

@@ -21,6 +21,7 @@ def _reasons(events: list[dict[str, Any]]) -> set[tuple[str, str]]:
     return {(event["type"], event["reason"]) for event in events}
 
 
+@pytest.mark.pods
 def test_gpu_product_no_node_has_is_not_ready_saying_so(kube: Kube) -> None:
     name = unique("nogpu")
     kube.apply(engine_with(sample(name, replicas=1), gpus=1, gpuProduct=ABSENT_GPU))
@@ -77,6 +78,7 @@ def test_args_the_operator_owns_are_refused_as_an_invalid_spec(kube: Kube) -> No
     )
 
 
+@pytest.mark.pods
 def test_unpullable_image_is_reported(kube: Kube) -> None:
     name = unique("pull")
     kube.apply(engine_with(sample(name, replicas=1), image="registry.invalid/nothing:1"))
@@ -90,6 +92,7 @@ def test_unpullable_image_is_reported(kube: Kube) -> None:
     assert (ready["status"], ready["reason"]) == ("False", "ImagePullFailing")
 
 
+@pytest.mark.pods
 def test_crash_looping_engine_is_reported(kube: Kube) -> None:
     name = unique("crash")
     # The simulator refuses zero sequences at start, so the engine exits and is restarted.
@@ -106,6 +109,7 @@ def test_crash_looping_engine_is_reported(kube: Kube) -> None:
     assert "restarts" in degraded["message"]
 
 
+@pytest.mark.pods
 def test_simulated_engines_become_ready_where_the_gpus_are(kube: Kube) -> None:
     name = unique("ready")
     # The synthetic profile needs no measured profile data, only the simulator.
@@ -118,7 +122,8 @@ def test_simulated_engines_become_ready_where_the_gpus_are(kube: Kube) -> None:
     status = kube.modelservice(name)["status"]
     assert (status["replicas"], status["readyReplicas"]) == (1, 1)
     (placed,) = status["placement"]
-    assert placed["node"] in kube.cluster.nodes
+    node = kube.core.read_node(placed["node"])
+    assert node.metadata.labels.get("nvidia.com/gpu.product") == H100
     eventually(
         lambda: _has_condition(kube, name, "Progressing", "False", "RolloutComplete"),
         what="Progressing=False once the rollout is complete",

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import base64
-import json
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 import pytest
@@ -43,75 +41,3 @@ def eventually(
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
         time.sleep(interval_s)
-
-
-SLOSERVE_IMAGE = "sloserve:dev"
-
-
-def apply(cluster: handle.ClusterHandle, manifest: dict[str, Any]) -> None:
-    cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
-
-
-def get_object(
-    cluster: handle.ClusterHandle, kind: str, name: str, namespace: str
-) -> dict[str, Any] | None:
-    """The object as JSON, or None when it does not exist."""
-    found = cluster.kubectl(
-        "get", kind, name, "-n", namespace, "-o", "json", "--ignore-not-found"
-    ).stdout
-    return json.loads(found) if found.strip() else None
-
-
-def wait_for_pod(
-    cluster: handle.ClusterHandle,
-    namespace: str,
-    name: str,
-    condition: Callable[[dict[str, Any]], bool],
-    *,
-    what: str,
-    timeout_s: float = 60.0,
-) -> dict[str, Any]:
-    """Polls the pod until `condition` holds for it; returns it. Fails the test with the last
-    status seen otherwise."""
-    seen: dict[str, Any] = {}
-
-    def check() -> bool:
-        nonlocal seen
-        seen = get_object(cluster, "pod", name, namespace) or {}
-        return bool(seen) and condition(seen)
-
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"pod {namespace}/{name}: {what} not seen; status: {seen.get('status')}")
-        time.sleep(0.5)
-    return seen
-
-
-def is_ready(pod: dict[str, Any]) -> bool:
-    conditions = pod.get("status", {}).get("conditions") or []
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-
-
-def python_pod(
-    name: str,
-    namespace: str,
-    *,
-    args: list[str],
-    restart_policy: str = "Always",
-    **container: Any,
-) -> dict[str, Any]:
-    """A pod running `python <args>` from the sloserve image."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "restartPolicy": restart_policy,
-            "terminationGracePeriodSeconds": 5,
-            "containers": [
-                {"name": "main", "image": SLOSERVE_IMAGE, "command": ["python"], "args": args}
-                | container
-            ],
-        },
-    }

@@ -63,9 +63,11 @@ async def gateway_client(
         tenants: dict[str, Any] | None = None,
         engines: list[str] | None = None,
         models_extra: dict[str, Any] | None = None,
+        server: dict[str, Any] | None = None,
         **scheduling: Any,
     ) -> httpx.AsyncClient:
         config = settings.GatewaySettings(
+            server=settings.ServerSettings(**(server or {})),
             sources=settings.SourceSettings(
                 config_file=write_models_file(
                     tmp_path, engines or [ENGINE_URL], **(models_extra or {})
@@ -76,10 +78,13 @@ async def gateway_client(
             shutdown=settings.ShutdownSettings(grace_period_s=1.0),
         )
         app = gateway_app.create_app(config, engine_transport=fake_engine.transport())
-        lifespan = app.api.router.lifespan_context(app.api)
+        lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()
+        # Errors the app answered with a 500 are raised on by Starlette for the server to log;
+        # the tests read the 500, as a client would.
         client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://gateway.test"
+            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+            base_url="http://gateway.test",
         )
         stack.append((lifespan, client))
         return client

@@ -38,6 +38,8 @@ def test_sigterm_lets_streams_finish_and_refuses_new_requests(procs: Processes) 
     )
     assert refused.status_code == 503
     assert refused.json()["error"]["code"] == "draining"
+    assert refused.headers["x-request-id"].startswith("req-")
+    assert refused.headers["x-slo-class"] == "standard"
     streaming.join(timeout=30)
     payloads = sse_payloads(finished[0])
     assert payloads[-1] == "[DONE]"

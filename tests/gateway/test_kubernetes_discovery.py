@@ -22,6 +22,8 @@ from sloserve.api import spec
 from sloserve.builders import defaults, workloads
 from sloserve.dev import handle
 
+#: The gateway runs on this machine and must reach the engine pod it discovers.
+pytestmark = pytest.mark.pods
 MODEL = "discovered/model"
 REPOSITORY = Path(__file__).resolve().parents[2]
 MODELSERVICE_SPEC: dict[str, Any] = {

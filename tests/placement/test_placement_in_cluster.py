@@ -24,6 +24,8 @@ from sloserve.placement.workloads import KIND_ANNOTATION, MAX_SLOWDOWN_ANNOTATIO
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 GPU_PRODUCT = "NVIDIA-H100-80GB-HBM3"
+#: Two nodes with GPUs, for engines to be scheduled onto.
+pytestmark = pytest.mark.pods
 OPERATOR_ENV = {
     "SLOSERVE_OPERATOR__STATUS__REFRESH_INTERVAL_S": "1",
     "SLOSERVE_OPERATOR__ENGINES__DRAIN_DELAY_S": "0",
@@ -141,6 +143,13 @@ def placement_stack(
     kube_cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
+def _gpu_nodes(cluster: handle.ClusterHandle) -> list[str]:
+    listed = cluster.kubectl(
+        "get", "nodes", "-l", f"nvidia.com/gpu.product={GPU_PRODUCT}", "-o", "name"
+    ).stdout
+    return sorted(line.removeprefix("node/") for line in listed.split())
+
+
 def _healthy(port: int) -> bool:
     try:
         return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
@@ -212,7 +221,7 @@ def test_new_engine_lands_on_the_node_without_a_heavy_engine(
     kube_cluster: handle.ClusterHandle, placement_stack: str
 ) -> None:
     namespace = placement_stack
-    busy, free = kube_cluster.nodes[:2]
+    busy, free = _gpu_nodes(kube_cluster)[:2]
     _apply(kube_cluster, namespace, _heavy_pod("long-prefill-job", busy, "prefill_8192"))
     _apply(kube_cluster, namespace, _modelservice("llama"))
     engine = _wait_for_engine(kube_cluster, namespace, "llama")
@@ -244,7 +253,7 @@ def test_a_pod_that_no_node_can_take_stays_pending_with_the_extenders_reason(
     kube_cluster: handle.ClusterHandle, placement_stack: str
 ) -> None:
     namespace = placement_stack
-    busy, free = kube_cluster.nodes[:2]
+    busy, free = _gpu_nodes(kube_cluster)[:2]
     _apply(kube_cluster, namespace, _heavy_pod("prefill-a", busy, "prefill_8192"))
     _apply(kube_cluster, namespace, _heavy_pod("prefill-b", free, "prefill_8192"))
     pod = _heavy_pod("picky-engine", busy, "decode_b32_c1024")

@@ -7,60 +7,16 @@ finish (up to the grace period); a second signal stops it at once.
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import logging
-import socket
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import click
 import pydantic
-import uvicorn
 
 from sloserve.gateway import app as gateway_app
-from sloserve.gateway import context, fast_path, http_server, settings, startup_checks
-
-
-class _DrainingServer(uvicorn.Server):
-    """A uvicorn server whose first stop signal drains the gateway before it exits."""
-
-    def __init__(
-        self, config: uvicorn.Config, *, app: fast_path.GatewayApp, grace_period_s: float
-    ) -> None:
-        super().__init__(config)
-        self._app = app
-        self._grace_period_s = grace_period_s
-        self._draining: asyncio.Task[None] | None = None
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        _settle_garbage_collector()
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        gateway: context.GatewayContext | None = getattr(self._app.api.state, "gateway", None)
-        if self._draining is not None or gateway is None:
-            self.force_exit = self._draining is not None
-            super().handle_exit(sig, frame)
-            return
-        self._draining = asyncio.get_running_loop().create_task(self._drain_then_exit(gateway))
-
-    async def _drain_then_exit(self, gateway: context.GatewayContext) -> None:
-        await gateway.lifecycle.drain(grace_period_s=self._grace_period_s)
-        self.should_exit = True
-
-
-def _settle_garbage_collector() -> None:
-    """Keep the cycle collector off the request path: what start-up built lives as long as the
-    gateway, so it is moved out of the collector's sight, and the youngest generation is
-    collected every 50,000 allocations rather than every 700 (a request allocates a few hundred
-    objects, nearly all freed by reference counting). Fewer, shorter collections cut the
-    gateway's tail latency."""
-    gc.collect()
-    gc.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(50_000, older, oldest)
+from sloserve.gateway import settings, startup_checks
+from sloserve.gateway.serving import server
 
 
 @click.command()
@@ -146,25 +102,14 @@ def gateway(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    # One line per proxied request would drown the gateway's own messages.
+    # One line per scrape of an engine's metrics would drown the gateway's own messages.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     app = gateway_app.create_app(config)
-    server = _DrainingServer(
-        uvicorn.Config(
-            app,
-            host=config.server.host,
-            port=config.server.port,
-            log_level=log_level,
-            access_log=False,
-            # The gateway uses no client address, so X-Forwarded-For need not be parsed.
-            proxy_headers=False,
-            http=http_server.CoalescingHttpToolsProtocol,
-            lifespan="on",
-        ),
+    server.DrainingServer(
+        server.uvicorn_config(app, config.server, log_level=log_level),
         app=app,
         grace_period_s=config.shutdown.grace_period_s,
-    )
-    server.run()
+    ).run()
 
 
 def _given(**values: object) -> dict[str, object]:

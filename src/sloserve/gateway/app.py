@@ -15,26 +15,21 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 from fastapi import FastAPI
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sloserve.gateway import (
     context,
     datastore,
-    engine_link,
     errors,
-    fast_path,
     lifecycle,
     metrics,
-    routes_openai,
-    routes_ops,
     runtime,
     runtimes,
     settings,
     static_config,
     tenant_source,
-    upstream,
-    wire,
 )
+from sloserve.gateway.serving import routes_openai, routes_ops
+from sloserve.gateway.upstream import engine_client
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +38,8 @@ def create_app(
     config: settings.GatewaySettings,
     *,
     engine_transport: httpx.AsyncBaseTransport | None = None,
-) -> fast_path.GatewayApp:
-    """The gateway app. `engine_transport` replaces the network under the engine client (tests
+) -> FastAPI:
+    """The gateway app. `engine_transport` replaces the network under both engine clients (tests
     pass an `httpx.MockTransport`)."""
 
     @contextlib.asynccontextmanager
@@ -54,25 +49,19 @@ def create_app(
             yield
 
     app = FastAPI(title="sloserve gateway", lifespan=lifespan)
+    # The generation routes first: the router tries routes in order, and they carry the traffic.
     app.include_router(routes_openai.router)
     app.include_router(routes_ops.router)
-    app.add_exception_handler(errors.GatewayError, errors.handle_gateway_error)
-    app.add_exception_handler(StarletteHTTPException, errors.handle_http_exception)
-    return fast_path.GatewayApp(app)
+    errors.install_handlers(app)
+    return app
 
 
-def engine_client(
-    config: settings.ProxySettings, transport: httpx.AsyncBaseTransport
-) -> httpx.AsyncClient:
-    """The one pooled client for every engine, on `transport`."""
-    return httpx.AsyncClient(
-        transport=transport,
-        timeout=httpx.Timeout(
-            connect=config.connect_timeout_s,
-            read=config.read_timeout_s,
-            write=config.connect_timeout_s,
-            pool=config.connect_timeout_s,
-        ),
+def engine_timeout(config: settings.ProxySettings) -> httpx.Timeout:
+    return httpx.Timeout(
+        connect=config.connect_timeout_s,
+        read=config.read_timeout_s,
+        write=config.connect_timeout_s,
+        pool=config.connect_timeout_s,
     )
 
 
@@ -81,16 +70,17 @@ async def _gateway(
     config: settings.GatewaySettings, transport: httpx.AsyncBaseTransport | None
 ) -> AsyncIterator[context.GatewayContext]:
     gateway_metrics = metrics.GatewayMetrics()
-    # The wire is aiohttp's unless a transport is given.
-    wire_transport = transport or wire.AiohttpTransport(
-        max_connections=config.proxy.max_connections
+    timeout = engine_timeout(config.proxy)
+    client = httpx.AsyncClient(
+        transport=transport,
+        timeout=timeout,
+        limits=httpx.Limits(max_connections=config.proxy.max_connections),
     )
-    client = engine_client(config.proxy, wire_transport)
-    # Tests that replace the network send every request through their transport.
-    link = (
-        None
+    # Tests that replace the network send generation requests through their transport too.
+    engines: engine_client.EngineClient = (
+        engine_client.HttpxEngineClient(transport, timeout=timeout)
         if transport is not None
-        else engine_link.EngineLink(
+        else engine_client.AiohttpEngineClient(
             max_connections=config.proxy.max_connections,
             connect_timeout_s=config.proxy.connect_timeout_s,
             read_timeout_s=config.proxy.read_timeout_s,
@@ -136,7 +126,7 @@ async def _gateway(
         yield context.GatewayContext(
             settings=config,
             client=client,
-            engines=upstream.EngineCaller(client, wire_transport, link),
+            engines=engines,
             store=store,
             runtimes=model_runtimes,
             tenants=tenants,
@@ -155,5 +145,4 @@ async def _gateway(
         await asyncio.gather(*background, return_exceptions=True)
         await model_runtimes.stop_all()
         await client.aclose()
-        if link is not None:
-            await link.aclose()
+        await engines.aclose()

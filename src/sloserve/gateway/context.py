@@ -9,16 +9,18 @@ from typing import Annotated
 import httpx
 from fastapi import Depends, Request
 
-from sloserve.gateway import datastore, lifecycle, metrics, runtime, runtimes, settings, upstream
+from sloserve.gateway import datastore, lifecycle, metrics, runtime, runtimes, settings
 from sloserve.gateway import tenant_source as tenant_source_module
+from sloserve.gateway.upstream import engine_client
 
 
 @dataclass(frozen=True)
 class GatewayContext:
     settings: settings.GatewaySettings
     client: httpx.AsyncClient
-    engines: upstream.EngineCaller
-    """Generation requests to engines, over `client`'s transport."""
+    """Everything else sent to engines (the scrapes of their metrics)."""
+    engines: engine_client.EngineClient
+    """Generation requests to engines."""
     store: datastore.Datastore
     runtimes: runtimes.Runtimes
     tenants: tenant_source_module.TenantSource

@@ -1,7 +1,10 @@
 """Errors as OpenAI clients expect them: `{"error": {"message", "type", "param", "code"}}`.
 
 Every refusal the gateway makes is a `GatewayError`; the app turns it into a JSON response with the
-right status and headers. Messages name the field or thing that is wrong and say what to do.
+right status and headers. Messages name the field or thing that is wrong and say what to do, and
+stay the same from one request to the next (numbers go in fields of their own), so that clients
+and load generators can group them. Answers of the framework itself (an unknown path, a wrong
+method, an unexpected failure) get the same shape.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import pydantic
-from fastapi import Request
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -89,12 +93,20 @@ def _field_path(location: tuple[int | str, ...]) -> list[int | str]:
     return path
 
 
-async def handle_gateway_error(_: Request, error: Exception) -> JSONResponse:
+def install_handlers(app: FastAPI) -> None:
+    """Answer every error of `app` in the OpenAI shape."""
+    app.add_exception_handler(GatewayError, _handle_gateway_error)
+    app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+    app.add_exception_handler(RequestValidationError, _handle_request_validation_error)
+    app.add_exception_handler(Exception, _handle_unexpected_error)
+
+
+async def _handle_gateway_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, GatewayError)
     return error.response()
 
 
-async def handle_http_exception(_: Request, error: Exception) -> JSONResponse:
+async def _handle_http_exception(_: Request, error: Exception) -> JSONResponse:
     """Starlette's own 404/405 answers, reshaped so that OpenAI clients can read them."""
     assert isinstance(error, StarletteHTTPException)
     kind = "not_found_error" if error.status_code == 404 else "invalid_request_error"
@@ -103,4 +115,24 @@ async def handle_http_exception(_: Request, error: Exception) -> JSONResponse:
         message=str(error.detail),
         error_type=kind,
         headers=error.headers,
+    ).response()
+
+
+async def _handle_request_validation_error(_: Request, error: Exception) -> JSONResponse:
+    """FastAPI's 422 for a parameter it validated, as a 400 naming the parameter."""
+    assert isinstance(error, RequestValidationError)
+    first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid request"}
+    field = ".".join(str(part) for part in _field_path(tuple(first["loc"])[1:])) or None
+    return invalid_request(
+        f"invalid {'field ' + repr(field) if field else 'request'}: {first['msg']}", param=field
+    ).response()
+
+
+async def _handle_unexpected_error(_: Request, error: Exception) -> JSONResponse:
+    """A 500 for a failure nothing else handled. Starlette raises the error on after this answer,
+    and the server logs it with its traceback."""
+    return GatewayError(
+        status=500,
+        message="the gateway failed on this request; see its log",
+        error_type="internal_error",
     ).response()

@@ -30,6 +30,18 @@ class ServerSettings(BaseModel):
         "gateway in front of many ModelServices, so that one model's outage does not take the "
         "gateway out of its Service).",
     )
+    max_request_body_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1,
+        description="Largest request body accepted, in bytes (default 16 MiB); a larger one is "
+        "answered with 413.",
+    )
+    keep_alive_timeout_s: int = Field(
+        default=75,
+        ge=1,
+        description="Seconds an idle client connection is kept open (default 75: longer than "
+        "the idle timeouts of common load balancers, so that they close first).",
+    )
 
 
 class SourceSettings(BaseModel):

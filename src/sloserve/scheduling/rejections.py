@@ -1,10 +1,9 @@
 """`Rejected` records, worded for the client who receives them.
 
-A message names the SLO class and its target and says what to change (a looser class, a shorter
-prompt, or a later retry); it is the same for every rejection of one reason and class, so that
-load generators and dashboards can group them. The numbers that vary — the prediction, the time
-left, the limit reached — are fields of the record (`predicted_ttft_s`, `retry_after_s`,
-`details`).
+Every message names the SLO class and the numbers behind the decision, so the sentence alone
+tells the reader what to change (a looser class, a shorter prompt, or a later retry). The
+numbers are fields of the record as well (`predicted_ttft_s`, `retry_after_s`, `details`), for
+the gateway's answers, whose messages stay the same for every rejection of one reason and class.
 """
 
 from sloserve.scheduling import outcomes, slo
@@ -17,9 +16,9 @@ def ttft_unattainable(
     must shrink before a fresh request of the same class is predicted to fit."""
     slack_s = request.slack_s(now_s)
     message = (
-        f"SLO class {request.slo_class.name!r}: the predicted time to first token exceeds what "
-        f"is left of its {request.ttft_s * 1e3:.0f} ms target; retry later or use a class with "
-        "a looser TTFT"
+        f"SLO class {request.slo_class.name!r}: predicted time to first token "
+        f"{predicted_ttft_s * 1e3:.0f} ms exceeds the {max(slack_s, 0.0) * 1e3:.0f} ms left of "
+        f"its {request.ttft_s * 1e3:.0f} ms target; retry later or use a class with a looser TTFT"
     )
     return outcomes.Rejected(
         request=request,

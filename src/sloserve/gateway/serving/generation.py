@@ -16,19 +16,17 @@ from typing import Literal
 import pydantic
 from fastapi import Request, Response
 
-from sloserve.gateway import (
+from sloserve.gateway import context, errors, runtime
+from sloserve.gateway.serving import (
     admission,
-    classify,
     client_watch,
-    context,
-    errors,
     exchange,
+    rejections,
     relay,
-    runtime,
+    request_body,
     schemas,
-    upstream,
 )
-from sloserve.scheduling import outcomes
+from sloserve.gateway.upstream import engine_calls
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +49,28 @@ def _new_request_id() -> str:
 
 
 async def serve(ctx: context.GatewayContext, http_request: Request, endpoint: Endpoint) -> Response:
+    """Answer one generation request. Every answer, errors included, carries `x-request-id`, and
+    `x-slo-class` once the request has a class."""
     arrival_s = ctx.clock.now()
-    parsed = _validate(endpoint, await http_request.body())
+    reply_headers = {"x-request-id": _new_request_id()}
+    try:
+        return await _serve(ctx, http_request, endpoint, arrival_s, reply_headers)
+    except errors.GatewayError as error:
+        error.headers.update(reply_headers)
+        raise
+
+
+async def _serve(
+    ctx: context.GatewayContext,
+    http_request: Request,
+    endpoint: Endpoint,
+    arrival_s: float,
+    reply_headers: dict[str, str],
+) -> Response:
+    body = await request_body.read_json_body(
+        http_request, limit_bytes=ctx.settings.server.max_request_body_bytes
+    )
+    parsed = _validate(endpoint, body)
     tenant = ctx.tenants.book.identify(http_request.headers.get("authorization"))
     model_runtime = _runtime_for(ctx, parsed.model)
     request, series = admission.admit(
@@ -61,14 +79,16 @@ async def serve(ctx: context.GatewayContext, http_request: Request, endpoint: En
         tenant=tenant,
         model_runtime=model_runtime,
         parsed=parsed,
-        request_id=_new_request_id(),
+        reply_headers=reply_headers,
         arrival_s=arrival_s,
     )
     current = exchange.Exchange(request=request, model_runtime=model_runtime, series=series)
     ctx.lifecycle.enter()
     relaying = False
     try:
-        response = await _proxy(ctx, http_request, current, parsed.stream, endpoint)
+        response = await _proxy(
+            ctx, http_request, current, body, parsed.stream, endpoint, reply_headers
+        )
         # A relay leaves the lifecycle itself, once its stream has ended.
         relaying = isinstance(response, relay.RelayResponse)
         return response
@@ -85,12 +105,16 @@ async def _proxy(
     ctx: context.GatewayContext,
     http_request: Request,
     current: exchange.Exchange,
+    body: bytes,
     stream: bool,
     endpoint: Endpoint,
+    reply_headers: dict[str, str],
 ) -> Response:
     watch = client_watch.ClientWatch(http_request.receive)
     try:
-        response = await _proxy_watched(ctx, http_request, current, stream, endpoint, watch)
+        response = await _proxy_watched(
+            ctx, http_request, current, body, stream, endpoint, reply_headers, watch
+        )
     except BaseException:
         watch.stop()
         raise
@@ -103,24 +127,21 @@ async def _proxy_watched(
     ctx: context.GatewayContext,
     http_request: Request,
     current: exchange.Exchange,
+    body: bytes,
     stream: bool,
     endpoint: Endpoint,
+    reply_headers: dict[str, str],
     watch: client_watch.ClientWatch,
 ) -> Response:
     model_runtime = current.model_runtime
     request_id = current.request.request_id
-    headers = upstream.forwarded_headers(http_request.headers, request_id)
-    body = await http_request.body()
-    reply_headers = {
-        "x-request-id": request_id,
-        classify.CLASS_HEADER: current.request.slo_class.name,
-    }
+    headers = engine_calls.forwarded_headers(http_request.headers, request_id)
     engine_failures = 0
     try:
         while True:
             dispatch = await watch.unless_gone(model_runtime.wait_for_engine(request_id))
             current.series.queue_time.observe(dispatch.at_s - current.request.arrival_s)
-            send = upstream.open_stream if stream else upstream.fetch_whole
+            send = engine_calls.open_stream if stream else engine_calls.fetch_whole
             try:
                 answer = await watch.unless_gone(
                     send(
@@ -132,19 +153,21 @@ async def _proxy_watched(
                     )
                 )
                 break
-            except upstream.EngineFailedError as failure:
+            except engine_calls.EngineFailedError as failure:
                 log.warning("request %s: %s; asking the scheduler to retry it", request_id, failure)
                 current.series.retried.inc()
                 engine_failures += 1
                 model_runtime.engine_failed(request_id, dispatch.engine_id)
     except runtime.RequestRejectedError as rejected:
-        return _rejected_while_waiting(
+        error = rejections.rejected_while_waiting(
             current, rejected.rejection, after_engine_failure=engine_failures > 0
         )
+        error.headers.update(reply_headers)
+        return error.response()
     except client_watch.ClientGoneError:
         current.end_cancelled()
-        return Response(status_code=_CLIENT_CLOSED)
-    if isinstance(answer, upstream.OpenStream):
+        return Response(status_code=_CLIENT_CLOSED, headers=reply_headers)
+    if isinstance(answer, engine_calls.OpenStream):
         return relay.RelayResponse(
             relay.Relay(
                 stream=answer,
@@ -167,24 +190,6 @@ async def _proxy_watched(
         media_type=answer.content_type,
         headers=reply_headers,
     )
-
-
-def _rejected_while_waiting(
-    current: exchange.Exchange, rejection: outcomes.Rejected, *, after_engine_failure: bool
-) -> Response:
-    """A rejection after admission: a TTFT re-check in the queue, or a retry the scheduler could
-    not place in time after an engine failed (then the client hears that the engine failed)."""
-    if after_engine_failure:
-        current.end_rejected("engine_failed")
-        return errors.GatewayError(
-            status=502,
-            message=f"the engine serving this request failed and no other engine can take it "
-            f"in time ({rejection.message})",
-            error_type="engine_failed",
-            code="engine_failed",
-        ).response()
-    current.end_rejected(rejection.reason.value)
-    return admission.rejection_error(rejection).response()
 
 
 def _validate(

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from gateway_fakes import MODEL
 
-from sloserve.gateway import serving
+from sloserve.gateway.serving import generation
 
 USER = [{"role": "user", "content": "hi"}]
 
@@ -73,7 +73,7 @@ async def test_an_unexpected_failure_is_an_openai_shaped_500(
     async def broken(*_: Any) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(serving, "serve", broken)
+    monkeypatch.setattr(generation, "serve", broken)
     response = await client.post("/v1/completions", json={"model": MODEL, "prompt": "x"})
     assert response.status_code == 500
     assert response.json()["error"]["type"] == "internal_error"

@@ -12,8 +12,10 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz")
+@router.get("/health")
 async def healthz() -> dict[str, str]:
-    """Alive: the event loop answers."""
+    """Alive: the event loop answers. `/health` is the path vLLM serves, which load generators
+    and routers probe before they send traffic."""
     return {"status": "ok"}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from sloserve.gateway import sse
+from sloserve.gateway.serving import sse
 
 
 def chat_chunk(content: str | None, *, role: str | None = None) -> bytes:

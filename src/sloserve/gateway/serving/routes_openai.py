@@ -6,19 +6,20 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from sloserve.gateway import context, serving
+from sloserve.gateway import context
+from sloserve.gateway.serving import generation
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
 
 @router.post("/chat/completions")
 async def chat_completions(request: Request, ctx: context.Context) -> Response:
-    return await serving.serve(ctx, request, "chat")
+    return await generation.serve(ctx, request, "chat")
 
 
 @router.post("/completions")
 async def completions(request: Request, ctx: context.Context) -> Response:
-    return await serving.serve(ctx, request, "completions")
+    return await generation.serve(ctx, request, "completions")
 
 
 @router.get("/models")

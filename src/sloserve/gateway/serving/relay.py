@@ -16,11 +16,12 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 
-import httpx
 from fastapi import Response
 from starlette.types import Receive, Scope, Send
 
-from sloserve.gateway import client_watch, exchange, lifecycle, sse, upstream
+from sloserve.gateway import lifecycle
+from sloserve.gateway.serving import client_watch, exchange, sse
+from sloserve.gateway.upstream import engine_calls, engine_client
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class Relay:
     def __init__(
         self,
         *,
-        stream: upstream.OpenStream,
+        stream: engine_calls.OpenStream,
         engine_url: str,
         current: exchange.Exchange,
         gateway_lifecycle: lifecycle.Lifecycle,
@@ -49,15 +50,18 @@ class Relay:
         self._abort_reason: str | None = None
         self._failure: str | None = None
         self._closed = False
+        self._closing: asyncio.Task[None] | None = None
         self.at_end = False
         """Whether the chunk `body` yielded last is the last one the client gets."""
 
     def client_gone(self) -> None:
-        """The client disconnected: stop reading from the engine (the relay then ends)."""
+        """The client disconnected: stop reading from the engine (the relay then ends). Called
+        from the watch's callback, which cannot wait: the engine connection is closed in a task
+        that `close` waits for."""
         if self._closed or self._client_gone:
             return
         self._client_gone = True
-        asyncio.get_running_loop().create_task(self._stream.close())
+        self._closing = asyncio.get_running_loop().create_task(self._stream.close())
 
     async def abort(self, reason: str) -> None:
         """End the stream now: the client gets an error event saying `reason`, then [DONE]."""
@@ -95,8 +99,8 @@ class Relay:
                     yield chunk
                     if self.at_end:
                         return
-            except (httpx.HTTPError, httpx.StreamError) as error:
-                failure = f"the engine failed mid-stream ({type(error).__name__})"
+            except engine_client.EngineIOError as error:
+                failure = f"the engine failed mid-stream ({error})"
         if self._abort_reason is not None:
             failure = self._abort_reason
         if self._client_gone:
@@ -119,6 +123,8 @@ class Relay:
         if self._closed:
             return
         self._closed = True
+        if self._closing is not None:
+            await self._report_failed_close(self._closing)
         tally = self._tally
         if tally.done:
             await self._stream.finish(timeout_s=_END_OF_BODY_TIMEOUT_S)
@@ -142,6 +148,18 @@ class Relay:
             else:
                 self._current.end_cancelled(tokens=tally.tokens)
         self._lifecycle.exit()
+
+    async def _report_failed_close(self, closing: asyncio.Task[None]) -> None:
+        """Wait for the close started when the client went away, and log it if it failed (the
+        connection is then dropped, which aborts the request at the engine all the same)."""
+        try:
+            await closing
+        except Exception:
+            log.exception(
+                "request %s on %s: closing the engine connection failed",
+                self._current.request.request_id,
+                self._engine_url,
+            )
 
 
 class RelayResponse(Response):
