@@ -403,3 +403,37 @@ def test_session_affinity_in_a_custom_profile_follows_the_conversation(make_requ
     (second,) = sched.dispatch(busier)
 
     assert first.engine_id == second.engine_id == "e0"
+
+
+def test_at_arrival_admission_keeps_headroom_the_recheck_does_not_ask_for(
+    make_request, latency, classes
+):
+    # a full engine whose slot frees in 256 decode steps (the estimator's prior): a request
+    # predicted a little inside its slack is refused at arrival, yet the same prediction for a
+    # request already queued is no reason to reject it
+    full = [_engine(running=2, max_num_seqs=2)]
+    probe_sched, _ = _scheduler("scorpio", latency, admission_headroom=0.0)
+    probe = probe_sched.submit(
+        make_request("probe", prompt_tokens=100, slo_class=classes.batch), full
+    )
+    assert isinstance(probe, outcomes.Admitted)
+    predicted_s = probe.predicted_ttft_s
+    assert predicted_s is not None
+    # a target 10% above the prediction: inside the slack, not inside a 25% headroom
+    target_s = predicted_s * 1.1
+
+    strict, _ = _scheduler("scorpio", latency)
+    lenient, _ = _scheduler("scorpio", latency, admission_headroom=0.0)
+    refused = strict.submit(make_request("r", prompt_tokens=100, ttft_target_s=target_s), full)
+    admitted = lenient.submit(make_request("r", prompt_tokens=100, ttft_target_s=target_s), full)
+
+    assert isinstance(refused, outcomes.Rejected)
+    assert refused.reason is outcomes.RejectReason.TTFT_UNATTAINABLE
+    assert isinstance(admitted, outcomes.Admitted)
+    assert lenient.dispatch(full) == []
+    assert [r.request_id for r in lenient.queued] == ["r"]
+
+
+def test_an_admission_headroom_outside_zero_to_one_is_refused():
+    with pytest.raises(ValueError, match="admission_headroom must be at least 0 and below 1"):
+        dataclasses.replace(policy.preset("scorpio"), admission_headroom=1.0)

@@ -301,3 +301,80 @@ def test_requests_beyond_max_num_seqs_on_the_engine_take_slots_first(make_reques
 def test_release_quantile_outside_zero_to_one_is_refused():
     with pytest.raises(ValueError, match="release_quantile must be between 0 and 1"):
         _slots(quantile=1.5)
+
+
+def _protected_admission(candidate, queue, engine, latency, *, protect):
+    return ttft_guard.check_admission(
+        candidate=candidate,
+        queue=queue,
+        engines=[engine],
+        latency=latency,
+        now_s=0.0,
+        slots=_slots([10_000]),
+        protect_queued=protect,
+    )
+
+
+def test_a_newcomer_that_would_push_a_queued_request_past_its_deadline_is_judged_behind_it(
+    make_request, latency, classes
+):
+    # one slot, freeing after 100 decode steps; a queued request of 2 s slack fits in it, but
+    # not if a newcomer with an earlier deadline takes that slot first and holds it 400 tokens
+    engine = _full("e0", remaining=[100], max_num_seqs=1)
+    step_s = latency.decode_step_time_s(1, 1000)
+    queued = make_request(
+        "queued", prompt_tokens=200, max_tokens=200, slo_class=classes.batch, ttft_target_s=2.0
+    )
+    newcomer = make_request(
+        "newcomer", prompt_tokens=200, max_tokens=400, slo_class=classes.batch, ttft_target_s=1.5
+    )
+    # the premise: the queued request fits after the first release, not after the newcomer's
+    assert 100 * step_s + 400 * step_s > 2.0 > 100 * step_s
+    # and the newcomer, behind the queued request's 200 tokens, misses its 1.5 s
+    assert 100 * step_s + 200 * step_s > 1.5
+
+    unprotected = _protected_admission(newcomer, _queue(queued), engine, latency, protect=False)
+    protected = _protected_admission(newcomer, _queue(queued), engine, latency, protect=True)
+
+    assert unprotected.attainable
+    # behind the queued request it waits for two releases, too long for its own 1.5 s
+    assert not protected.attainable
+    assert protected.predicted_ttft_s > unprotected.predicted_ttft_s
+    assert protected.request is newcomer
+
+
+def test_a_queued_request_already_out_of_time_does_not_block_newcomers(
+    make_request, latency, classes
+):
+    engine = _full("e0", remaining=[100], max_num_seqs=1)
+    # 50 ms of slack: unattainable with or without the newcomer
+    doomed = make_request("doomed", prompt_tokens=200, slo_class=classes.batch, ttft_target_s=0.05)
+    newcomer = make_request("newcomer", prompt_tokens=200, slo_class=classes.batch)
+
+    with_doomed = _protected_admission(newcomer, _queue(doomed), engine, latency, protect=True)
+    alone = _protected_admission(newcomer, _queue(), engine, latency, protect=True)
+
+    assert with_doomed.attainable
+    assert with_doomed.predicted_ttft_s == pytest.approx(alone.predicted_ttft_s)
+
+
+def test_every_prefill_kept_on_a_full_engine_delays_the_releases_after_it(
+    make_request, latency, classes
+):
+    # two slots: one frees soon, the other after 300 steps; the first kept request takes the
+    # early slot, and its prefill stalls the 300-step one, which the second then waits for
+    engine = _full("e0", remaining=[10, 300], max_num_seqs=2)
+    requests = [
+        make_request(f"r{i}", prompt_tokens=4000, max_tokens=2000, slo_class=classes.batch)
+        for i in range(2)
+    ]
+    step_s = latency.decode_step_time_s(2, 1000)
+    delay_s = ttft_guard.prefill_start_delay_s(engine, latency)
+
+    _, second = ttft_guard.predict_in_order(
+        ordered=requests, engines=[engine], latency=latency, now_s=0.0, slots=_slots([10_000])
+    )
+
+    stalled_release_s = 300 * step_s + latency.prefill_time_s(4000)
+    expected = delay_s + MARGIN_S + stalled_release_s + latency.prefill_time_s(4000)
+    assert second.predicted_ttft_s == pytest.approx(expected)

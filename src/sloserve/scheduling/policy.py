@@ -52,6 +52,11 @@ class PolicyConfig:
     slack spent (hold-then-reject).
     `slot_release_quantile`: which share of recent outputs longer than a running request's it is
     taken to reach, for those slot waits.
+    `admission_headroom`: under `predict_slot_waits`, the share of its TTFT target a request's
+    prediction must leave free to be admitted; the re-check in the queue rejects only once the
+    prediction exceeds the slack itself. Under overload the queue fills until new requests are
+    predicted at their deadline, and a request admitted right there is rejected later by the
+    first prediction error against it; the headroom says no at arrival instead.
     `routing_spec`: the routing profile (`routing.plugins.RoutingSpec`); None takes the one
     `routing` and the guard settings imply (`routing.plugins.preset_spec`).
     """
@@ -73,6 +78,7 @@ class PolicyConfig:
     meter_prefill: bool = False
     predict_slot_waits: bool = False
     slot_release_quantile: float = ttft_guard.DEFAULT_RELEASE_QUANTILE
+    admission_headroom: float = ttft_guard.DEFAULT_ADMISSION_HEADROOM
     routing_spec: plugins.RoutingSpec | None = None
 
     def __post_init__(self) -> None:
@@ -114,6 +120,11 @@ class PolicyConfig:
             raise ValueError(
                 f"{prefix}: slot_release_quantile must be between 0 and 1, "
                 f"got {self.slot_release_quantile!r}"
+            )
+        if not 0 <= self.admission_headroom < 1:
+            raise ValueError(
+                f"{prefix}: admission_headroom must be at least 0 and below 1, "
+                f"got {self.admission_headroom!r}"
             )
         _validation.require_non_negative(f"{prefix}: ttft_margin_s", self.ttft_margin_s)
         _validation.require_positive(f"{prefix}: inefficiency", self.inefficiency)

@@ -109,6 +109,13 @@ class RequestQueue:
         request_by_key = self._request_by_key
         return (request_by_key[k] for k in self._keys[:stop])
 
+    def behind(self, request: slo.Request) -> Iterator[slo.Request]:
+        """The queued requests that would pop after `request` if it were pushed now, in order."""
+        key = self._key_for(request, self._pushed)
+        start = bisect.bisect_left(self._keys, key)
+        request_by_key = self._request_by_key
+        return (request_by_key[k] for k in self._keys[start:])
+
     def _key_for(self, request: slo.Request, sequence: int) -> _SortKey:
         # `sequence` breaks arrival ties in push order, which is what first-come-first-served means.
         if self._order is QueueOrder.DEADLINE:

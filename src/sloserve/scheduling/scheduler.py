@@ -189,8 +189,12 @@ class Scheduler:
                 now_s=now_s,
                 margin_s=self._policy.ttft_margin_s,
                 slots=self._slot_waits,
+                protect_queued=self._slot_waits is not None,
             )
-            if not prediction.attainable:
+            headroom_s = (
+                self._policy.admission_headroom * request.ttft_s if self._slot_waits is not None else 0.0
+            )
+            if prediction.predicted_ttft_s + headroom_s > prediction.slack_s:
                 return rejections.ttft_unattainable(
                     request, predicted_ttft_s=prediction.predicted_ttft_s, now_s=now_s
                 )

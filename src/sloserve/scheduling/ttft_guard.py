@@ -32,11 +32,15 @@ from dataclasses import dataclass
 from sloserve.scheduling import engine_state, latency_model, output_length, request_queue, slo
 
 DEFAULT_MARGIN_S = 0.050
-# The share of recent outputs longer than a running request's that it is taken to reach: the
-# median, since a slot wait depends on many requests' ends at once and errors in both directions
-# cost (too short: admitted, then rejected in the queue; too long: rejected, though it would
-# have been served).
-DEFAULT_RELEASE_QUANTILE = 0.5
+# The share of recent outputs longer than a running request's that it is taken to reach: a high
+# quantile, since a slot wait behind a deep queue is a sum of many requests' ends, and output
+# lengths are long-tailed (their median is well below their mean); a short estimate admits
+# requests that are then rejected in the queue. 0.9 gave the most rejections at arrival in
+# bench/gateway/overload.py's simulator run for the fewest served requests lost.
+DEFAULT_RELEASE_QUANTILE = 0.9
+# The share of its TTFT target an admitted request's prediction must leave free
+# (`policy.PolicyConfig.admission_headroom`).
+DEFAULT_ADMISSION_HEADROOM = 0.25
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -160,14 +164,64 @@ def check_admission(
     now_s: float,
     margin_s: float = DEFAULT_MARGIN_S,
     slots: SlotWaits | None = None,
+    protect_queued: bool = False,
 ) -> TTFTPrediction:
     """The candidate's prediction if it joined `queue` now: only the requests that would pop
-    before it count against it."""
-    walk = _walk((*queue.ahead_of(candidate), candidate), engines, latency, now_s, margin_s, slots)
-    # Only the last step of the walk, the candidate's, is wanted.
-    _, engine_index, predicted_ttft_s, slack_s = collections.deque(walk, maxlen=1)[0]
+    before it count against it.
+
+    With `protect_queued`, the requests already admitted keep their places: a candidate that
+    would pop ahead of a queued request and push it past its deadline (one that makes it
+    without the candidate) is judged by its TTFT behind every queued request instead, so that
+    the guard says no at arrival rather than to a request it admitted earlier.
+    """
+    ahead = tuple(queue.ahead_of(candidate))
+    if not protect_queued:
+        return _last_prediction((*ahead, candidate), engines, latency, now_s, margin_s, slots)
+    own: TTFTPrediction | None = None
+    displaced: list[str] = []
+    for request, engine_index, predicted_ttft_s, slack_s in _walk(
+        (*ahead, candidate, *queue.behind(candidate)), engines, latency, now_s, margin_s, slots
+    ):
+        if request is candidate:
+            own = TTFTPrediction(
+                request=candidate,
+                engine_id=engines[engine_index].engine_id,
+                predicted_ttft_s=predicted_ttft_s,
+                slack_s=slack_s,
+            )
+            if not own.attainable:
+                return own
+        elif own is not None and slack_s < predicted_ttft_s:
+            displaced.append(request.request_id)
+    assert own is not None
+    if not displaced:
+        return own
+    already_missing = {
+        request.request_id
+        for request, _, predicted_ttft_s, slack_s in _walk(
+            queue, engines, latency, now_s, margin_s, slots
+        )
+        if slack_s < predicted_ttft_s
+    }
+    if all(request_id in already_missing for request_id in displaced):
+        return own
+    return _last_prediction((*queue, candidate), engines, latency, now_s, margin_s, slots)
+
+
+def _last_prediction(
+    ordered: Sequence[slo.Request],
+    engines: Sequence[engine_state.EngineState],
+    latency: latency_model.LatencyModel,
+    now_s: float,
+    margin_s: float,
+    slots: SlotWaits | None,
+) -> TTFTPrediction:
+    """The prediction of the last request of `ordered`."""
+    walk = _walk(ordered, engines, latency, now_s, margin_s, slots)
+    # Only the last step of the walk is wanted.
+    request, engine_index, predicted_ttft_s, slack_s = collections.deque(walk, maxlen=1)[0]
     return TTFTPrediction(
-        request=candidate,
+        request=request,
         engine_id=engines[engine_index].engine_id,
         predicted_ttft_s=predicted_ttft_s,
         slack_s=slack_s,
@@ -219,11 +273,16 @@ class _Lane:
         # without slot waits, slots are never short
         self.free_slots = 0 if slots is None else engine.max_num_seqs - len(engine.running)
         self.releases: list[float] | None = None
+        # Every prefill the lane takes stalls the decoding requests for its length, so it
+        # delays every release in the heap alike: the heap holds releases less `delay_s`.
+        self.delay_s = 0.0
         self.step_s = 0.0
-        # requests kept while slots were free, (their predicted TTFT, their max_tokens): their
-        # own slot releases are worked out only if the slots run out
+        # requests kept while slots were free, (their predicted TTFT, their max_tokens), and
+        # their prefills' total time: their own slot releases are worked out only if the slots
+        # run out
         self.kept_ttft_s: list[float] = []
         self.kept_max_tokens: list[int] = []
+        self.kept_prefill_s = 0.0
 
     def predict(self, prompt_tokens: int) -> float:
         """The predicted TTFT here of a request of `prompt_tokens` behind those kept so far."""
@@ -236,7 +295,7 @@ class _Lane:
         if self.slots is None or self.free_slots > 0:
             return predicted_s
         slot_bound_s = prefill_bound_s(
-            fixed_s=self.fixed_s + self._releases()[0],
+            fixed_s=self.fixed_s + self._releases()[0] + self.delay_s,
             slowdown=self.slowdown,
             tokens=prompt_tokens,
             latency=self.latency,
@@ -248,16 +307,25 @@ class _Lane:
         self.tokens += request.prompt_tokens
         if self.slots is None:
             return
+        prefill_s = self.slowdown * self.latency.prefill_time_s(request.prompt_tokens)
         if self.free_slots > 0:
             self.free_slots -= 1
             if self.releases is None:
                 self.kept_ttft_s.append(predicted_ttft_s)
                 self.kept_max_tokens.append(request.max_tokens)
+                self.kept_prefill_s += prefill_s
                 return
-            heapq.heappush(self.releases, self._release_s(predicted_ttft_s, request.max_tokens))
+            self.delay_s += prefill_s
+            heapq.heappush(
+                self.releases,
+                self._release_s(predicted_ttft_s, request.max_tokens) - self.delay_s,
+            )
             return
         releases = self._releases()
-        heapq.heapreplace(releases, self._release_s(predicted_ttft_s, request.max_tokens))
+        self.delay_s += prefill_s
+        heapq.heapreplace(
+            releases, self._release_s(predicted_ttft_s, request.max_tokens) - self.delay_s
+        )
 
     def _release_s(self, first_token_s: float, max_tokens: int | None) -> float:
         assert self.slots is not None
@@ -285,7 +353,7 @@ class _Lane:
         # the engine (those with the most to do, having done nothing yet) and take the first
         # slots to free.
         holding = engine.max_num_seqs
-        releases = [tokens * self.step_s for tokens in remaining[:holding]]
+        releases = [self.kept_prefill_s + tokens * self.step_s for tokens in remaining[:holding]]
         heapq.heapify(releases)
         for tokens in remaining[holding:]:
             heapq.heapreplace(releases, releases[0] + tokens * self.step_s)
