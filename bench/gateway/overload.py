@@ -56,7 +56,11 @@ CLASSES = (
     workload.ClassShare("batch", ttft_s=10.0, tpot_s=0.2),
 )
 GATEWAY_CLASSES = [
-    {"name": share.name, "ttft": f"{share.ttft_s * 1000:.0f}ms", "tpot": f"{share.tpot_s * 1000:.0f}ms"}
+    {
+        "name": share.name,
+        "ttft": f"{share.ttft_s * 1000:.0f}ms",
+        "tpot": f"{share.tpot_s * 1000:.0f}ms",
+    }
     for share in CLASSES
 ]
 ENGINES = 2
@@ -345,7 +349,9 @@ def main() -> None:
         <= 100.0,
         "interactive ttft p99 <= 500 ms": (headline["ttft_p99_ms"].get("interactive") or 0)
         <= 500.0,
-        "served >= hold-then-reject's": baseline is None or headline["served"] >= baseline["served"],
+        "served >= hold-then-reject's": (
+            baseline is None or headline["served"] >= baseline["served"]
+        ),
         "accounted": headline["accounted"],
         "simulator's at-arrival fraction within 5 points": (
             sim["rejected_at_arrival_fraction"] is not None

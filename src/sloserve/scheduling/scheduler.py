@@ -74,6 +74,11 @@ class Scheduler:
         self._queue = request_queue.RequestQueue(policy_config.order)
         self._running: dict[str, _Running] = {}
         self._ttft_latency = latency if policy_config.use_ttft_guard else None
+        # the share of a TTFT target an admission must leave free: only at arrival, under slot
+        # waits
+        self._admission_headroom = (
+            policy_config.admission_headroom if policy_config.predict_slot_waits else 0.0
+        )
         self._slot_waits = (
             ttft_guard.SlotWaits(
                 output_lengths=self._output_lengths,
@@ -191,9 +196,7 @@ class Scheduler:
                 slots=self._slot_waits,
                 protect_queued=self._slot_waits is not None,
             )
-            headroom_s = (
-                self._policy.admission_headroom * request.ttft_s if self._slot_waits is not None else 0.0
-            )
+            headroom_s = self._admission_headroom * request.ttft_s
             if prediction.predicted_ttft_s + headroom_s > prediction.slack_s:
                 return rejections.ttft_unattainable(
                     request, predicted_ttft_s=prediction.predicted_ttft_s, now_s=now_s
