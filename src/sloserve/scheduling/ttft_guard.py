@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from sloserve.scheduling import engine_state, latency_model, output_length, request_queue, slo
 
 DEFAULT_MARGIN_S = 0.050
+# One step of the walk: (request, engine index, predicted TTFT, slack).
+_Step = tuple[slo.Request, int, float, float]
 # The share of recent outputs longer than a running request's that it is taken to reach: a high
 # quantile, since a slot wait behind a deep queue is a sum of many requests' ends, and output
 # lengths are long-tailed (their median is well below their mean); a short estimate admits
@@ -144,15 +146,8 @@ def predict_in_order(
 
     Raises ValueError when `engines` is empty: with nowhere to run, there is nothing to predict.
     """
-    for request, engine_index, predicted_ttft_s, slack_s in _walk(
-        ordered, engines, latency, now_s, margin_s, slots
-    ):
-        yield TTFTPrediction(
-            request=request,
-            engine_id=engines[engine_index].engine_id,
-            predicted_ttft_s=predicted_ttft_s,
-            slack_s=slack_s,
-        )
+    for step in _walk(ordered, engines, latency, now_s, margin_s, slots):
+        yield _prediction(step, engines)
 
 
 def check_admission(
@@ -179,16 +174,12 @@ def check_admission(
         return _last_prediction((*ahead, candidate), engines, latency, now_s, margin_s, slots)
     own: TTFTPrediction | None = None
     displaced: list[str] = []
-    for request, engine_index, predicted_ttft_s, slack_s in _walk(
+    for step in _walk(
         (*ahead, candidate, *queue.behind(candidate)), engines, latency, now_s, margin_s, slots
     ):
+        request, _, predicted_ttft_s, slack_s = step
         if request is candidate:
-            own = TTFTPrediction(
-                request=candidate,
-                engine_id=engines[engine_index].engine_id,
-                predicted_ttft_s=predicted_ttft_s,
-                slack_s=slack_s,
-            )
+            own = _prediction(step, engines)
             if not own.attainable:
                 return own
         elif own is not None and slack_s < predicted_ttft_s:
@@ -197,11 +188,15 @@ def check_admission(
     if not displaced:
         return own
     already_missing = {
-        request.request_id
-        for request, _, predicted_ttft_s, slack_s in _walk(
-            queue, engines, latency, now_s, margin_s, slots
+        prediction.request.request_id
+        for prediction in recheck(
+            queue=queue,
+            engines=engines,
+            latency=latency,
+            now_s=now_s,
+            margin_s=margin_s,
+            slots=slots,
         )
-        if slack_s < predicted_ttft_s
     }
     if all(request_id in already_missing for request_id in displaced):
         return own
@@ -219,7 +214,11 @@ def _last_prediction(
     """The prediction of the last request of `ordered`."""
     walk = _walk(ordered, engines, latency, now_s, margin_s, slots)
     # Only the last step of the walk is wanted.
-    request, engine_index, predicted_ttft_s, slack_s = collections.deque(walk, maxlen=1)[0]
+    return _prediction(collections.deque(walk, maxlen=1)[0], engines)
+
+
+def _prediction(step: _Step, engines: Sequence[engine_state.EngineState]) -> TTFTPrediction:
+    request, engine_index, predicted_ttft_s, slack_s = step
     return TTFTPrediction(
         request=request,
         engine_id=engines[engine_index].engine_id,
@@ -240,16 +239,9 @@ def recheck(
     """The queued requests that have become unattainable by `now_s`, in queue order. The queue is
     not changed: the caller removes and rejects them."""
     return [
-        TTFTPrediction(
-            request=request,
-            engine_id=engines[engine_index].engine_id,
-            predicted_ttft_s=predicted_ttft_s,
-            slack_s=slack_s,
-        )
-        for request, engine_index, predicted_ttft_s, slack_s in _walk(
-            queue, engines, latency, now_s, margin_s, slots
-        )
-        if slack_s < predicted_ttft_s
+        _prediction(step, engines)
+        for step in _walk(queue, engines, latency, now_s, margin_s, slots)
+        if step[3] < step[2]
     ]
 
 
@@ -370,7 +362,7 @@ def _walk(
     now_s: float,
     margin_s: float,
     slots: SlotWaits | None,
-) -> Iterator[tuple[slo.Request, int, float, float]]:
+) -> Iterator[_Step]:
     """(request, engine index, predicted TTFT, slack) for each request in order."""
     if not engines:
         raise ValueError("engines is empty: the TTFT guard needs at least one engine to predict on")
