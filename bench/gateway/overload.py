@@ -5,8 +5,10 @@ Two real-time engine simulators (`sloserve engine-sim --max-num-seqs 8`) behind 
 picked uniformly — and Poisson arrivals at `--load` times the engines' capacity (default 5) for
 `--seconds` (default 60). Lengths come from the Azure LLM conversation trace shipped with the
 simulator (prompt <= 1024, prompt + output <= 2048), sent as token ids with `ignore_eos` so the
-engine produces exactly the `max_tokens` asked for. The load generator is the OpenAI Python SDK
-(streaming completions, no retries), every request its own task at its arrival time.
+engine produces exactly the `max_tokens` asked for. The load generator is bench/gateway/loadgen
+(Go, `-mode schedule`): every request sent at its arrival time on its own goroutine, streamed, no
+retries. (The OpenAI Python SDK, tried first, could not keep the schedule on a shared two-core
+machine: its per-request CPU time let it send at a quarter of the asked rate.)
 
 The same requests run twice, each time on fresh engines and a fresh gateway: with admission at
 arrival (the default: the TTFT guard counts the wait for a free slot) and with hold-then-reject
@@ -18,7 +20,7 @@ workload arriving at once under first-come-first-served, requests completed per 
 simulator then runs the same workload under the same guard (`scorpio-gateway`, gateway re-check
 every 20 ms as the gateway's), for its share of rejections at arrival.
 
-A rejection's latency is the client's: from the SDK call to the exception carrying the 429. A
+A rejection's latency is the client's: from sending the request to reading the 429. A
 rejection counts as at arrival in the gateway's own terms when it was not admitted first
 (`sloserve_requests_rejected_after_admission_total` counts those that were). Every request is
 accounted when the client's counts of served and rejected requests equal the gateway's counters
@@ -30,18 +32,19 @@ and no request hung (each ended before the run's deadline) or got a 5xx.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import collections
 import json
 import shlex
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import openai
+import overhead
 import stack
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -68,7 +71,6 @@ MAX_NUM_SEQS = 8
 AT_ARRIVAL_MS = 20.0
 RECHECK_INTERVAL_S = 0.02
 MODES = ("at-arrival", "hold-then-reject")
-CLIENTS = 64
 
 
 @dataclass(frozen=True)
@@ -138,72 +140,49 @@ def simulated(profile_name: str, jobs: list[workload.WorkloadRequest]) -> dict[s
     }
 
 
-async def send(client: openai.AsyncOpenAI, job: workload.WorkloadRequest) -> Outcome:
-    started = time.perf_counter()
-    tokens = 0
-    first: float | None = None
-    try:
-        stream = await client.completions.create(
-            model=MODEL,
-            prompt=[7] * job.prompt_tokens,
-            max_tokens=job.output_tokens,
-            stream=True,
-            extra_body={"ignore_eos": True},
-            extra_headers={"x-slo-class": job.slo_class.name},
+def drive(
+    loadgen: Path, url: str, jobs: list[workload.WorkloadRequest], deadline_s: float
+) -> list[Outcome]:
+    """Send `jobs` at their times with the Go load generator; one outcome per job, in order."""
+    with tempfile.TemporaryDirectory(prefix="sloserve-overload-") as scratch:
+        schedule = Path(scratch) / "schedule.jsonl"
+        with schedule.open("w") as lines:
+            for job in jobs:
+                body = {
+                    "model": MODEL,
+                    "prompt": [7] * job.prompt_tokens,
+                    "max_tokens": job.output_tokens,
+                    "stream": True,
+                    "ignore_eos": True,
+                }
+                lines.write(
+                    json.dumps({"at_s": job.arrival_s, "class": job.slo_class.name, "body": body})
+                    + "\n"
+                )
+        answer = subprocess.run(
+            [
+                str(loadgen),
+                "-mode=schedule",
+                f"-schedule={schedule}",
+                f"-timeout={deadline_s}",
+                f"-api-key={stack.BENCH_KEY}",
+                url,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         )
-        async for chunk in stream:
-            if chunk.choices and chunk.choices[0].text:
-                tokens += 1
-                if first is None:
-                    first = time.perf_counter()
-    except openai.APIStatusError as error:
-        body = error.body if isinstance(error.body, dict) else {}
-        code = body.get("code") or body.get("error", {}).get("code")
-        return Outcome(
-            job.slo_class.name, error.status_code, code, time.perf_counter() - started, 0, True
+    return [
+        Outcome(
+            slo_class=item["class"],
+            status=item["status"],
+            code=item.get("code") or None,
+            latency_s=item["latency_ms"] / 1000.0,
+            tokens=item["tokens"],
+            ended=item["ended"],
         )
-    except openai.APIError as error:
-        return Outcome(
-            job.slo_class.name, 0, type(error).__name__, time.perf_counter() - started, 0, True
-        )
-    latency = (first if first is not None else time.perf_counter()) - started
-    return Outcome(job.slo_class.name, 200, None, latency, tokens, True)
-
-
-async def drive(url: str, jobs: list[workload.WorkloadRequest], deadline_s: float) -> list[Outcome]:
-    # Several clients, each with its own connection pool: one pool holding every open request
-    # costs its owner time quadratic in their number (it scans its connections per request),
-    # which under hold-then-reject, with hundreds held at once, made the client the bottleneck.
-    clients = [
-        openai.AsyncOpenAI(
-            base_url=f"{url}/v1",
-            api_key=stack.BENCH_KEY,
-            max_retries=0,
-            timeout=deadline_s,
-            http_client=openai.DefaultAsyncHttpxClient(
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=64)
-            ),
-        )
-        for _ in range(CLIENTS)
+        for item in json.loads(answer.stdout)
     ]
-    start = time.perf_counter()
-
-    async def at(index: int, job: workload.WorkloadRequest) -> Outcome:
-        await asyncio.sleep(max(0.0, start + job.arrival_s - time.perf_counter()))
-        return await send(clients[index % CLIENTS], job)
-
-    tasks = [asyncio.create_task(at(index, job)) for index, job in enumerate(jobs)]
-    done, pending = await asyncio.wait(tasks, timeout=jobs[-1].arrival_s + deadline_s)
-    for task in pending:
-        task.cancel()
-    outcomes = [task.result() for task in tasks if task in done]
-    outcomes += [
-        Outcome(job.slo_class.name, 0, "hung", deadline_s, 0, False)
-        for job, task in zip(jobs, tasks, strict=True)
-        if task in pending
-    ]
-    await asyncio.gather(*(client.close() for client in clients))
-    return outcomes
 
 
 def gateway_counters(url: str) -> dict[str, dict[str, float]]:
@@ -293,7 +272,7 @@ def summarize(outcomes: list[Outcome], counters: dict[str, dict[str, float]]) ->
 
 
 def run_mode(
-    args: argparse.Namespace, mode: str, jobs: list[workload.WorkloadRequest]
+    args: argparse.Namespace, mode: str, jobs: list[workload.WorkloadRequest], loadgen: Path
 ) -> dict[str, Any]:
     """The jobs through fresh engines and a fresh gateway admitting `mode`."""
     with stack.stack() as running:
@@ -316,7 +295,7 @@ def run_mode(
             default_class="batch",
             extra=[f"--admission={mode}"],
         )
-        outcomes = asyncio.run(drive(url, jobs, deadline_s=args.deadline))
+        outcomes = drive(loadgen, url, jobs, deadline_s=args.deadline)
         time.sleep(0.5)  # the last streams' bookkeeping ends after their final chunk
         return {"admission": mode, **summarize(outcomes, gateway_counters(url))}
 
@@ -342,9 +321,11 @@ def main() -> None:
         seed=args.seed,
     )
     runs = {}
-    for mode in args.modes.split(","):
-        runs[mode] = run_mode(args, mode, jobs)
-        print(mode, json.dumps(runs[mode]), flush=True)
+    with tempfile.TemporaryDirectory(prefix="sloserve-loadgen-") as scratch:
+        loadgen = overhead.build_loadgen(Path(scratch))
+        for mode in args.modes.split(","):
+            runs[mode] = run_mode(args, mode, jobs, loadgen)
+            print(mode, json.dumps(runs[mode]), flush=True)
     sim = simulated(args.profile, jobs)
     headline = runs.get("at-arrival") or next(iter(runs.values()))
     baseline = runs.get("hold-then-reject")
@@ -392,8 +373,9 @@ def main() -> None:
             "seconds": args.seconds,
             "requests": len(jobs),
             "lengths": "Azure LLM conversation trace 2023, prompt <= 1024, prompt + output <= 2048",
-            "load_generator": f"openai AsyncOpenAI, streaming completions, max_retries=0, "
-            f"{CLIENTS} clients, requests dealt round robin",
+            "load_generator": "bench/gateway/loadgen -mode schedule (Go net/http, a separate "
+            "process): streaming completions, each request at its time on its own goroutine, "
+            "no retries",
             "at_arrival_ms": AT_ARRIVAL_MS,
         },
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
