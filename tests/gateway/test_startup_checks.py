@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from gateway_processes import CLASSES as SCORPIO_CLASSES
 
-from conftest import SCORPIO_CLASSES
 from sloserve.gateway import settings, startup_checks, tenants
 
 
