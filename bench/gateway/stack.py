@@ -110,6 +110,9 @@ class Stack:
         engines: list[str],
         policy: str,
         max_num_seqs: int = 256,
+        classes: Sequence[dict[str, str]] = tuple(SCORPIO_CLASSES),
+        default_class: str = "standard",
+        extra: Sequence[str] = (),
     ) -> str:
         port = free_port()
         models = self.workdir / f"models-{port}.yaml"
@@ -121,8 +124,8 @@ class Stack:
                             "model": model,
                             "profile": profile,
                             "maxNumSeqs": max_num_seqs,
-                            "sloClasses": SCORPIO_CLASSES,
-                            "defaultClass": "standard",
+                            "sloClasses": list(classes),
+                            "defaultClass": default_class,
                             "engines": engines,
                         }
                     ]
@@ -141,6 +144,7 @@ class Stack:
                 f"--tenants={tenants}",
                 f"--policy={policy}",
                 "--log-level=warning",
+                *extra,
             ],
             ready_url=f"http://127.0.0.1:{port}/readyz",
         )

@@ -42,6 +42,11 @@ class EngineMetrics:
         return httpx.MockTransport(self.handle)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/models":
+            # as vLLM lists its model, with the context limit the picker reads once per engine
+            return httpx.Response(
+                200, json={"object": "list", "data": [{"id": "m", "max_model_len": 1_000_000}]}
+            )
         assert request.url.path == "/metrics", f"the picker called {request.url}"
         running = self.running.get(f"{request.url.host}:{request.url.port}", 0)
         return httpx.Response(

@@ -62,13 +62,16 @@ async def gateway_client(
     async def build(
         tenants: dict[str, Any] | None = None,
         engines: list[str] | None = None,
+        models_extra: dict[str, Any] | None = None,
         server: dict[str, Any] | None = None,
         **scheduling: Any,
     ) -> httpx.AsyncClient:
         config = settings.GatewaySettings(
             server=settings.ServerSettings(**(server or {})),
             sources=settings.SourceSettings(
-                config_file=write_models_file(tmp_path, engines or [ENGINE_URL]),
+                config_file=write_models_file(
+                    tmp_path, engines or [ENGINE_URL], **(models_extra or {})
+                ),
                 tenants_file=write_tenants_file(tmp_path, tenants) if tenants else None,
             ),
             scheduling=settings.SchedulingSettings(**scheduling),
@@ -105,5 +108,6 @@ def instant_gateway(
 ) -> Iterator[gateway_processes.Server]:
     """A gateway in front of one zero-latency engine simulator, shared by a test module."""
     with gateway_processes.processes(tmp_path_factory.mktemp("instant")) as running:
-        engine = running.engine(time_scale=0.0)
+        # a context long enough for a prompt whose prefill alone misses the interactive TTFT
+        engine = running.engine(time_scale=0.0, extra=["--max-model-len=131072"])
         yield running.gateway([engine])

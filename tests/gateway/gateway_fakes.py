@@ -27,6 +27,8 @@ class FakeEngine:
     tokens: int = 3
     running: int = 0
     waiting: int = 0
+    max_model_len: int | None = None
+    metrics_down: bool = False
     seen: list[dict[str, object]] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)
 
@@ -35,7 +37,14 @@ class FakeEngine:
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/metrics":
+            if self.metrics_down:
+                raise httpx.ConnectError("connection refused", request=request)
             return httpx.Response(200, text=self.metrics_text())
+        if request.url.path == "/v1/models":
+            model: dict[str, object] = {"id": MODEL, "object": "model"}
+            if self.max_model_len is not None:
+                model["max_model_len"] = self.max_model_len
+            return httpx.Response(200, json={"object": "list", "data": [model]})
         body = json.loads(request.content)
         self.seen.append(body)
         self.hosts.append(request.url.host)

@@ -77,7 +77,26 @@ def test_an_unattainable_ttft_raises_rate_limit_with_class_and_prediction(
     assert body["code"] == "ttft_unattainable"
     assert body["slo_class"] == "interactive"
     assert body["predicted_ttft_ms"] > 500
+    assert body["retry_after_ms"] == pytest.approx(body["predicted_ttft_ms"] - 500, abs=0.2)
     assert int(refused.value.response.headers["retry-after"]) >= 1
+
+
+def test_a_prompt_over_the_context_raises_bad_request_not_rate_limit(
+    instant_gateway: Server,
+) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        client(instant_gateway).completions.create(
+            model=MODEL,
+            prompt=[1] * 131_000,
+            max_tokens=2_000,
+            extra_headers={"x-slo-class": "interactive"},
+        )
+    body = refused.value.body
+    assert body["code"] == "prompt_too_long"
+    assert body["param"] == "max_tokens"
+    # read from the engine's /v1/models: the gateway was told no limit
+    assert body["max_model_len"] == 131_072
+    assert (body["prompt_tokens"], body["max_tokens"]) == (131_000, 2_000)
 
 
 def test_a_malformed_body_raises_bad_request_naming_the_field(instant_gateway: Server) -> None:

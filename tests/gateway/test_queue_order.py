@@ -13,9 +13,11 @@ def test_waiting_requests_reach_the_engine_in_deadline_order(procs: Processes) -
     # rest, and sends the next only when the one running ends. The blocker holds the only slot
     # until every other request is queued behind it, then lets go; the order in which answers
     # start is then the order the gateway sent them in. Every step waits on an event or on the
-    # gateway's queue, never on the clock.
+    # gateway's queue, never on the clock. The gateway holds what it cannot start at once
+    # (hold-then-reject): admission at arrival would rightly refuse the interactive request,
+    # which the 8000-token blocker keeps from its slot far past its 500 ms target.
     engine = procs.engine(time_scale=1.0, extra=["--max-num-seqs=1"])
-    gateway = procs.gateway([engine], max_num_seqs=1)
+    gateway = procs.gateway([engine], max_num_seqs=1, extra=["--admission=hold-then-reject"])
     client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=KEY, max_retries=0)
     started: list[str] = []
     lock = threading.Lock()

@@ -53,6 +53,12 @@ def test_replicas_of_a_gateway_add_up() -> None:
             _series("sloserve_requests_total", 30, **GATEWAY, instance="gw-1"),
             _series("sloserve_requests_total", 20, **GATEWAY, instance="gw-2"),
             _series("sloserve_requests_attained_total", 40, **GATEWAY, instance="gw-1"),
+            _series(
+                "sloserve_requests_finished_total", 30, **GATEWAY, instance="gw-1", outcome="served"
+            ),
+            _series(
+                "sloserve_requests_finished_total", 20, **GATEWAY, instance="gw-2", outcome="served"
+            ),
         ]
     )
     counts = _only_class(report).counts
@@ -141,3 +147,22 @@ def test_engine_whose_model_two_modelservices_serve_is_not_guessed() -> None:
     assert "several gateway entries match" in warning
     assert "ns/svc (m)" in warning
     assert "other/svc (m)" in warning
+
+
+def test_attainment_counts_the_requests_that_ended_and_leaves_client_errors_out() -> None:
+    # 10 requests received in the window, but 12 ended in it (two arrived before it): attained
+    # over received would read 110%
+    report = _report(
+        [
+            _series("sloserve_requests_total", 10, **GATEWAY),
+            _series("sloserve_requests_attained_total", 11, **GATEWAY),
+            _series("sloserve_requests_finished_total", 11, **GATEWAY, outcome="served"),
+            _series("sloserve_requests_finished_total", 2, **GATEWAY, outcome="client_error"),
+            _series("sloserve_requests_rejected_total", 1, **GATEWAY, reason="prompt_too_long"),
+            _series("sloserve_requests_rejected_total", 1, **GATEWAY, reason="ttft_unattainable"),
+        ]
+    )
+    counts = _only_class(report).counts
+    assert counts.client_errors == 3
+    assert counts.attainment == pytest.approx(11 / 12)
+    assert counts.attainment <= 1.0

@@ -23,7 +23,8 @@ def test_counts_per_class_are_the_differences_between_first_and_last_scrape(
     }
     assert interactive.finished == {"cancelled": 3, "failed": 2, "served": 160}
     assert interactive.output_tokens == 30_000
-    assert interactive.attainment == pytest.approx(0.65)
+    # over the 195 that ended in the window (30 rejected, 165 finished), not the 200 received
+    assert interactive.attainment == pytest.approx(130 / 195)
     assert interactive.goodput_rps == pytest.approx(130 / 300)
 
 
@@ -84,7 +85,7 @@ def test_modelservice_namespace_and_cluster_totals_add_up(recorded_report: model
     assert [ns.name for ns in cluster.namespaces] == ["team-a", "team-b"]
     llama = recorded.modelservice(recorded_report, "llama-8b")
     assert (llama.counts.requests, llama.counts.attained) == (500, 410)
-    assert llama.counts.attainment == pytest.approx(0.82)
+    assert llama.counts.attainment == pytest.approx(410 / 495)
     assert cluster.counts.requests == 500
     assert cluster.counts.goodput_rps == pytest.approx(410 / 300)
     qwen_namespace = cluster.namespaces[1]

@@ -41,7 +41,7 @@ def test_classes_follow_the_spec_order_with_the_computed_figures(
         "admitted": 170,
         "rejected": 30,
         "attained": 130,
-        "attainment": pytest.approx(0.65),
+        "attainment": pytest.approx(130 / 195),
         "goodput_rps": pytest.approx(130 / 300),
         "ttft_p99_ms": pytest.approx(3000),
         "tpot_p99_ms": pytest.approx(130),
@@ -77,6 +77,7 @@ def test_extrapolated_counts_are_rounded_to_whole_requests() -> None:
         rejected={"queue_full": 9.4},
         rejected_total=9.4,
         finished={},
+        client_errors=0,
         attained=80.5,
         output_tokens=0,
         attainment=80.5 / 99.6,
@@ -114,7 +115,7 @@ def test_patch_writes_camel_case_fields_and_the_attainment_line(
         updated_at=UPDATED,
     )
     patch = status_writer.status_patch(slo)
-    assert patch["attainment"] == "interactive 65% standard 93.3% batch -"
+    assert patch["attainment"] == "interactive 66.6% standard 93.3% batch -"
     first = patch["slo"]["classes"][0]
     assert first["goodputRps"] == pytest.approx(130 / 300)
     assert first["ttftP99Ms"] == pytest.approx(3000)

@@ -67,3 +67,27 @@ def test_snapshot_errors_name_the_engine_and_the_field(fields, field):
 
     with pytest.raises(ValueError, match=rf"engine 'e9' {field}"):
         engine_state.EngineState(engine_id="e9", **values)
+
+
+def test_a_dispatch_keeps_the_engines_signals_and_the_requests_budget(make_request):
+    engine = engine_state.EngineState(
+        engine_id="e0", max_num_seqs=8, signals={"prefix_index": "blocks"}
+    )
+
+    after = engine.with_dispatched(make_request("r", max_tokens=64))
+
+    assert after.signals == {"prefix_index": "blocks"}
+    assert after.running[-1].max_tokens == 64
+    assert after.running[-1].generated_tokens == 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"generated_tokens": -1}, "generated_tokens must be at or above zero"),
+        ({"max_tokens": 0}, "max_tokens must be at least 1 or None"),
+    ],
+)
+def test_running_request_errors_name_the_field(fields, message):
+    with pytest.raises(ValueError, match=message):
+        engine_state.RunningRequest(request_id="x", tpot_s=0.05, context_tokens=10, **fields)

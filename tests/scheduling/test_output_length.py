@@ -55,3 +55,25 @@ def test_old_outputs_leave_the_window():
 def test_settings_errors_name_the_setting(settings, field):
     with pytest.raises(ValueError, match=field):
         output_length.OutputLengthEstimator(**settings)
+
+
+def test_remaining_is_a_quantile_of_the_outputs_longer_than_what_was_produced():
+    estimator = output_length.OutputLengthEstimator(min_observations=1)
+    for tokens in (10, 100, 200, 300, 400):
+        estimator.observe(tokens)
+
+    assert estimator.remaining(max_tokens=None, generated=0, quantile=0.5) == 200
+    # past 150 tokens, only 200, 300 and 400 remain possible: the median is 300
+    assert estimator.remaining(max_tokens=None, generated=150, quantile=0.5) == 150
+    assert estimator.remaining(max_tokens=280, generated=150, quantile=0.5) == 130
+    assert estimator.remaining(max_tokens=None, generated=150, quantile=1.0) == 250
+
+
+def test_remaining_falls_back_to_the_prior_or_twice_what_was_produced():
+    estimator = output_length.OutputLengthEstimator(prior_tokens=64, min_observations=1)
+    assert estimator.remaining(max_tokens=None, generated=10, quantile=0.5) == 54
+    estimator.observe(100)
+
+    # nothing seen ran longer than 500 tokens: assume it runs as long again
+    assert estimator.remaining(max_tokens=None, generated=500, quantile=0.5) == 500
+    assert estimator.remaining(max_tokens=501, generated=500, quantile=0.5) == 1

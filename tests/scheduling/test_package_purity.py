@@ -31,11 +31,19 @@ FORBIDDEN = {
 }
 NUMPY_ALLOWED_IN = {"latency_fit"}
 PACKAGE_DIR = Path(sloserve.scheduling.__file__).parent
-MODULES = sorted(path.stem for path in PACKAGE_DIR.glob("*.py"))
+# dotted names below the package ("routing.filters.room"; a package by its "__init__")
+MODULES = sorted(
+    ".".join(path.relative_to(PACKAGE_DIR).with_suffix("").parts)
+    for path in PACKAGE_DIR.rglob("*.py")
+)
+
+
+def _source(module_name: str) -> Path:
+    return PACKAGE_DIR.joinpath(*module_name.split(".")).with_suffix(".py")
 
 
 def _imported_top_level_names(module_name: str) -> set[str]:
-    tree = ast.parse((PACKAGE_DIR / f"{module_name}.py").read_text())
+    tree = ast.parse(_source(module_name).read_text())
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -47,10 +55,17 @@ def _imported_top_level_names(module_name: str) -> set[str]:
 
 
 def test_the_scan_sees_every_module_of_the_package():
-    discovered = {info.name for info in pkgutil.iter_modules([str(PACKAGE_DIR)])}
+    discovered = {
+        info.name.removeprefix("sloserve.scheduling.")
+        for info in pkgutil.walk_packages([str(PACKAGE_DIR)], prefix="sloserve.scheduling.")
+    }
+    # a package is listed by its name, its source is its __init__
+    packages = {name.removesuffix(".__init__") for name in MODULES if name.endswith("__init__")}
 
-    assert discovered == set(MODULES) - {"__init__"}
-    assert "scheduler" in discovered
+    assert discovered == (
+        {name for name in MODULES if not name.endswith("__init__")} | packages
+    ) - {"__init__"}
+    assert {"scheduler", "routing.profile", "routing.scorers.load"} <= discovered
 
 
 @pytest.mark.parametrize("module_name", MODULES)
@@ -69,10 +84,9 @@ def test_module_imports_nothing_that_does_io_or_reads_the_clock(module_name):
 
 @pytest.mark.parametrize("module_name", MODULES)
 def test_module_imports_cleanly_and_documents_itself(module_name):
-    module = importlib.import_module(
-        "sloserve.scheduling" if module_name == "__init__" else f"sloserve.scheduling.{module_name}"
-    )
+    dotted = ".".join(["sloserve.scheduling", *module_name.split(".")]).removesuffix(".__init__")
+    module = importlib.import_module(dotted)
 
     assert module.__name__.startswith("sloserve.scheduling")
     # from the source: a compiled module (setup.py) keeps no docstring
-    assert ast.get_docstring(ast.parse((PACKAGE_DIR / f"{module_name}.py").read_text()))
+    assert ast.get_docstring(ast.parse(_source(module_name).read_text()))

@@ -81,6 +81,20 @@ def test_ahead_of_lists_only_requests_that_would_pop_first():
     assert [request.request_id for request in queue.ahead_of(candidate)] == ["tight"]
 
 
+def test_behind_lists_the_rest_of_the_queue_in_order():
+    queue = request_queue.RequestQueue()
+    for name, ttft_s in (("loose", 15.0), ("tight", 0.5), ("middle", 5.0)):
+        queue.push(_request(name, arrival_s=0.0, ttft_s=ttft_s))
+    candidate = _request("new", arrival_s=0.0, ttft_s=3.0)
+
+    assert [request.request_id for request in queue.behind(candidate)] == ["middle", "loose"]
+    assert [*queue.ahead_of(candidate), candidate, *queue.behind(candidate)] == [
+        *[r for r in queue if r.request_id == "tight"],
+        candidate,
+        *[r for r in queue if r.request_id != "tight"],
+    ]
+
+
 def test_empty_queue_peeks_none_and_refuses_pop():
     queue = request_queue.RequestQueue()
 

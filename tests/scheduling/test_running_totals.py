@@ -154,41 +154,6 @@ def test_given_totals_must_count_the_running_requests():
         )
 
 
-def test_build_gives_the_snapshot_the_constructor_gives():
-    fields = {
-        "engine_id": "e3",
-        "max_num_seqs": 16,
-        "running": _running([(0.05, 100), (0.03, 7)]),
-        "waiting_requests": 1,
-        "queued_prefill_tokens": 7,
-        "kv_free_tokens": 4096,
-        "slowdown": 1.5,
-        "prefill_start_delay_s": 0.01,
-        "known_totals": engine_state.RunningTotals.of(_running([(0.05, 100), (0.03, 7)])),
-    }
-    # every field of the dataclass is one `build` takes
-    assert {field.name for field in dataclasses.fields(engine_state.EngineState)} == set(fields)
-    built = engine_state.EngineState.build(**fields)
-    constructed = engine_state.EngineState(**fields)
-    assert built == constructed
-    assert {name: getattr(built, name) for name in fields} == fields
-
-
-def test_build_checks_its_fields_as_the_constructor_does():
-    with pytest.raises(ValueError, match="engine 'e9' slowdown"):
-        engine_state.EngineState.build(
-            engine_id="e9",
-            max_num_seqs=8,
-            running=(),
-            waiting_requests=0,
-            queued_prefill_tokens=0,
-            kv_free_tokens=None,
-            slowdown=0.0,
-            prefill_start_delay_s=None,
-            known_totals=None,
-        )
-
-
 def test_dispatching_keeps_every_other_field():
     engine = engine_state.EngineState(
         engine_id="e1",

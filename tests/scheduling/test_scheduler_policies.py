@@ -137,10 +137,10 @@ def test_scorpio_rejects_a_tpot_no_engine_can_meet_at_submit(make_request, laten
     assert "4 ms per-token target" in decision.message
 
 
-def test_scorpio_rejects_queued_requests_whose_slack_runs_out_while_engines_are_full(
+def test_hold_then_reject_rejects_queued_requests_whose_slack_runs_out_while_engines_are_full(
     make_request, latency, classes
 ):
-    sched, source = _scheduler("scorpio", latency)
+    sched, source = _scheduler("scorpio", latency, predict_slot_waits=False)
     sched.submit(make_request("tight", prompt_tokens=2000), [_engine()])
     sched.submit(make_request("loose", prompt_tokens=2000, slo_class=classes.batch), [_engine()])
     full = [_engine(running=2, max_num_seqs=2)]
@@ -153,6 +153,25 @@ def test_scorpio_rejects_queued_requests_whose_slack_runs_out_while_engines_are_
     (rejection,) = decisions
     assert rejection.at_s == pytest.approx(0.45)
     assert [r.request_id for r in sched.queued] == ["loose"]
+
+
+def test_scorpio_rejects_at_once_what_full_engines_cannot_start_in_time(
+    make_request, latency, classes
+):
+    sched, _ = _scheduler("scorpio", latency)
+    # two slots, both held by requests the estimator (no outputs seen yet) gives 256 tokens to
+    # go: a slot frees in about 256 decode steps
+    full = [_engine(running=2, max_num_seqs=2)]
+    tight = sched.submit(make_request("tight", prompt_tokens=2000), full)
+    loose = sched.submit(make_request("loose", prompt_tokens=2000, slo_class=classes.batch), full)
+
+    assert isinstance(tight, outcomes.Rejected)
+    assert tight.reason is outcomes.RejectReason.TTFT_UNATTAINABLE
+    # the wait for a slot is in the prediction, not only the prefill
+    assert tight.predicted_ttft_s > 1.0
+    assert tight.retry_after_s == pytest.approx(tight.predicted_ttft_s - 0.5)
+    assert isinstance(loose, outcomes.Admitted)
+    assert sched.dispatch(full) == []
 
 
 def test_scorpio_spreads_one_dispatch_over_engines_within_their_room(
@@ -323,3 +342,98 @@ def test_the_queue_length_counts_waiting_requests_without_copying_them(make_requ
     assert sched.queue_length == len(sched.queued) == 3
     sched.dispatch([_engine(kv_free_tokens=1000)])
     assert sched.queue_length == len(sched.queued) == 2
+
+
+def test_queue_limits_per_model_and_per_class_reject_with_the_limit_in_a_field(
+    make_request, latency, classes
+):
+    sched, _ = _scheduler("deadline", latency, max_queue=3, max_queue_per_class={"interactive": 1})
+    full = [_engine(running=2, max_num_seqs=2)]
+
+    first = sched.submit(make_request("i0"), full)
+    second = sched.submit(make_request("i1"), full)
+    batch = [sched.submit(make_request(f"b{i}", slo_class=classes.batch), full) for i in range(3)]
+
+    assert isinstance(first, outcomes.Admitted)
+    assert isinstance(second, outcomes.Rejected)
+    assert second.reason is outcomes.RejectReason.QUEUE_FULL
+    assert second.details == {"queue_limit": 1, "queue_scope": "class"}
+    assert [type(d).__name__ for d in batch] == ["Admitted", "Admitted", "Rejected"]
+    assert batch[2].details == {"queue_limit": 3, "queue_scope": "model"}
+    # the message is the same whatever the queue holds: the numbers are in fields
+    assert "i1" not in second.message
+
+
+def test_a_per_class_limit_below_one_is_refused():
+    with pytest.raises(ValueError, match=r"max_queue_per_class\['batch'\] must be at least 1"):
+        dataclasses.replace(policy.preset("deadline"), max_queue_per_class={"batch": 0})
+
+
+def test_session_affinity_in_a_custom_profile_follows_the_conversation(make_request, latency):
+    from sloserve.scheduling import slo
+    from sloserve.scheduling.routing import plugins
+
+    spec = plugins.RoutingSpec.from_mapping(
+        {
+            "filters": [{"type": "room"}],
+            "scorers": [{"type": "load", "weight": 1}, {"type": "session-affinity", "weight": 2}],
+        }
+    )
+    sched, source = _scheduler("deadline", latency, routing_spec=spec)
+    base = make_request("t1")
+
+    def turn(request_id):
+        return slo.Request(
+            request_id=request_id,
+            model=base.model,
+            slo_class=base.slo_class,
+            arrival_s=source.now(),
+            prompt_tokens=100,
+            max_tokens=10,
+            session_id="chat-1",
+        )
+
+    engines = [_engine("e0"), _engine("e1", running=3)]
+    sched.submit(turn("t1"), engines)
+    (first,) = sched.dispatch(engines)
+    sched.finish("t1", outcomes.FinishOutcome.SERVED, output_tokens=10)
+    # the least loaded engine is now the other one, but the session goes back to its engine
+    busier = [_engine("e0", running=2), _engine("e1", running=1)]
+    sched.submit(turn("t2"), busier)
+    (second,) = sched.dispatch(busier)
+
+    assert first.engine_id == second.engine_id == "e0"
+
+
+def test_at_arrival_admission_keeps_headroom_the_recheck_does_not_ask_for(
+    make_request, latency, classes
+):
+    # a full engine whose slot frees in 256 decode steps (the estimator's prior): a request
+    # predicted a little inside its slack is refused at arrival, yet the same prediction for a
+    # request already queued is no reason to reject it
+    full = [_engine(running=2, max_num_seqs=2)]
+    probe_sched, _ = _scheduler("scorpio", latency, admission_headroom=0.0)
+    probe = probe_sched.submit(
+        make_request("probe", prompt_tokens=100, slo_class=classes.batch), full
+    )
+    assert isinstance(probe, outcomes.Admitted)
+    predicted_s = probe.predicted_ttft_s
+    assert predicted_s is not None
+    # a target 10% above the prediction: inside the slack, not inside a 25% headroom
+    target_s = predicted_s * 1.1
+
+    strict, _ = _scheduler("scorpio", latency)
+    lenient, _ = _scheduler("scorpio", latency, admission_headroom=0.0)
+    refused = strict.submit(make_request("r", prompt_tokens=100, ttft_target_s=target_s), full)
+    admitted = lenient.submit(make_request("r", prompt_tokens=100, ttft_target_s=target_s), full)
+
+    assert isinstance(refused, outcomes.Rejected)
+    assert refused.reason is outcomes.RejectReason.TTFT_UNATTAINABLE
+    assert isinstance(admitted, outcomes.Admitted)
+    assert lenient.dispatch(full) == []
+    assert [r.request_id for r in lenient.queued] == ["r"]
+
+
+def test_an_admission_headroom_outside_zero_to_one_is_refused():
+    with pytest.raises(ValueError, match="admission_headroom must be at least 0 and below 1"):
+        dataclasses.replace(policy.preset("scorpio"), admission_headroom=1.0)

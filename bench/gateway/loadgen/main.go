@@ -5,6 +5,7 @@
 //
 //	loadgen -mode fixed  -rate 100 -seconds 10 -body body.json URL...   # latency at a fixed rate
 //	loadgen -mode closed -concurrency 32 -seconds 10 -body body.json URL...   # maximum rate
+//	loadgen -mode schedule -schedule requests.jsonl -timeout 120 URL...   # each request at its time
 package main
 
 import (
@@ -30,6 +31,8 @@ type options struct {
 	body        []byte
 	apiKey      string
 	urls        []string
+	schedule    []scheduledRequest
+	timeout     time.Duration
 }
 
 func main() {
@@ -49,6 +52,8 @@ func main() {
 		result = fixedRate(client, opts)
 	case "closed":
 		result = closedLoop(client, opts)
+	case "schedule":
+		result = runSchedule(client, opts, opts.schedule)
 	}
 	if err := json.NewEncoder(os.Stdout).Encode(result); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
@@ -65,13 +70,21 @@ func parseOptions() (options, error) {
 	flag.IntVar(&opts.concurrency, "concurrency", 32, "clients sending back to back, for -mode closed")
 	flag.StringVar(&bodyPath, "body", "", "file holding the JSON request body")
 	flag.StringVar(&opts.apiKey, "api-key", "", "sent as a bearer token when set")
+	schedulePath := flag.String("schedule", "", "JSON lines {at_s, class, body}, for -mode schedule")
+	timeoutS := flag.Float64("timeout", 120, "longest wait for one request, for -mode schedule")
 	flag.Parse()
 	opts.urls = flag.Args()
 	if len(opts.urls) == 0 {
 		return opts, errors.New("give at least one URL to send to")
 	}
+	if opts.mode == "schedule" {
+		opts.timeout = time.Duration(*timeoutS * float64(time.Second))
+		schedule, err := readSchedule(*schedulePath)
+		opts.schedule = schedule
+		return opts, err
+	}
 	if opts.mode != "fixed" && opts.mode != "closed" {
-		return opts, fmt.Errorf("-mode must be fixed or closed, not %q", opts.mode)
+		return opts, fmt.Errorf("-mode must be fixed, closed or schedule, not %q", opts.mode)
 	}
 	if opts.rate <= 0 || opts.seconds <= 0 || opts.concurrency <= 0 {
 		return opts, errors.New("-rate, -seconds and -concurrency must be positive")

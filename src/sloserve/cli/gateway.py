@@ -15,7 +15,7 @@ import click
 import pydantic
 
 from sloserve.gateway import app as gateway_app
-from sloserve.gateway import settings
+from sloserve.gateway import settings, startup_checks
 from sloserve.gateway.serving import server
 
 
@@ -49,6 +49,13 @@ from sloserve.gateway.serving import server
     help="Scheduling policy (default scorpio).",
 )
 @click.option(
+    "--admission",
+    type=click.Choice(["at-arrival", "hold-then-reject"]),
+    default=None,
+    help="How the TTFT guard treats full engines (default at-arrival: the wait for a free "
+    "slot counts, so what cannot start in time is refused at once).",
+)
+@click.option(
     "--grace-period",
     type=float,
     default=None,
@@ -68,6 +75,7 @@ def gateway(
     kubernetes: bool | None,
     namespace: str | None,
     policy: str | None,
+    admission: str | None,
     grace_period: float | None,
     log_level: str,
 ) -> None:
@@ -80,13 +88,17 @@ def gateway(
             kubernetes=kubernetes,
             namespace=namespace,
         ),
-        "scheduling": _given(policy=policy),
+        "scheduling": _given(policy=policy, admission=admission),
         "shutdown": _given(grace_period_s=grace_period),
     }
     try:
         config = settings.GatewaySettings(**{k: v for k, v in overrides.items() if v})
     except pydantic.ValidationError as error:
         raise click.UsageError(str(error)) from error
+    try:
+        startup_checks.check(config)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -15,7 +15,7 @@ credit reaches 1, paying 1; requests with the same ratio and credit share a coho
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from sloserve.engine import requests
 
@@ -23,7 +23,16 @@ from sloserve.engine import requests
 CREDIT_EPSILON = 1e-9
 
 
-class DecodeCohort:
+def credit_turn(credit: float, ratio: float) -> tuple[float, bool]:
+    """A cohort's credit after it gains `ratio` for one step, and whether it takes part in the
+    step (paying 1 for it when it does)."""
+    credit += ratio
+    if credit >= 1.0 - CREDIT_EPSILON:
+        return max(0.0, credit - 1.0), True
+    return credit, False
+
+
+class DecodeCohort(requests.Lockstep):
     """Requests that decode in lockstep. `steps` counts the steps the cohort has completed."""
 
     __slots__ = (
@@ -32,25 +41,19 @@ class DecodeCohort:
         "_finish_heap",
         "_residues",
         "credit",
-        "in_flight",
         "members",
         "ratio",
-        "steps",
     )
 
     def __init__(self, *, ratio: float, credit: float, block_size: int) -> None:
+        super().__init__()
         self.ratio = ratio
         self.credit = credit
-        self.steps = 0
-        self.in_flight = False
         self.members: dict[requests.EngineRequest, None] = {}
         self._block_size = block_size
         self._residues = [0] * block_size
         self._context_base_sum = 0
         self._finish_heap: list[tuple[int, int, requests.EngineRequest]] = []
-
-    def __len__(self) -> int:
-        return len(self.members)
 
     def matches(self, *, ratio: float, credit: float) -> bool:
         """Whether a request with this ratio and credit would take exactly this cohort's turns."""
@@ -71,7 +74,7 @@ class DecodeCohort:
 
     def remove(self, request: requests.EngineRequest) -> None:
         """Let a member go, storing its current counts and held blocks on it."""
-        request.blocks = self.held_blocks(request)
+        request.blocks = requests.held_blocks(request, self._block_size)
         request.num_computed = request.context()
         request.stored_output = request.num_output()
         request.cohort = None
@@ -79,18 +82,9 @@ class DecodeCohort:
         self._residues[request.context_base % self._block_size] -= 1
         self._context_base_sum -= request.context_base
 
-    def held_blocks(self, request: requests.EngineRequest) -> int:
-        """KV blocks a member holds, including those allocated for a step in flight."""
-        in_flight = 1 if self.in_flight else 0
-        return requests.blocks_for(request.context() + in_flight, self._block_size)
-
     def new_blocks_needed(self) -> int:
         """Members whose next token starts a new KV block."""
         return self._residues[(-self.steps) % self._block_size]
-
-    def new_blocks_needed_at(self, steps: int) -> int:
-        """Members whose token after `steps` completed steps starts a new KV block."""
-        return self._residues[(-steps) % self._block_size]
 
     def first_finish_step(self) -> int | None:
         """The earliest step count at which a member (or a stale entry of one that left) is due,
@@ -99,8 +93,9 @@ class DecodeCohort:
         return heap[0][0] if heap else None
 
     def new_block_counts(self) -> list[int]:
-        """Members by their context modulo the block size: `new_blocks_needed_at(steps)` is the
-        entry at (-steps) % block_size. The list is the cohort's own: read it, do not change it."""
+        """Members by their context modulo the block size: the members whose token after `steps`
+        completed steps starts a new KV block are the entry at (-steps) % block_size. The list is
+        the cohort's own: read it, do not change it."""
         return self._residues
 
     def finishes_after(self, steps: int) -> bool:
@@ -119,11 +114,8 @@ class DecodeCohort:
 
     def take_turn(self) -> bool:
         """Gain this step's credit; True (and pay 1) when the cohort takes part in the step."""
-        self.credit += self.ratio
-        if self.credit >= 1.0 - CREDIT_EPSILON:
-            self.credit = max(0.0, self.credit - 1.0)
-            return True
-        return False
+        self.credit, takes_part = credit_turn(self.credit, self.ratio)
+        return takes_part
 
     def advance(self) -> list[requests.EngineRequest]:
         """Complete a step: every member gains a token. Returns (and removes) the members that
@@ -151,10 +143,6 @@ class DecodePool:
     def __len__(self) -> int:
         return self._size
 
-    def __iter__(self) -> Iterator[requests.EngineRequest]:
-        for cohort in self.cohorts:
-            yield from cohort.members
-
     def join(self, request: requests.EngineRequest, *, ratio: float, credit: float) -> None:
         """Add a request that has just finished its prefill (counts stored on it)."""
         for cohort in self.cohorts:
@@ -170,7 +158,7 @@ class DecodePool:
     def leave(self, request: requests.EngineRequest) -> None:
         """Remove a member (preempted or aborted), storing its counts on it."""
         cohort = request.cohort
-        if cohort is None:
+        if not isinstance(cohort, DecodeCohort):
             raise ValueError(f"request {request.request_id!r} is not decoding")
         cohort.remove(request)
         self._size -= 1

@@ -12,10 +12,6 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from sloserve.engine.decode_pool import DecodeCohort
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,6 +93,18 @@ class Status(enum.Enum):
     ABORTED = "aborted"
 
 
+class Lockstep:
+    """What the members of a decode cohort read of it: the steps it has completed and whether
+    one of its steps is in flight. `decode_pool.DecodeCohort` builds on it; requests know only
+    this much of their cohort, so that this module needs nothing of the pool."""
+
+    __slots__ = ("in_flight", "steps")
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self.in_flight = False
+
+
 class EngineRequest:
     """The engine's mutable record of one request.
 
@@ -131,7 +139,7 @@ class EngineRequest:
         self.num_computed = 0
         self.stored_output = 0
         self.blocks = 0
-        self.cohort: DecodeCohort | None = None
+        self.cohort: Lockstep | None = None
         self.context_base = 0
         self.output_base = 0
         self.finish_at = 0
@@ -178,3 +186,13 @@ class EngineRequest:
 def blocks_for(tokens: int, block_size: int) -> int:
     """KV blocks needed to hold `tokens` tokens."""
     return -(-tokens // block_size)
+
+
+def held_blocks(request: EngineRequest, block_size: int) -> int:
+    """KV blocks a running request holds now: those stored on it, or while it decodes those its
+    context needs, including the block allocated for a step of its cohort in flight."""
+    cohort = request.cohort
+    if cohort is None:
+        return request.blocks
+    in_flight = 1 if cohort.in_flight else 0
+    return blocks_for(request.context() + in_flight, block_size)

@@ -177,8 +177,8 @@ class IterationScheduler:
     ) -> tuple[float, float] | None:
         """`run_plain_decode` for one cohort of ratio 1 that every decoding request belongs to
         (fcfs, priority, credit with one target): each step is the same cohort again, so the
-        loop keeps to plain numbers and writes them back once. The arithmetic is that of
-        `complete`, `DecodeCohort.take_turn` and `_plan`, step by step."""
+        loop keeps to plain numbers and writes them back once, stepping as `complete`, `schedule`
+        and `_plan` would."""
         steps = cohort.steps
         first_finish = cohort.first_finish_step()
         last_step = math.inf if first_finish is None else first_finish - 1
@@ -189,7 +189,6 @@ class IterationScheduler:
         context_base = cohort.context_sum() - batch * steps
         credit = cohort.credit
         ratio = cohort.ratio
-        turn_at = 1.0 - decode_pool.CREDIT_EPSILON
         free = self.kv.free
         allocated = 0
         start: float | None = None
@@ -202,13 +201,8 @@ class IterationScheduler:
             if needed > free:
                 break
             steps = next_steps
-            # `DecodeCohort.take_turn` of a cohort of ratio 1: it always takes its turn
-            credit += ratio
-            if credit >= turn_at:
-                # max(0.0, credit - 1.0), without the call (the same value, -0.0 and NaN too)
-                credit -= 1.0
-                if not credit > 0.0:
-                    credit = 0.0
+            # a cohort of ratio 1 takes every turn
+            credit, _ = decode_pool.credit_turn(credit, ratio)
             free -= needed
             allocated += needed
             start = end
@@ -409,9 +403,7 @@ class IterationScheduler:
 
     def held_blocks(self, request: requests.EngineRequest) -> int:
         """KV blocks a running request holds now."""
-        if request.cohort is not None:
-            return request.cohort.held_blocks(request)
-        return request.blocks
+        return requests.held_blocks(request, self._config.block_size)
 
     def _plan(
         self,
@@ -589,18 +581,13 @@ def _last_plain_step(cohort: decode_pool.DecodeCohort) -> float:
 def _take_turns(credits: list[float], ratios: list[float]) -> list[int]:
     """`DecodePool.take_turns` on the cohorts' `credits` (changed in place) and `ratios`,
     repeated while no cohort takes its turn (as `schedule` skips empty steps, credit accruing);
-    the indices of the cohorts whose turn it is. Each cohort's arithmetic is
-    `DecodeCohort.take_turn`'s. There must be at least one cohort."""
-    turn_at = 1.0 - decode_pool.CREDIT_EPSILON
+    the indices of the cohorts whose turn it is (`decode_pool.credit_turn` for each). There must
+    be at least one cohort."""
     turns: list[int] = []
     while not turns:
         for i, ratio in enumerate(ratios):
-            credit = credits[i] + ratio
-            if credit >= turn_at:
-                # max(0.0, credit - 1.0), without the call (the same value, -0.0 and NaN too)
-                credit -= 1.0
-                if not credit > 0.0:
-                    credit = 0.0
+            credit, takes_part = decode_pool.credit_turn(credits[i], ratio)
+            if takes_part:
                 turns.append(i)
             credits[i] = credit
     return turns

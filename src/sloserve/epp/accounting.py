@@ -148,5 +148,8 @@ class ResponseAccount:
         if target is None or picked is None:
             return
         picked.remove(self.request_id)
-        self._holder.ledgers[target].add(self._current.request)
+        # No prediction was made for the engine that took it: its first token is due by the
+        # request's own TTFT deadline.
+        request = self._current.request
+        self._holder.ledgers[target].add(request, first_token_due_s=request.deadline_s)
         self._engine_url = self._moved_to = target

@@ -71,10 +71,6 @@ async def _gateway(
     config: settings.GatewaySettings, transport: httpx.AsyncBaseTransport | None
 ) -> AsyncIterator[context.GatewayContext]:
     gateway_metrics = metrics.GatewayMetrics()
-    tenants = tenant_source.TenantSource(
-        path=config.sources.tenants_file,
-        on_reload_failure=gateway_metrics.tenant_reload_failures.inc,
-    )
     timeout = engine_timeout(config.proxy)
     client = httpx.AsyncClient(
         transport=transport,
@@ -97,6 +93,9 @@ async def _gateway(
         config=config.scheduling, client=client, clock=clock, gateway_metrics=gateway_metrics
     )
     store.subscribe(model_runtimes.on_record)
+    # A static models file names every class the gateway serves, so the tenants can be checked
+    # against it; models discovered from Kubernetes come and go.
+    every_class_known = config.sources.config_file is not None and not config.sources.kubernetes
     gateway_lifecycle = lifecycle.Lifecycle()
     background: list[asyncio.Task[None]] = []
     stop_sources: list[Callable[[], None]] = []
@@ -104,6 +103,11 @@ async def _gateway(
     try:
         if config.sources.config_file is not None:
             static_config.feed(store, static_config.load_static_config(config.sources.config_file))
+        tenants = tenant_source.TenantSource(
+            path=config.sources.tenants_file,
+            on_reload_failure=gateway_metrics.tenant_reload_failures.inc,
+            known_classes=(lambda: store.class_names()) if every_class_known else (lambda: None),
+        )
         if config.sources.kubernetes:
             # Imported here so that a gateway on a static file never loads the Kubernetes client.
             from sloserve.gateway import kube_discovery

@@ -12,6 +12,8 @@ Headers understood:
 
 Otherwise the class is the tenant's default (if the model has it), else the model's default. A class
 the tenant may not use is refused with 403, never replaced by another.
+
+`x-session-id: <id>` names the conversation a request belongs to, for session-affinity routing.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ CLASS_HEADER = "x-slo-class"
 OBJECTIVE_HEADER = "x-gateway-inference-objective"
 TTFT_HEADER = "x-slo-ttft-ms"
 TPOT_HEADER = "x-slo-tpot-ms"
+SESSION_HEADER = "x-session-id"
+_MAX_SESSION_ID_LENGTH = 256
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,19 @@ def choose_class(
     _refuse_tighter(chosen, header=TTFT_HEADER, asked_s=ttft_s, target_s=chosen.ttft_s)
     _refuse_tighter(chosen, header=TPOT_HEADER, asked_s=tpot_s, target_s=chosen.tpot_s)
     return ClassChoice(slo_class=chosen, ttft_target_s=ttft_s, tpot_target_s=tpot_s)
+
+
+def session_of(headers: Mapping[str, str]) -> str | None:
+    """The request's session, from `x-session-id` (None when absent or blank); raises a 400
+    GatewayError for one longer than 256 characters."""
+    session = headers.get(SESSION_HEADER, "").strip()
+    if len(session) > _MAX_SESSION_ID_LENGTH:
+        raise errors.invalid_request(
+            f"header {SESSION_HEADER} may be at most {_MAX_SESSION_ID_LENGTH} characters long, "
+            f"got {len(session)}",
+            param=SESSION_HEADER,
+        )
+    return session or None
 
 
 def _named_class(headers: Mapping[str, str]) -> str | None:

@@ -40,12 +40,14 @@ class ModelDefinition:
     """What a source says about a model, without its engines.
 
     `max_num_seqs`: the engines' batch limit (vLLM's `--max-num-seqs`), which their metrics do not
-    publish.
+    publish. `max_model_len`: the engines' context limit (vLLM's `--max-model-len`), None when the
+    source does not say (the gateway then reads it from the engines' `/v1/models`).
     """
 
     classes: classify.ModelClasses
     profile: str
     max_num_seqs: int = 256
+    max_model_len: int | None = None
 
     @property
     def model(self) -> str:
@@ -91,6 +93,12 @@ class Datastore:
 
     def models(self) -> list[ModelRecord]:
         return sorted(self._records.values(), key=lambda record: record.model)
+
+    def class_names(self) -> frozenset[str]:
+        """Every SLO class of every model held."""
+        return frozenset(
+            name for record in self._records.values() for name in record.definition.classes.classes
+        )
 
     def put_definition(self, key: SourceKey, definition: ModelDefinition) -> None:
         entry = self._entries.setdefault(key, _Entry())

@@ -1,19 +1,24 @@
 """In-flight work per engine, as the gateway knows it, corrected by what the engine reports.
 
 The gateway's own accounting is exact for the requests it sent and instant; the engine's
-`/metrics` are a second old but see everything, including work from other clients or other
-gateway replicas. At each scrape the engine's excess over the gateway's count is remembered as
-*external* requests, and every snapshot adds them (with the model's default TPOT and the mean
-context of the gateway's own requests), so the scheduler neither overloads a shared engine nor
-forgets its own work between scrapes. Free KV cache comes from the last scrape, when the engine
-publishes its size (vLLM's `cache_config_info`). An engine that failed a request is left out of
-routing until a scrape after the cooldown shows it alive.
+`/metrics` are up to a scrape interval old but see everything, including work from other clients
+or other gateway replicas. At each scrape the engine's excess over the gateway's count is
+remembered as *external* requests, and every snapshot adds them (with the model's default TPOT
+and the mean context of the gateway's own requests), so the scheduler neither overloads a shared
+engine nor forgets its own work between scrapes. Free KV cache comes from the last scrape, when
+the engine publishes its size (vLLM's `cache_config_info`). An engine that failed a request is
+left out of routing until a scrape after the cooldown shows it alive.
 
-Which requests still wait for their prefill is also the engine's to say: a request sent before the
-last scrape and not yet seen producing a token counts as waiting only as far as the engine then
-reported waiting requests (vLLM counts a request being prefilled as running); one sent since the
-scrape counts as waiting until its first token arrives. Counting every request without a token seen
-would take delays in delivering first tokens for a full engine, and hold work back for nothing.
+Between scrapes, which requests wait on the engine is inferred from the gateway's own dispatches,
+as vLLM schedules them: a request starts at once while the engine has fewer than `max_num_seqs`
+requests, so only those beyond `max_num_seqs` wait, plus as many as the last scrape reported
+waiting for other reasons (KV cache, token budget). A request sent is therefore *running* from
+its dispatch — streamed or not — unless it is beyond the engine's slots; a stream's first token
+confirms it started. Its prompt counts as still to prefill until its first token arrives or, for
+a request whose tokens the gateway does not see (not streamed), until the first token the
+scheduler predicted for it is due. A non-streamed request's generated tokens are estimated from
+the time since then at the latency model's decode step, so that the TTFT guard can tell when it
+will free its slot.
 
 Snapshots are kept between decisions and rebuilt when requests come, start or go, at a scrape, or
 once they are `context_refresh_s` old (contexts grow with every token; rebuilding for each token
@@ -25,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sloserve.gateway import engine_metrics
-from sloserve.scheduling import engine_state, slo
+from sloserve.scheduling import engine_state, latency_model, slo
 
 _EXTERNAL_PREFIX = "external/"
 _DEFAULT_EXTERNAL_CONTEXT_TOKENS = 1024
@@ -35,9 +40,12 @@ _DEFAULT_EXTERNAL_CONTEXT_TOKENS = 1024
 class _InFlight:
     tpot_s: float
     prompt_tokens: int
+    max_tokens: int
     sequence: int
+    first_token_due_s: float
     generated_tokens: int = 0
     started: bool = False
+    """A token of it was seen: it is past its prefill."""
 
 
 class EngineLedger:
@@ -50,21 +58,25 @@ class EngineLedger:
         max_num_seqs: int,
         failure_cooldown_s: float,
         context_refresh_s: float = 0.05,
+        latency: latency_model.LatencyModel | None = None,
     ) -> None:
         self.url = url
         self._max_num_seqs = max_num_seqs
         self._context_refresh_s = context_refresh_s
+        self._latency = latency
         self._snapshot: engine_state.EngineState | None = None
         self._snapshot_key: tuple[float, float] = (0.0, 0.0)
         self._failure_cooldown_s = failure_cooldown_s
         self._own: dict[str, _InFlight] = {}
         self._external_requests = 0
-        self._external_waiting = 0
+        self._waiting_beyond_slots = 0
         self._sent = 0
-        self._sent_before_scrape = 0
-        self._own_waiting_at_scrape = 0
         self._kv_free_tokens: int | None = None
         self._failed_at_s: float | None = None
+        self._scraped = False
+        self.max_model_len: int | None = None
+        """The context limit the engine reported for the model, once asked."""
+        self.asked_max_model_len = False
 
     @property
     def max_num_seqs(self) -> int:
@@ -83,16 +95,26 @@ class EngineLedger:
     def healthy(self) -> bool:
         return self._failed_at_s is None
 
-    def add(self, request: slo.Request) -> None:
+    def reachable(self) -> bool:
+        """Whether the engine has answered a metrics scrape and not failed since."""
+        return self._scraped and self._failed_at_s is None
+
+    def add(self, request: slo.Request, *, first_token_due_s: float) -> None:
+        """The gateway sent `request` here; the scheduler predicted its first token by
+        `first_token_due_s` (the dispatch time when it made no prediction)."""
         self._own[request.request_id] = _InFlight(
-            tpot_s=request.tpot_s, prompt_tokens=request.prompt_tokens, sequence=self._sent
+            tpot_s=request.tpot_s,
+            prompt_tokens=request.prompt_tokens,
+            max_tokens=request.max_tokens,
+            sequence=self._sent,
+            first_token_due_s=first_token_due_s,
         )
         self._sent += 1
         self._snapshot = None
 
     def progress(self, request_id: str, *, generated_tokens: int) -> bool:
         """The request has produced `generated_tokens` so far (its prefill is done once > 0).
-        True when this is news that it started: the engine has one request fewer waiting."""
+        True when this is news that it started."""
         entry = self._own.get(request_id)
         if entry is None:
             return False
@@ -111,14 +133,14 @@ class EngineLedger:
         self._failed_at_s = now_s
 
     def observe(self, load: engine_metrics.EngineLoad, *, now_s: float) -> None:
-        """A successful scrape: remember the excess load and clear a failure past its cooldown."""
+        """A successful scrape: remember the excess load and the waits that slots do not
+        explain, and clear a failure past its cooldown."""
         own_total = len(self._own)
-        own_waiting = sum(1 for entry in self._own.values() if not entry.started)
         self._external_requests = max(0, load.running + load.waiting - own_total)
-        self._external_waiting = min(self._external_requests, max(0, load.waiting - own_waiting))
-        self._own_waiting_at_scrape = min(own_waiting, load.waiting)
-        self._sent_before_scrape = self._sent
+        beyond_slots = max(0, own_total + self._external_requests - self._max_num_seqs)
+        self._waiting_beyond_slots = max(0, load.waiting - beyond_slots)
         self._kv_free_tokens = load.kv_free_tokens()
+        self._scraped = True
         self._snapshot = None
         if self._failed_at_s is not None and now_s - self._failed_at_s >= self._failure_cooldown_s:
             self._failed_at_s = None
@@ -132,29 +154,47 @@ class EngineLedger:
             and now_s - self._snapshot_key[1] < self._context_refresh_s
         ):
             return cached
-        self._snapshot = self._build_snapshot(external_tpot_s)
+        self._snapshot = self._build_snapshot(external_tpot_s, now_s)
         self._snapshot_key = (external_tpot_s, now_s)
         return self._snapshot
 
-    def _waiting(self) -> list[_InFlight]:
-        """Own requests taken to wait for their prefill (see the module docstring)."""
-        not_started = [entry for entry in self._own.values() if not entry.started]
-        fresh = [entry for entry in not_started if entry.sequence >= self._sent_before_scrape]
-        stale = [entry for entry in not_started if entry.sequence < self._sent_before_scrape]
-        # The engine starts the older first, so the newest of them are the ones still waiting.
-        still_waiting = min(len(stale), self._own_waiting_at_scrape)
-        return fresh + stale[len(stale) - still_waiting :]
-
-    def _build_snapshot(self, external_tpot_s: float) -> engine_state.EngineState:
-        running = [
-            engine_state.RunningRequest(
-                request_id=request_id,
-                tpot_s=entry.tpot_s,
-                context_tokens=entry.prompt_tokens + entry.generated_tokens,
+    def _build_snapshot(self, external_tpot_s: float, now_s: float) -> engine_state.EngineState:
+        own = self._own
+        external = self._external_requests
+        not_started = [entry for entry in own.values() if not entry.started]
+        # vLLM starts requests in arrival order while slots are free: those waiting are the
+        # newest not yet seen started, beyond the slots plus the other waits last reported
+        waiting_total = min(
+            len(not_started) + external,
+            max(0, len(own) + external - self._max_num_seqs) + self._waiting_beyond_slots,
+        )
+        own_waiting = min(len(not_started), waiting_total)
+        external_waiting = waiting_total - own_waiting
+        waiting = not_started[len(not_started) - own_waiting :]
+        waiting_sequences = {entry.sequence for entry in waiting}
+        step_s = self._decode_step_s(len(own) + external)
+        running: list[engine_state.RunningRequest] = []
+        queued_tokens = 0
+        for request_id, entry in own.items():
+            generated = entry.generated_tokens
+            if entry.sequence in waiting_sequences:
+                queued_tokens += entry.prompt_tokens
+            elif not entry.started:
+                if now_s < entry.first_token_due_s:
+                    queued_tokens += entry.prompt_tokens
+                elif step_s > 0:
+                    generated = min(
+                        entry.max_tokens - 1, int((now_s - entry.first_token_due_s) / step_s)
+                    )
+            running.append(
+                engine_state.RunningRequest(
+                    request_id=request_id,
+                    tpot_s=entry.tpot_s,
+                    context_tokens=entry.prompt_tokens + generated,
+                    generated_tokens=generated,
+                    max_tokens=entry.max_tokens,
+                )
             )
-            for request_id, entry in self._own.items()
-        ]
-        waiting = self._waiting()
         context = (
             round(sum(r.context_tokens for r in running) / len(running))
             if running
@@ -166,14 +206,21 @@ class EngineLedger:
                 tpot_s=external_tpot_s,
                 context_tokens=context,
             )
-            for index in range(self._external_requests)
+            for index in range(external)
         )
         return engine_state.EngineState(
             engine_id=self.url,
             max_num_seqs=self._max_num_seqs,
             running=tuple(running),
-            waiting_requests=len(waiting) + self._external_waiting,
-            queued_prefill_tokens=sum(entry.prompt_tokens for entry in waiting)
-            + self._external_waiting * context,
+            waiting_requests=own_waiting + external_waiting,
+            queued_prefill_tokens=queued_tokens + external_waiting * context,
             kv_free_tokens=self._kv_free_tokens,
         )
+
+    def _decode_step_s(self, batch: int) -> float:
+        """The predicted decode step of the engine's batch (0 without a latency model)."""
+        if self._latency is None or batch == 0:
+            return 0.0
+        contexts = [entry.prompt_tokens for entry in self._own.values()]
+        mean_context = sum(contexts) / len(contexts) if contexts else 0.0
+        return self._latency.decode_step_time_s(min(batch, self._max_num_seqs), mean_context)

@@ -83,6 +83,30 @@ def _kv_capacity(line: str) -> int | None:
         return None
 
 
+async def max_model_len(
+    client: httpx.AsyncClient, engine_url: str, model: str, *, timeout_s: float
+) -> int | None:
+    """The context limit the engine serves `model` with, from its `/v1/models` (vLLM lists
+    `max_model_len` for each model); None when it does not say. Raises httpx.HTTPError when the
+    engine cannot be asked."""
+    response = await client.get(f"{engine_url}/v1/models", timeout=timeout_s)
+    response.raise_for_status()
+    try:
+        listed = response.json().get("data") or []
+    except (ValueError, AttributeError):
+        return None
+    limits = [
+        entry.get("max_model_len")
+        for entry in listed
+        if isinstance(entry, dict) and entry.get("id") in (model, None)
+    ]
+    if not limits and len(listed) == 1 and isinstance(listed[0], dict):
+        # a single served name other than the gateway's id (--served-model-name)
+        limits = [listed[0].get("max_model_len")]
+    found = [limit for limit in limits if isinstance(limit, int) and limit > 1]
+    return min(found) if found else None
+
+
 async def scrape(client: httpx.AsyncClient, engine_url: str, *, timeout_s: float) -> EngineLoad:
     """Fetch and parse `<engine_url>/metrics`; raises httpx.HTTPError or ValueError on failure."""
     response = await client.get(f"{engine_url}/metrics", timeout=timeout_s)

@@ -40,17 +40,27 @@ def modelservice_definition(obj: Mapping[str, Any]) -> datastore.ModelDefinition
         model_spec = spec.ModelServiceSpec.model_validate(obj.get("spec") or {})
     except pydantic.ValidationError as error:
         raise ValueError(f"ModelService {key.namespace}/{key.name}: {error}") from error
+    args = model_spec.engine.args
     return dataclasses.replace(
-        definitions.from_spec(model_spec), max_num_seqs=max_num_seqs(model_spec.engine.args)
+        definitions.from_spec(model_spec),
+        max_num_seqs=max_num_seqs(args),
+        max_model_len=engine_flag(args, "--max-model-len"),
     )
 
 
 def max_num_seqs(args: Sequence[str]) -> int:
     """The engines' `--max-num-seqs`, from their arguments (vLLM's default when unset)."""
-    value = engine_flags.flag_value(args, ("--max-num-seqs",))
+    found = engine_flag(args, "--max-num-seqs")
+    return _DEFAULT_MAX_NUM_SEQS if found is None else found
+
+
+def engine_flag(args: Sequence[str], flag: str) -> int | None:
+    """The positive whole number an engine argument `flag` is given (`--flag N` or
+    `--flag=N`, the last one winning as in vLLM's parser), None when it is not given."""
+    value = engine_flags.flag_value(args, (flag,))
     if value is not None and value.isdigit() and int(value) > 0:
         return int(value)
-    return _DEFAULT_MAX_NUM_SEQS
+    return None
 
 
 def slice_owner(obj: Mapping[str, Any]) -> tuple[datastore.SourceKey, str] | None:

@@ -56,6 +56,9 @@ class ClassSeries:
     def rejected(self, reason: str) -> Counter:
         return self._owner.rejected.labels(*self.labels, reason)
 
+    def rejected_after_admission(self, reason: str) -> Counter:
+        return self._owner.rejected_after_admission.labels(*self.labels, reason)
+
     def finished(self, outcome: str) -> Counter:
         child = self._finished.get(outcome)
         if child is None:
@@ -88,9 +91,16 @@ class GatewayMetrics:
             (*_CLASS, "reason"),
             registry=r,
         )
+        self.rejected_after_admission = Counter(
+            "sloserve_requests_rejected_after_admission",
+            "Requests refused after the guard had admitted them (a re-check in the queue, or a "
+            "retry that could not be placed in time), by reason; a part of the rejected.",
+            (*_CLASS, "reason"),
+            registry=r,
+        )
         self.finished = Counter(
             "sloserve_requests_finished",
-            "Admitted requests that ended, by outcome (served, failed, cancelled).",
+            "Admitted requests that ended, by outcome (served, failed, cancelled, client_error).",
             (*_CLASS, "outcome"),
             registry=r,
         )

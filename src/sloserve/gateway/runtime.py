@@ -4,6 +4,10 @@ The scheduler (from `sloserve.scheduling`) makes every decision; this module fee
 snapshots and the real monotonic clock, and carries its answers to the waiting requests. Dispatch
 runs at once on each arrival, completion and engine scrape, and on a short timer while requests
 wait (their slack shrinks as time passes, which the TTFT guard re-checks).
+
+The model's context limit is its definition's, else the smallest an engine reports on its
+`/v1/models` (asked once per engine, after its first good scrape). The model is ready for
+traffic once one of its engines answers its metrics (`readiness_problem`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import httpx
 
 from sloserve.gateway import datastore, engine_ledger, engine_metrics, tasks
 from sloserve.scheduling import engine_state, latency_model, outcomes, policy, scheduler, slo
+from sloserve.scheduling.routing import plugins
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +55,17 @@ class ModelRuntime:
         recheck_interval_s: float,
         scrape_interval_s: float,
         failure_cooldown_s: float,
+        routing_plugins: dict[str, plugins.Factory] | None = None,
     ) -> None:
         self.record = record
         self.clock = clock
+        self._latency = latency
         self.scheduler = scheduler.Scheduler(
-            model=record.model, policy_config=policy_config, clock_source=clock, latency=latency
+            model=record.model,
+            policy_config=policy_config,
+            clock_source=clock,
+            latency=latency,
+            routing_plugins=routing_plugins,
         )
         self._client = client
         self._recheck_interval_s = recheck_interval_s
@@ -89,7 +100,10 @@ class ModelRuntime:
             ledger = self.ledgers.get(url)
             if ledger is None:
                 self.ledgers[url] = engine_ledger.EngineLedger(
-                    url, max_num_seqs=max_num_seqs, failure_cooldown_s=self._failure_cooldown_s
+                    url,
+                    max_num_seqs=max_num_seqs,
+                    failure_cooldown_s=self._failure_cooldown_s,
+                    latency=self._latency,
                 )
             else:
                 ledger.max_num_seqs = max_num_seqs
@@ -108,6 +122,31 @@ class ModelRuntime:
             for url, ledger in self.ledgers.items()
             if url in self.record.engines and ledger.healthy()
         ]
+
+    def max_model_len(self) -> int | None:
+        """The model's context limit, None while unknown."""
+        configured = self.record.definition.max_model_len
+        if configured is not None:
+            return configured
+        reported = [
+            ledger.max_model_len
+            for url, ledger in self.ledgers.items()
+            if url in self.record.engines and ledger.max_model_len is not None
+        ]
+        return min(reported) if reported else None
+
+    def readiness_problem(self) -> str | None:
+        """Why the model cannot take traffic now (no engines, or none answering), else None."""
+        engines = [url for url in self.record.engines if url in self.ledgers]
+        model = self.record.model
+        if not engines:
+            return f"model {model!r} has no engines"
+        if not any(self.ledgers[url].reachable() for url in engines):
+            return (
+                f"model {model!r}: none of its {len(engines)} engine(s) answers its metrics "
+                f"({', '.join(engines)})"
+            )
+        return None
 
     def submit(self, request: slo.Request) -> outcomes.Admitted | outcomes.Rejected:
         """Hand a new request to the scheduler; an admitted one is dispatched at once if it can."""
@@ -183,7 +222,10 @@ class ModelRuntime:
             request_id = decision.request.request_id
             waiter = self._waiters.get(request_id)
             if isinstance(decision, outcomes.Dispatch):
-                self.ledgers[decision.engine_id].add(decision.request)
+                self.ledgers[decision.engine_id].add(
+                    decision.request,
+                    first_token_due_s=decision.at_s + (decision.predicted_ttft_s or 0.0),
+                )
             if waiter is None or waiter.done():
                 log.error("scheduler decided on %s, which nobody waits for", request_id)
                 continue
@@ -242,3 +284,13 @@ class ModelRuntime:
             ledger.record_failure(now_s=self.clock.now())
             return
         ledger.observe(load, now_s=self.clock.now())
+        if not ledger.asked_max_model_len and self.record.definition.max_model_len is None:
+            ledger.asked_max_model_len = True
+            try:
+                ledger.max_model_len = await engine_metrics.max_model_len(
+                    self._client, ledger.url, self.record.model, timeout_s=self._scrape_interval_s
+                )
+            except (httpx.HTTPError, ValueError) as error:
+                # asked again after the next good scrape
+                ledger.asked_max_model_len = False
+                log.info("engine %s: no model list (%s)", ledger.url, error)

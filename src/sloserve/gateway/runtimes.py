@@ -12,6 +12,8 @@ today's profiles (and a profile file edited in between is read again).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import importlib.metadata
 import logging
 from collections.abc import Callable
 
@@ -20,6 +22,10 @@ import httpx
 from sloserve.engine import profiles
 from sloserve.gateway import datastore, metrics, runtime, settings, tasks
 from sloserve.scheduling import latency_fit, latency_model, policy
+from sloserve.scheduling.routing import plugins
+
+# Entry points of this group add routing plugin types: name = "package.module:factory".
+ROUTING_PLUGINS_GROUP = "sloserve.routing_plugins"
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +55,8 @@ class Runtimes:
         self._client = client
         self._clock = clock
         self._metrics = gateway_metrics
-        self._policy = policy.preset(config.policy)
+        self._policy = gateway_policy(config)
+        self._routing_plugins = routing_plugin_factories()
         self._runtimes: dict[str, runtime.ModelRuntime] = {}
         self.unavailable: dict[str, str] = {}
         self._stopping: set[asyncio.Task[None]] = set()
@@ -95,10 +102,20 @@ class Runtimes:
             recheck_interval_s=self._config.recheck_interval_s,
             scrape_interval_s=self._config.engine_metrics_interval_s,
             failure_cooldown_s=self._config.failure_cooldown_s,
+            routing_plugins=self._routing_plugins,
         )
         fresh.start()
         self._runtimes[model] = fresh
         self._publish_targets(record)
+
+    def readiness_problems(self) -> list[str]:
+        """Why each model that cannot take traffic cannot (profile, engines), in model order."""
+        problems = dict(self.unavailable)
+        for model, model_runtime in self._runtimes.items():
+            problem = model_runtime.readiness_problem()
+            if problem is not None:
+                problems[model] = problem
+        return [problems[model] for model in sorted(problems)]
 
     async def stop_all(self) -> None:
         for model_runtime in list(self._runtimes.values()):
@@ -137,3 +154,31 @@ class Runtimes:
                 ttft_s=slo_class.ttft_s,
                 tpot_s=slo_class.tpot_s,
             )
+
+
+def gateway_policy(config: settings.SchedulingSettings) -> policy.PolicyConfig:
+    """The policy preset the settings name, with their admission, queue limits and routing."""
+    preset = policy.preset(config.policy)
+    return dataclasses.replace(
+        preset,
+        predict_slot_waits=preset.use_ttft_guard and config.admission == "at-arrival",
+        max_queue=config.max_queue,
+        max_queue_per_class=dict(config.max_queue_per_class),
+        routing_spec=config.routing_spec(),
+    )
+
+
+def routing_plugin_factories() -> dict[str, plugins.Factory]:
+    """The built-in routing plugin types and those installed packages add through the
+    `sloserve.routing_plugins` entry points (a built-in type cannot be replaced)."""
+    factories = plugins.default_factories()
+    for entry_point in importlib.metadata.entry_points(group=ROUTING_PLUGINS_GROUP):
+        if entry_point.name in factories:
+            log.error(
+                "routing plugin %r from %s ignored: a built-in type has that name",
+                entry_point.name,
+                entry_point.value,
+            )
+            continue
+        factories[entry_point.name] = entry_point.load()
+    return factories

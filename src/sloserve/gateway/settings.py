@@ -10,17 +10,26 @@ environment when it is built.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sloserve.scheduling.routing import plugins
 
 
 class ServerSettings(BaseModel):
-    """Where the gateway listens."""
+    """Where the gateway listens, and when it says it is ready."""
 
     host: str = Field(default="0.0.0.0", description="Address to bind (default 0.0.0.0).")
     port: int = Field(default=8080, ge=0, le=65535, description="TCP port (default 8080).")
+    readiness: Literal["every-model", "any-model"] = Field(
+        default="every-model",
+        description="When /readyz answers ready: every-model (default) once every model has a "
+        "usable latency profile and an engine that answers; any-model once one has (for a "
+        "gateway in front of many ModelServices, so that one model's outage does not take the "
+        "gateway out of its Service).",
+    )
     max_request_body_bytes: int = Field(
         default=16 * 1024 * 1024,
         ge=1,
@@ -111,6 +120,49 @@ class SchedulingSettings(BaseModel):
         description="Characters per prompt token, for estimating prompt length without a "
         "tokenizer (default 4).",
     )
+    admission: Literal["at-arrival", "hold-then-reject"] = Field(
+        default="at-arrival",
+        description="How the TTFT guard treats engines whose max_num_seqs slots are all taken: "
+        "at-arrival (default) counts the wait for a slot to free and rejects at once what "
+        "cannot start in time; hold-then-reject admits such requests and rejects them only "
+        "once their slack runs out in the queue (the gateway's behaviour before, kept for "
+        "comparison). Only policies with the TTFT guard (scorpio) read it.",
+    )
+    max_queue: int | None = Field(
+        default=None,
+        ge=1,
+        description="Most requests of one model waiting at the gateway; more are refused with "
+        "429 queue_full (default: no limit).",
+    )
+    max_queue_per_class: dict[str, int] = Field(
+        default_factory=dict,
+        description="Most requests of one class of a model waiting at the gateway, by class "
+        "name, e.g. {batch: 500}; a class not named has no limit of its own (default none).",
+    )
+    routing: dict[str, Any] | None = Field(
+        default=None,
+        description="The routing profile: filters, weighted scorers and a picker by plugin type "
+        "(docs/scheduling.md); default: the policy's own.",
+    )
+
+    @field_validator("max_queue_per_class")
+    @classmethod
+    def _class_limits_positive(cls, limits: dict[str, int]) -> dict[str, int]:
+        for name, limit in limits.items():
+            if limit < 1:
+                raise ValueError(f"max_queue_per_class[{name!r}] must be at least 1, got {limit}")
+        return limits
+
+    @field_validator("routing")
+    @classmethod
+    def _routing_profile_reads(cls, raw: dict[str, Any] | None) -> dict[str, Any] | None:
+        if raw is not None:
+            plugins.RoutingSpec.from_mapping(raw)
+        return raw
+
+    def routing_spec(self) -> plugins.RoutingSpec | None:
+        """The configured routing profile, None for the policy's own."""
+        return None if self.routing is None else plugins.RoutingSpec.from_mapping(self.routing)
 
 
 class ShutdownSettings(BaseModel):

@@ -6,13 +6,17 @@ YAML or JSON::
       - model: meta-llama/Llama-3.1-8B-Instruct     # the id clients send
         profile: h100-llama3-8b                     # latency profile (default h100-llama3-8b)
         maxNumSeqs: 256                             # the engines' --max-num-seqs (default 256)
+        maxModelLen: 8192                           # the engines' --max-model-len (default: as
+                                                    # the engines' /v1/models say)
         sloClasses:
           - {name: interactive, ttft: 500ms, tpot: 50ms}
           - {name: batch, ttft: 15s, tpot: 50ms}
         defaultClass: batch
         engines: ["http://127.0.0.1:8001", "http://127.0.0.1:8002"]
 
-Classes are written as in a ModelService and checked by the same rules.
+Classes are written as in a ModelService and checked by the same rules. The file is checked whole
+before the gateway starts: a misspelt field or an unknown profile is refused with one line that
+names the file, the model and the field.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from sloserve.api import fields, spec
+from sloserve.engine import profiles
 from sloserve.gateway import datastore, definitions
+from sloserve.scheduling import profile_files
 
 
 class StaticModel(fields.ApiModel):
@@ -34,6 +40,7 @@ class StaticModel(fields.ApiModel):
     slo_classes: Annotated[tuple[spec.SLOClass, ...], Field(min_length=1)]
     default_class: str
     max_num_seqs: int = Field(default=256, ge=1)
+    max_model_len: int | None = Field(default=None, ge=2)
     engines: tuple[str, ...] = ()
 
     @field_validator("engines")
@@ -70,15 +77,40 @@ class StaticConfig(fields.ApiModel):
 
 
 def load_static_config(path: Path) -> StaticConfig:
-    """Read and validate the file; raises ValueError naming the file and the field."""
+    """Read and validate the file, its models' profiles included; raises ValueError with one
+    line naming the file and the field."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
-        raise ValueError(f"models file {path}: cannot read it: {error}") from error
+        reason = " ".join(str(error).split())
+        raise ValueError(f"models file {path}: cannot read it: {reason}") from error
     try:
-        return StaticConfig.model_validate(raw or {})
+        config = StaticConfig.model_validate(raw or {})
     except ValidationError as error:
-        raise ValueError(f"models file {path}: {error}") from error
+        raise ValueError(f"models file {path}: {_first_problem(error)}") from error
+    for index, entry in enumerate(config.models):
+        try:
+            profiles.resolve(entry.profile)
+        except ValueError as error:
+            known = ", ".join([*profile_files.available_profiles(), "synthetic"])
+            raise ValueError(
+                f"models file {path}: models[{index}].profile: model {entry.model!r} names "
+                f"profile {entry.profile!r}, which is not known; use one of {known}"
+            ) from error
+    return config
+
+
+def _first_problem(error: ValidationError) -> str:
+    """The first error of `error` on one line: where (as in the file) and what; how many more."""
+    problems = error.errors()
+    first = problems[0]
+    where = "".join(
+        f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]
+    ).lstrip(".")
+    given = first.get("input")
+    got = "" if isinstance(given, dict | list) or given is None else f" (got {given!r})"
+    more = f"; and {len(problems) - 1} more problem(s)" if len(problems) > 1 else ""
+    return f"{where or 'the file'}: {first['msg']}{got}{more}"
 
 
 def feed(store: datastore.Datastore, config: StaticConfig) -> None:
@@ -91,5 +123,10 @@ def feed(store: datastore.Datastore, config: StaticConfig) -> None:
             default_class=entry.default_class,
             profile=entry.profile,
         )
-        store.put_definition(key, dataclasses.replace(definition, max_num_seqs=entry.max_num_seqs))
+        store.put_definition(
+            key,
+            dataclasses.replace(
+                definition, max_num_seqs=entry.max_num_seqs, max_model_len=entry.max_model_len
+            ),
+        )
         store.put_endpoints(key, "static", entry.engines)

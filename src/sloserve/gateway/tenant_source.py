@@ -29,14 +29,18 @@ class TenantSource:
         *,
         path: Path | None,
         on_reload_failure: Callable[[], None] = lambda: None,
+        known_classes: Callable[[], frozenset[str] | None] = lambda: None,
     ) -> None:
+        """`known_classes` gives every class the gateway serves when it knows them all (None
+        otherwise); the file is checked against them at every load."""
         self._path = path
         self._on_reload_failure = on_reload_failure
+        self._known_classes = known_classes
         self._signature: _Signature | None = None
         self.book = tenants.TenantBook.open_access()
         if path is not None:
             self._signature = self._read_signature()
-            self.book = tenants.load_tenants_file(path)
+            self.book = tenants.load_tenants_file(path, known_classes=known_classes())
 
     def check(self) -> bool:
         """Reload if the file changed; True when a new book took effect."""
@@ -47,7 +51,7 @@ class TenantSource:
             return False
         self._signature = signature
         try:
-            self.book = tenants.load_tenants_file(self._path)
+            self.book = tenants.load_tenants_file(self._path, known_classes=self._known_classes())
         except ValueError as error:
             log.error("keeping the previous tenants: %s", error)
             self._on_reload_failure()

@@ -13,6 +13,10 @@ The tenants file (YAML or JSON; usually a Kubernetes Secret mounted as a file) l
 When no tenant has a key, requests need no key and run as the anonymous tenant; without an
 `anonymous` entry that tenant may use only each model's default class. When keys exist, a request
 without a key is refused (401) unless `anonymous` is given.
+
+Where the gateway knows every class it serves (a static models file), a class named in
+`allowedClasses` or `defaultClass` that no model has is refused when the file is loaded, naming
+the tenant and the class: a typo there would otherwise refuse the tenant's requests with 403.
 """
 
 from __future__ import annotations
@@ -179,17 +183,47 @@ class TenantBook:
         return tenant
 
 
-def load_tenants_file(path: Path) -> TenantBook:
-    """Read and validate a tenants file; raises ValueError naming the file and the problem."""
+def load_tenants_file(path: Path, *, known_classes: frozenset[str] | None = None) -> TenantBook:
+    """Read and validate a tenants file; raises ValueError naming the file and the problem.
+    `known_classes`: every class the gateway serves, when it knows them all; a tenant naming
+    another is refused."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
-        raise ValueError(f"tenants file {path}: cannot read it: {error}") from error
+        reason = " ".join(str(error).split())
+        raise ValueError(f"tenants file {path}: cannot read it: {reason}") from error
     try:
         model = TenantsFile.model_validate(raw or {})
     except ValueError as error:
         raise ValueError(f"tenants file {path}: {error}") from error
+    if known_classes is not None:
+        problem = unknown_class(model, known_classes)
+        if problem is not None:
+            raise ValueError(f"tenants file {path}: {problem}")
     return TenantBook.from_file_model(model)
+
+
+def unknown_class(model: TenantsFile, known_classes: frozenset[str]) -> str | None:
+    """The first class the file names that is not in `known_classes`, described; None when
+    every one is known."""
+    entries: list[tuple[str, list[str] | None, str | None]] = [
+        (f"tenant {spec.name!r}", spec.allowed_classes, spec.default_class)
+        for spec in model.tenants
+    ]
+    if model.anonymous is not None:
+        entries.append(
+            ("anonymous", model.anonymous.allowed_classes, model.anonymous.default_class)
+        )
+    known = ", ".join(sorted(known_classes)) or "none"
+    for who, allowed, default in entries:
+        for field_name, names in (("allowedClasses", allowed or []), ("defaultClass", [default])):
+            for name in names:
+                if name is not None and name not in known_classes:
+                    return (
+                        f"{who}: {field_name} names SLO class {name!r}, which no model has; the "
+                        f"models' classes are {known}"
+                    )
+    return None
 
 
 def _frozen(names: list[str] | None) -> frozenset[str] | None:

@@ -1,8 +1,12 @@
 """From a window's samples to the report: pure functions, no I/O.
 
 Counts are sums over every series of a group (gateway replicas, reasons, outcomes), so a level's
-counts are exactly the sums of the levels below it. Attainment is attained / requests (a rejected
-request is a miss, as in SCORPIO); goodput is attained requests per second of the window. Latency
+counts are exactly the sums of the levels below it. Attainment is attained over the requests that
+ended in the window (rejected or finished; a rejected request is a miss, as in SCORPIO), less the
+client errors — requests no scheduling could have served (`metric_names.CLIENT_ERROR_REASONS`,
+an engine's 4xx): over ended requests it cannot pass 100%, as attained / received could when
+requests received before the window end in it. Goodput is attained requests per second of the
+window. Latency
 quantiles and the share within target come from the class's histogram buckets; they are per class
 only, since a quantile over classes with different targets answers no question.
 """
@@ -36,18 +40,14 @@ def counts(series: Iterable[Series], *, window_seconds: float) -> model.Counts:
             rejected[item.label(metric_names.REASON_LABEL)] += item.value
         elif item.name == metric_names.FINISHED:
             finished[item.label(metric_names.OUTCOME_LABEL)] += item.value
-    requests = sums[metric_names.REQUESTS]
-    attained = sums[metric_names.ATTAINED]
-    return model.Counts(
-        requests=requests,
+    return _counts(
+        requests=sums[metric_names.REQUESTS],
         admitted=sums[metric_names.ADMITTED],
-        rejected=dict(sorted(rejected.items())),
-        rejected_total=sums[metric_names.REJECTED],
-        finished=dict(sorted(finished.items())),
-        attained=attained,
+        rejected=rejected,
+        finished=finished,
+        attained=sums[metric_names.ATTAINED],
         output_tokens=sums[metric_names.OUTPUT_TOKENS],
-        attainment=attained / requests if requests > 0 else None,
-        goodput_rps=attained / window_seconds,
+        window_seconds=window_seconds,
     )
 
 
@@ -60,17 +60,42 @@ def sum_counts(parts: Sequence[model.Counts], *, window_seconds: float) -> model
             rejected[reason] += value
         for outcome, value in part.finished.items():
             finished[outcome] += value
-    requests = sum(part.requests for part in parts)
-    attained = sum(part.attained for part in parts)
+    return _counts(
+        requests=sum(part.requests for part in parts),
+        admitted=sum(part.admitted for part in parts),
+        rejected=rejected,
+        finished=finished,
+        attained=sum(part.attained for part in parts),
+        output_tokens=sum(part.output_tokens for part in parts),
+        window_seconds=window_seconds,
+    )
+
+
+def _counts(
+    *,
+    requests: float,
+    admitted: float,
+    rejected: dict[str, float],
+    finished: dict[str, float],
+    attained: float,
+    output_tokens: float,
+    window_seconds: float,
+) -> model.Counts:
+    """Counts with their derived figures (see the module docstring)."""
+    client_errors = sum(
+        value for reason, value in rejected.items() if reason in metric_names.CLIENT_ERROR_REASONS
+    ) + finished.get(metric_names.CLIENT_ERROR_OUTCOME, 0.0)
+    servable = sum(rejected.values()) + sum(finished.values()) - client_errors
     return model.Counts(
         requests=requests,
-        admitted=sum(part.admitted for part in parts),
+        admitted=admitted,
         rejected=dict(sorted(rejected.items())),
-        rejected_total=sum(part.rejected_total for part in parts),
+        rejected_total=sum(rejected.values()),
         finished=dict(sorted(finished.items())),
+        client_errors=client_errors,
         attained=attained,
-        output_tokens=sum(part.output_tokens for part in parts),
-        attainment=attained / requests if requests > 0 else None,
+        output_tokens=output_tokens,
+        attainment=attained / servable if servable > 0 else None,
         goodput_rps=attained / window_seconds,
     )
 

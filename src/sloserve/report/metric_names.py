@@ -52,6 +52,12 @@ GAUGES: tuple[str, ...] = (
 #: and the requests that ended in the step (rejected, finished) and of those the attained.
 TIMELINE_COUNTERS: tuple[str, ...] = (REQUESTS, REJECTED, FINISHED, ATTAINED)
 
+#: Refusals and outcomes that judge the request itself, not the system: a prompt beyond the
+#: context, a class the tenant may not use, an engine's 4xx. No scheduling could have served
+#: them, so attainment leaves them out.
+CLIENT_ERROR_REASONS: frozenset[str] = frozenset({"prompt_too_long", "forbidden_class"})
+CLIENT_ERROR_OUTCOME = "client_error"
+
 # Label names of the gateway's series.
 CLUSTER_LABEL = "cluster"
 NAMESPACE_LABEL = "namespace"

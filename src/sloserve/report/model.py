@@ -45,10 +45,15 @@ class Counts(_Record):
     rejected: dict[str, float] = Field(description="Requests refused, by reason.")
     rejected_total: float = Field(description="Sum of `rejected`.")
     finished: dict[str, float] = Field(description="Admitted requests that ended, by outcome.")
+    client_errors: float = Field(
+        description="Requests that ended as client errors (a prompt beyond the context, a "
+        "forbidden class, an engine's 4xx), left out of attainment."
+    )
     attained: float = Field(description="Served requests that met both TTFT and TPOT targets.")
     output_tokens: float = Field(description="Tokens streamed to clients.")
     attainment: float | None = Field(
-        description="attained / requests (rejections count as misses); null without requests."
+        description="attained / (rejected + finished - client_errors): over the requests that "
+        "ended in the window, rejections counting as misses; null when none ended."
     )
     goodput_rps: float = Field(description="attained / window seconds.")
 

@@ -9,7 +9,8 @@ import collections
 import dataclasses
 import functools
 import math
-from collections.abc import Iterable
+import types
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from sloserve.scheduling import _validation, slo
@@ -20,25 +21,43 @@ from sloserve.scheduling import _validation, slo
 _EXACT_SHIFT = 1074
 _EXACT_SCALE = 1 << _EXACT_SHIFT
 
+_NO_SIGNALS: Mapping[str, object] = types.MappingProxyType({})
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunningRequest:
-    """A request on an engine: its TPOT target and its context (prompt plus generated) tokens."""
+    """A request on an engine: its TPOT target and its context (prompt plus generated) tokens.
+
+    `generated_tokens`: output tokens it has produced so far, as far as the caller knows.
+    `max_tokens`: its output budget, or None when unknown (another client's request). The TTFT
+    guard reads both to predict when the request frees its `max_num_seqs` slot.
+    """
 
     request_id: str
     tpot_s: float
     context_tokens: int
+    generated_tokens: int = 0
+    max_tokens: int | None = None
 
     def __post_init__(self) -> None:
         # built for every request at every context refresh: the messages only when a check fails
-        if 0 < self.tpot_s < math.inf and self.context_tokens >= 0:
+        max_tokens = self.max_tokens
+        if (
+            0 < self.tpot_s < math.inf
+            and self.context_tokens >= 0
+            and self.generated_tokens >= 0
+            and (max_tokens is None or max_tokens >= 1)
+        ):
             return
-        _validation.require_positive(f"running request {self.request_id!r} tpot_s", self.tpot_s)
-        if self.context_tokens < 0:
-            raise ValueError(
-                f"running request {self.request_id!r} context_tokens must be at or above zero, "
-                f"got {self.context_tokens!r}"
-            )
+        name = f"running request {self.request_id!r}"
+        _validation.require_positive(f"{name} tpot_s", self.tpot_s)
+        for field, value in (
+            ("context_tokens", self.context_tokens),
+            ("generated_tokens", self.generated_tokens),
+        ):
+            if value < 0:
+                raise ValueError(f"{name} {field} must be at or above zero, got {value!r}")
+        raise ValueError(f"{name} max_tokens must be at least 1 or None, got {max_tokens!r}")
 
 
 # a few targets recur (a class's), so their exact inverses are kept
@@ -172,7 +191,7 @@ class RunningTotalsTracker:
         return totals
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EngineState:
     """One engine's load at a decision.
 
@@ -189,6 +208,8 @@ class EngineState:
     `known_totals`: the sums over `running`, when the caller keeps them (they must be what
     `RunningTotals.of(running)` gives: replace both together); None sums them when first
     needed.
+    `signals`: further per-engine figures for routing plugins, keyed by a name the plugin
+    documents (e.g. a prefix-cache index); the core itself reads none of them.
     """
 
     engine_id: str
@@ -200,6 +221,14 @@ class EngineState:
     slowdown: float = 1.0
     prefill_start_delay_s: float | None = None
     known_totals: RunningTotals | None = dataclasses.field(default=None, compare=False, repr=False)
+    signals: Mapping[str, object] = dataclasses.field(
+        default_factory=lambda: _NO_SIGNALS, compare=False, repr=False
+    )
+    # `running`'s sums, once summed (not an argument: `dataclasses.replace` of `running` starts
+    # afresh, so it never carries the sums of other requests)
+    _summed_totals: RunningTotals | None = dataclasses.field(
+        default=None, init=False, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         # Snapshots are built at every decision: one pass of plain comparisons, and the checks
@@ -253,49 +282,15 @@ class EngineState:
                 f"{len(self.running)} running requests"
             )
 
-    @classmethod
-    def build(
-        cls,
-        *,
-        engine_id: str,
-        max_num_seqs: int,
-        running: tuple[RunningRequest, ...],
-        waiting_requests: int,
-        queued_prefill_tokens: int,
-        kv_free_tokens: int | None,
-        slowdown: float,
-        prefill_start_delay_s: float | None,
-        known_totals: RunningTotals | None,
-    ) -> "EngineState":
-        """The snapshot the constructor builds from these fields, checked the same way, built
-        in a third of the time: every field is named, so the frozen dataclass's per-field
-        assignments can be one. For callers that build one per engine at every decision (the
-        simulator, `with_dispatched`)."""
-        state = object.__new__(cls)
-        state.__dict__.update(
-            engine_id=engine_id,
-            max_num_seqs=max_num_seqs,
-            running=running,
-            waiting_requests=waiting_requests,
-            queued_prefill_tokens=queued_prefill_tokens,
-            kv_free_tokens=kv_free_tokens,
-            slowdown=slowdown,
-            prefill_start_delay_s=prefill_start_delay_s,
-            known_totals=known_totals,
-        )
-        state.__post_init__()
-        return state
-
     @property
     def totals(self) -> RunningTotals:
         """The sums over the running requests (the caller's `known_totals` when given)."""
         totals = self.known_totals
         if totals is None:
-            totals = self.__dict__.get("_summed_totals")
+            totals = self._summed_totals
             if totals is None:
-                # summed once, on first use, and kept beside the fields (so that
-                # dataclasses.replace of `running` never carries sums of other requests)
                 totals = RunningTotals.of(self.running)
+                # a cache, not a change of state: the frozen snapshot's own way to set a field
                 object.__setattr__(self, "_summed_totals", totals)
         return totals
 
@@ -350,14 +345,15 @@ class EngineState:
             request_id=request.request_id,
             tpot_s=request.tpot_s,
             context_tokens=request.prompt_tokens,
+            max_tokens=request.max_tokens,
         )
         # Carry the sums when this snapshot has them (given, or summed because a scheduler
         # deciding on it read them), so that a dispatch costs O(1) in them rather than a sum
         # over every running request.
         totals = self.known_totals
         if totals is None:
-            totals = self.__dict__.get("_summed_totals")
-        return EngineState.build(
+            totals = self._summed_totals
+        return EngineState(
             engine_id=self.engine_id,
             max_num_seqs=self.max_num_seqs,
             running=(*self.running, arrival),
@@ -371,4 +367,5 @@ class EngineState:
                 if totals is None
                 else totals.plus(tpot_s=request.tpot_s, context_tokens=request.prompt_tokens)
             ),
+            signals=self.signals,
         )

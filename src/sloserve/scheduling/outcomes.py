@@ -6,7 +6,9 @@ or `dispatch`) or its caller finishes it (a `Finished` returned from `finish`). 
 """
 
 import enum
-from dataclasses import dataclass
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from sloserve.scheduling import slo
 
@@ -18,6 +20,7 @@ class RejectReason(enum.StrEnum):
     TPOT_UNATTAINABLE = "tpot_unattainable"
     QUEUE_FULL = "queue_full"
     NO_ENGINES = "no_engines"
+    PROMPT_TOO_LONG = "prompt_too_long"
 
 
 class FinishOutcome(enum.StrEnum):
@@ -52,6 +55,9 @@ class Rejected:
     `predicted_ttft_s`: the prediction that failed (TTFT rejections), else None.
     `retry_after_s`: how long until a fresh request of the same class would be predicted to fit,
     if the scheduler can tell (TTFT rejections), else None.
+    `details`: the other numbers behind the decision, by name (e.g. `queue_limit`), so that
+    clients can read them without parsing `message`, which stays the same for every rejection
+    of one reason and class.
     """
 
     request: slo.Request
@@ -60,6 +66,9 @@ class Rejected:
     at_s: float
     predicted_ttft_s: float | None = None
     retry_after_s: float | None = None
+    details: Mapping[str, float | int | str] = field(
+        default_factory=lambda: types.MappingProxyType({})
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,8 +1,11 @@
-"""Output-length estimate: a high quantile of recently observed outputs, capped by max_tokens.
+"""Output-length estimates from recently observed outputs, capped by max_tokens.
 
-A request's true output length is unknown until it ends; a high quantile of the model's recent
-outputs errs long, which keeps completion predictions on the safe side. Before enough outputs have
-been seen the estimate is a fixed prior.
+A request's true output length is unknown until it ends. `estimate` gives a high quantile of the
+model's recent outputs, which errs long and keeps completion predictions on the safe side.
+`remaining` answers a different question, for predicting when a running request frees its batch
+slot: given that it has produced `generated` tokens, how many more it will typically produce —
+a quantile (the median by default) of the recent outputs longer than that. Before enough outputs
+have been seen both use a fixed prior.
 """
 
 import bisect
@@ -68,3 +71,19 @@ class OutputLengthEstimator:
             rank = math.ceil(self._quantile * len(self._sorted))
             typical = self._sorted[rank - 1]
         return max(1, min(max_tokens, typical))
+
+    def remaining(self, *, max_tokens: int | None, generated: int, quantile: float) -> int:
+        """Tokens a request that has produced `generated` (of at most `max_tokens`, None when
+        unknown) will still produce, at `quantile` of the recent outputs longer than
+        `generated`: at least 1, at most what `max_tokens` leaves. With no such output seen (or
+        too few outputs), the prior, or twice `generated` when that is longer."""
+        ordered = self._sorted
+        longer_from = bisect.bisect_right(ordered, generated)
+        longer = len(ordered) - longer_from
+        if len(ordered) < self._min_observations or longer == 0:
+            total = max(self._prior_tokens, 2 * generated)
+        else:
+            total = ordered[longer_from + min(longer - 1, int(quantile * longer))]
+        if max_tokens is not None:
+            total = min(total, max_tokens)
+        return max(1, total - generated)

@@ -3,14 +3,19 @@
 Presets: `fcfs` (first come first served, no rejection, least-loaded routing, requests forwarded
 at once as a plain router does), `deadline` (least deadline first, no rejection, held at the
 gateway while engines are saturated, as the Gateway API inference extension's flow control does),
-`scorpio` (least deadline first, TTFT guard, TPOT guard with prefill metering, routing by
-predicted completion).
+`scorpio` (least deadline first, TTFT guard counting slot waits, TPOT guard with prefill
+metering, routing by predicted completion). `hold_then_reject(policy)` is a policy whose TTFT
+guard ignores slot waits, for comparing against the gateway's earlier behaviour.
 """
 
+import dataclasses
 import enum
-from dataclasses import dataclass
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from sloserve.scheduling import _validation, request_queue, tpot_guard, ttft_guard
+from sloserve.scheduling.routing import plugins
 
 
 class Routing(enum.StrEnum):
@@ -37,8 +42,23 @@ class PolicyConfig:
     `inefficiency`, `step_headroom`: the TPOT guard's factors (SCORPIO: 1.3 and 0.99).
     `max_queue`: the most requests waiting before new ones are rejected as queue_full (None: no
     limit).
+    `max_queue_per_class`: the most requests of one class waiting (class name → limit; a class
+    not named has no limit of its own).
     `meter_prefill`: send prompts to an engine only as fast as its tightest TPOT target allows
     the prefill they add to its steps (`prefill_meter`; needs use_tpot_guard).
+    `predict_slot_waits`: the TTFT guard counts the wait for a free `max_num_seqs` slot, so
+    requests that full engines cannot start in time are rejected at arrival
+    (`ttft_guard.SlotWaits`). Off, they are admitted and held until the re-check finds their
+    slack spent (hold-then-reject).
+    `slot_release_quantile`: which share of recent outputs longer than a running request's it is
+    taken to reach, for those slot waits.
+    `admission_headroom`: under `predict_slot_waits`, the share of its TTFT target a request's
+    prediction must leave free to be admitted; the re-check in the queue rejects only once the
+    prediction exceeds the slack itself. Under overload the queue fills until new requests are
+    predicted at their deadline, and a request admitted right there is rejected later by the
+    first prediction error against it; the headroom says no at arrival instead.
+    `routing_spec`: the routing profile (`routing.plugins.RoutingSpec`); None takes the one
+    `routing` and the guard settings imply (`routing.plugins.preset_spec`).
     """
 
     name: str
@@ -52,7 +72,14 @@ class PolicyConfig:
     inefficiency: float = tpot_guard.DEFAULT_INEFFICIENCY
     step_headroom: float = tpot_guard.DEFAULT_HEADROOM
     max_queue: int | None = None
+    max_queue_per_class: Mapping[str, int] = field(
+        default_factory=lambda: types.MappingProxyType({})
+    )
     meter_prefill: bool = False
+    predict_slot_waits: bool = False
+    slot_release_quantile: float = ttft_guard.DEFAULT_RELEASE_QUANTILE
+    admission_headroom: float = ttft_guard.DEFAULT_ADMISSION_HEADROOM
+    routing_spec: plugins.RoutingSpec | None = None
 
     def __post_init__(self) -> None:
         prefix = f"policy {self.name!r}"
@@ -79,6 +106,26 @@ class PolicyConfig:
             raise ValueError(
                 f"{prefix}: max_queue must be at least 1 or None, got {self.max_queue!r}"
             )
+        for slo_class, limit in self.max_queue_per_class.items():
+            if limit < 1:
+                raise ValueError(
+                    f"{prefix}: max_queue_per_class[{slo_class!r}] must be at least 1, "
+                    f"got {limit!r}"
+                )
+        if self.predict_slot_waits and not self.use_ttft_guard:
+            raise ValueError(
+                f"{prefix}: predict_slot_waits extends the TTFT guard; set use_ttft_guard=True"
+            )
+        if not 0 <= self.slot_release_quantile <= 1:
+            raise ValueError(
+                f"{prefix}: slot_release_quantile must be between 0 and 1, "
+                f"got {self.slot_release_quantile!r}"
+            )
+        if not 0 <= self.admission_headroom < 1:
+            raise ValueError(
+                f"{prefix}: admission_headroom must be at least 0 and below 1, "
+                f"got {self.admission_headroom!r}"
+            )
         _validation.require_non_negative(f"{prefix}: ttft_margin_s", self.ttft_margin_s)
         _validation.require_positive(f"{prefix}: inefficiency", self.inefficiency)
         _validation.require_positive(f"{prefix}: step_headroom", self.step_headroom)
@@ -87,6 +134,17 @@ class PolicyConfig:
     def predicts(self) -> bool:
         """Whether the policy needs a latency model."""
         return self.use_ttft_guard or self.routing is Routing.PREDICTED_COMPLETION
+
+    def routing_profile_spec(self) -> plugins.RoutingSpec:
+        """The routing profile in force: `routing_spec`, else the preset's."""
+        if self.routing_spec is not None:
+            return self.routing_spec
+        return plugins.preset_spec(
+            predicted_completion_routing=self.routing is Routing.PREDICTED_COMPLETION,
+            hold_when_saturated=self.hold_when_saturated,
+            use_tpot_guard=self.use_tpot_guard,
+            meter_prefill=self.meter_prefill,
+        )
 
 
 PRESET_NAMES = ("fcfs", "deadline", "scorpio")
@@ -114,5 +172,13 @@ def preset(name: str) -> PolicyConfig:
             use_ttft_guard=True,
             use_tpot_guard=True,
             meter_prefill=True,
+            predict_slot_waits=True,
         )
     raise ValueError(f"unknown scheduling policy {name!r}; choose one of {', '.join(PRESET_NAMES)}")
+
+
+def hold_then_reject(config: PolicyConfig) -> PolicyConfig:
+    """`config` with a TTFT guard that does not count slot waits: requests that full engines
+    cannot start in time are admitted, held, and rejected once the re-check finds their slack
+    spent."""
+    return dataclasses.replace(config, predict_slot_waits=False)

@@ -14,7 +14,7 @@ is more than one T_min away. An engine with nothing running is always open: no d
 
 import math
 
-from sloserve.scheduling import engine_state, latency_model
+from sloserve.scheduling import engine_state, latency_model, tpot_guard
 
 # Below this share the engine is effectively decode-bound at its target; charging at a tiny share
 # would close it for minutes, so prompts are then charged as if 5% of the time were allowed.
@@ -48,8 +48,11 @@ class PrefillMeter:
         if not engine.running:
             return 1.0
         tightest_s = engine.tightest_tpot_s
-        step_s = engine.slowdown * self._latency.decode_step_time_s(
-            tightest_s * engine.inverse_tpot_sum, engine.mean_context_tokens()
+        step_s = tpot_guard.predicted_step_s(
+            virtual_batch=tightest_s * engine.inverse_tpot_sum,
+            context=engine.mean_context_tokens(),
+            slowdown=engine.slowdown,
+            latency=self._latency,
         )
         allowed_step_s = self._headroom * tightest_s / self._inefficiency
         return max(MIN_PREFILL_SHARE, 1.0 - step_s / allowed_step_s)

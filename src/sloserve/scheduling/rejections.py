@@ -1,7 +1,9 @@
 """`Rejected` records, worded for the client who receives them.
 
-Every message names the SLO class and the numbers behind the decision, so a 429 body tells the
-client what to change (a looser class, a shorter prompt, or a later retry).
+Every message names the SLO class and the numbers behind the decision, so the sentence alone
+tells the reader what to change (a looser class, a shorter prompt, or a later retry). The
+numbers are fields of the record as well (`predicted_ttft_s`, `retry_after_s`, `details`), for
+the gateway's answers, whose messages stay the same for every rejection of one reason and class.
 """
 
 from sloserve.scheduling import outcomes, slo
@@ -25,6 +27,7 @@ def ttft_unattainable(
         at_s=now_s,
         predicted_ttft_s=predicted_ttft_s,
         retry_after_s=max(predicted_ttft_s - request.ttft_s, 0.0),
+        details={"slack_ms": round(max(slack_s, 0.0) * 1e3, 1)},
     )
 
 
@@ -40,17 +43,26 @@ def tpot_unattainable(request: slo.Request, *, now_s: float) -> outcomes.Rejecte
         reason=outcomes.RejectReason.TPOT_UNATTAINABLE,
         message=message,
         at_s=now_s,
+        details={"tpot_target_ms": round(request.tpot_s * 1e3, 1)},
     )
 
 
-def queue_full(request: slo.Request, *, max_queue: int, now_s: float) -> outcomes.Rejected:
-    """The waiting queue already holds `max_queue` requests."""
+def queue_full(
+    request: slo.Request, *, max_queue: int, per_class: bool, now_s: float
+) -> outcomes.Rejected:
+    """The waiting queue already holds `max_queue` requests: of the request's class when
+    `per_class`, else of its model."""
+    scope = "this class's queue" if per_class else "the queue"
     message = (
-        f"SLO class {request.slo_class.name!r}: the queue for model {request.model!r} is full "
+        f"SLO class {request.slo_class.name!r}: {scope} for model {request.model!r} is full "
         f"({max_queue} requests waiting); retry later"
     )
     return outcomes.Rejected(
-        request=request, reason=outcomes.RejectReason.QUEUE_FULL, message=message, at_s=now_s
+        request=request,
+        reason=outcomes.RejectReason.QUEUE_FULL,
+        message=message,
+        at_s=now_s,
+        details={"queue_limit": max_queue, "queue_scope": "class" if per_class else "model"},
     )
 
 

@@ -34,6 +34,7 @@ class RequestQueue:
         self._keys: list[_SortKey] = []
         self._key_by_id: dict[str, _SortKey] = {}
         self._request_by_key: dict[_SortKey, slo.Request] = {}
+        self._by_class: dict[str, int] = {}
         self._pushed = 0
 
     @property
@@ -46,6 +47,10 @@ class RequestQueue:
 
     def __contains__(self, request_id: object) -> bool:
         return request_id in self._key_by_id
+
+    def count_in_class(self, slo_class: str) -> int:
+        """How many waiting requests are of class `slo_class`."""
+        return self._by_class.get(slo_class, 0)
 
     def __iter__(self) -> Iterator[slo.Request]:
         """The waiting requests in pop order."""
@@ -61,6 +66,8 @@ class RequestQueue:
         bisect.insort(self._keys, key)
         self._key_by_id[request.request_id] = key
         self._request_by_key[key] = request
+        name = request.slo_class.name
+        self._by_class[name] = self._by_class.get(name, 0) + 1
 
     def peek(self) -> slo.Request | None:
         """The request that would pop next, or None when empty."""
@@ -73,6 +80,7 @@ class RequestQueue:
         key = self._keys.pop(0)
         request = self._request_by_key.pop(key)
         del self._key_by_id[request.request_id]
+        self._uncount(request)
         return request
 
     def remove(self, request_id: str) -> slo.Request:
@@ -82,7 +90,17 @@ class RequestQueue:
             raise KeyError(f"request id {request_id!r} is not in the queue")
         index = bisect.bisect_left(self._keys, key)
         del self._keys[index]
-        return self._request_by_key.pop(key)
+        request = self._request_by_key.pop(key)
+        self._uncount(request)
+        return request
+
+    def _uncount(self, request: slo.Request) -> None:
+        name = request.slo_class.name
+        left = self._by_class[name] - 1
+        if left:
+            self._by_class[name] = left
+        else:
+            del self._by_class[name]
 
     def ahead_of(self, request: slo.Request) -> Iterator[slo.Request]:
         """The queued requests that would pop before `request` if it were pushed now, in order."""
@@ -90,6 +108,13 @@ class RequestQueue:
         stop = bisect.bisect_left(self._keys, key)
         request_by_key = self._request_by_key
         return (request_by_key[k] for k in self._keys[:stop])
+
+    def behind(self, request: slo.Request) -> Iterator[slo.Request]:
+        """The queued requests that would pop after `request` if it were pushed now, in order."""
+        key = self._key_for(request, self._pushed)
+        start = bisect.bisect_left(self._keys, key)
+        request_by_key = self._request_by_key
+        return (request_by_key[k] for k in self._keys[start:])
 
     def _key_for(self, request: slo.Request, sequence: int) -> _SortKey:
         # `sequence` breaks arrival ties in push order, which is what first-come-first-served means.

@@ -25,10 +25,11 @@ from sloserve.scheduling import (
     prefill_meter,
     rejections,
     request_queue,
-    routing,
     slo,
     ttft_guard,
 )
+from sloserve.scheduling.routing import contract, feasibility, plugins
+from sloserve.scheduling.routing.filters import room
 
 Decision = outcomes.Dispatch | outcomes.Rejected
 
@@ -43,8 +44,10 @@ class Scheduler:
     """Schedules the requests of one model under `policy`.
 
     `latency` is required by policies that predict (TTFT guard, predicted-completion routing).
-    `output_lengths` estimates output tokens for completion predictions and learns from served
-    requests; a fresh default estimator when not given.
+    `output_lengths` estimates output tokens for completion predictions and slot waits and
+    learns from served requests; a fresh default estimator when not given.
+    `routing_plugins`: the plugin types the policy's routing profile may name
+    (`routing.plugins.default_factories()` when not given).
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class Scheduler:
         clock_source: clock.Clock,
         latency: latency_model.LatencyModel | None = None,
         output_lengths: output_length.OutputLengthEstimator | None = None,
+        routing_plugins: Mapping[str, plugins.Factory] | None = None,
     ) -> None:
         if not model:
             raise ValueError("model must not be empty")
@@ -70,16 +74,19 @@ class Scheduler:
         self._queue = request_queue.RequestQueue(policy_config.order)
         self._running: dict[str, _Running] = {}
         self._ttft_latency = latency if policy_config.use_ttft_guard else None
-        self._completion: routing.CompletionRouting | None = None
-        if policy_config.routing is policy.Routing.PREDICTED_COMPLETION and latency is not None:
-            self._completion = routing.CompletionRouting(
-                latency=latency,
-                use_tpot_guard=policy_config.use_tpot_guard,
-                margin_s=policy_config.ttft_margin_s,
-                inefficiency=policy_config.inefficiency,
-                headroom=policy_config.step_headroom,
-                max_waiting=policy_config.max_engine_waiting,
+        # the share of a TTFT target an admission must leave free: only at arrival, under slot
+        # waits
+        self._admission_headroom = (
+            policy_config.admission_headroom if policy_config.predict_slot_waits else 0.0
+        )
+        self._slot_waits = (
+            ttft_guard.SlotWaits(
+                output_lengths=self._output_lengths,
+                release_quantile=policy_config.slot_release_quantile,
             )
+            if policy_config.predict_slot_waits
+            else None
+        )
         self._meter: prefill_meter.PrefillMeter | None = None
         if policy_config.meter_prefill and latency is not None:
             self._meter = prefill_meter.PrefillMeter(
@@ -87,6 +94,31 @@ class Scheduler:
                 inefficiency=policy_config.inefficiency,
                 headroom=policy_config.step_headroom,
             )
+        self._feasible: feasibility.Feasibility | None = None
+        if policy_config.routing is policy.Routing.PREDICTED_COMPLETION and latency is not None:
+            self._feasible = feasibility.Feasibility(
+                latency=latency,
+                use_tpot_guard=policy_config.use_tpot_guard,
+                margin_s=policy_config.ttft_margin_s,
+                inefficiency=policy_config.inefficiency,
+                headroom=policy_config.step_headroom,
+            )
+        self._routing = plugins.build_profile(
+            policy_config.routing_profile_spec(),
+            plugins.PluginContext(
+                latency=latency,
+                margin_s=policy_config.ttft_margin_s,
+                inefficiency=policy_config.inefficiency,
+                headroom=policy_config.step_headroom,
+                max_waiting=policy_config.max_engine_waiting,
+                meter=self._meter,
+            ),
+            factories=routing_plugins,
+            feasible=self._feasible,
+        )
+        # With room as the only filter, a request waits exactly when no engine has room for
+        # it, which lets `dispatch` pass over larger ones without routing them.
+        self._room_only = [plugin.name for plugin in self._routing.filters] == [room.NAME]
 
     @property
     def model(self) -> str:
@@ -127,9 +159,11 @@ class Scheduler:
     ) -> outcomes.Admitted | outcomes.Rejected:
         """Admit `request` to the queue, or reject it at once.
 
-        Rejects with no_engines when `engines` is empty, queue_full at the policy's `max_queue`,
-        and, under the guards, tpot_unattainable when no engine could meet its TPOT even idle and
-        ttft_unattainable when its predicted TTFT behind the requests ahead exceeds its slack.
+        Rejects with no_engines when `engines` is empty, queue_full at the policy's `max_queue`
+        or its class's `max_queue_per_class`, and, under the guards, tpot_unattainable when no
+        engine could meet its TPOT even idle and ttft_unattainable when its predicted TTFT
+        behind the requests ahead (slot waits included, under `predict_slot_waits`) exceeds its
+        slack.
         Raises ValueError for a request of another model or an id already held.
         """
         now_s = self._clock.now()
@@ -138,9 +172,16 @@ class Scheduler:
             return rejections.no_engines(request, now_s=now_s)
         max_queue = self._policy.max_queue
         if max_queue is not None and len(self._queue) >= max_queue:
-            return rejections.queue_full(request, max_queue=max_queue, now_s=now_s)
-        if self._completion is not None and not routing.tpot_attainable_somewhere(
-            request=request, engines=engines, settings=self._completion
+            return rejections.queue_full(request, max_queue=max_queue, per_class=False, now_s=now_s)
+        class_limit = self._policy.max_queue_per_class.get(request.slo_class.name)
+        if class_limit is not None and self._queue.count_in_class(request.slo_class.name) >= (
+            class_limit
+        ):
+            return rejections.queue_full(
+                request, max_queue=class_limit, per_class=True, now_s=now_s
+            )
+        if self._feasible is not None and not self._feasible.tpot_attainable_somewhere(
+            request, engines
         ):
             return rejections.tpot_unattainable(request, now_s=now_s)
         predicted_ttft_s = None
@@ -152,8 +193,11 @@ class Scheduler:
                 latency=self._ttft_latency,
                 now_s=now_s,
                 margin_s=self._policy.ttft_margin_s,
+                slots=self._slot_waits,
+                protect_queued=self._slot_waits is not None,
             )
-            if not prediction.attainable:
+            headroom_s = self._admission_headroom * request.ttft_s
+            if prediction.predicted_ttft_s + headroom_s > prediction.slack_s:
                 return rejections.ttft_unattainable(
                     request, predicted_ttft_s=prediction.predicted_ttft_s, now_s=now_s
                 )
@@ -188,17 +232,17 @@ class Scheduler:
         # to wait: requests above it would wait too, so they are passed over without routing.
         # Both change only with a placement.
         open_somewhere = not hold or self._any_open(snapshots, metered_out)
-        skips_large = hold and self._completion is None
+        skips_large = hold and self._room_only
         largest_prompt = math.inf
         for request in self.queued:
             if not open_somewhere:
                 break
             if request.prompt_tokens > largest_prompt:
                 continue
-            route = self._route(request, snapshots, now_s, metered_out)
-            if skips_large and isinstance(route, routing.Wait):
+            route = self._route(request, snapshots, now_s)
+            if skips_large and isinstance(route, contract.Wait):
                 largest_prompt = self._largest_prompt(snapshots)
-            if isinstance(route, routing.Placement):
+            if isinstance(route, contract.Placement):
                 index = index_by_id[route.engine_id]
                 snapshot = snapshots[index].with_dispatched(request)
                 snapshots[index] = snapshot
@@ -218,6 +262,7 @@ class Scheduler:
                 latency=self._ttft_latency,
                 now_s=now_s,
                 margin_s=self._policy.ttft_margin_s,
+                slots=self._slot_waits,
             )
             decisions.extend(
                 self._reject_queued(
@@ -325,29 +370,20 @@ class Scheduler:
         request: slo.Request,
         engines: Sequence[engine_state.EngineState],
         now_s: float,
-        metered_out: frozenset[str],
-    ) -> routing.RouteDecision:
-        if self._completion is None:
-            return routing.least_loaded(
-                request=request,
-                engines=engines,
-                hold_when_saturated=self._policy.hold_when_saturated,
-                max_waiting=self._policy.max_engine_waiting,
-            )
-        return routing.by_predicted_completion(
+    ) -> contract.RouteDecision:
+        return self._routing.route(
             request=request,
             engines=engines,
             now_s=now_s,
             output_tokens=self._output_lengths.estimate(request.max_tokens),
-            settings=self._completion,
-            metered_out=metered_out,
         )
 
     def _dispatch_queued(
-        self, request: slo.Request, placement: routing.Placement, now_s: float
+        self, request: slo.Request, placement: contract.Placement, now_s: float
     ) -> outcomes.Dispatch:
         self._queue.remove(request.request_id)
         self._running[request.request_id] = _Running(request=request, engine_id=placement.engine_id)
+        self._routing.dispatched(request, placement.engine_id)
         return outcomes.Dispatch(
             request=request,
             engine_id=placement.engine_id,

@@ -40,7 +40,8 @@ class Request:
 
     `request_id` is unique among the requests a scheduler holds. `arrival_s` is on the scheduler's
     clock. `ttft_target_s` / `tpot_target_s`, when set, override the class's targets for this
-    request only.
+    request only. `session_id` names the conversation it belongs to, when the client says (for
+    session-affinity routing).
     """
 
     request_id: str
@@ -51,6 +52,7 @@ class Request:
     max_tokens: int
     ttft_target_s: float | None = None
     tpot_target_s: float | None = None
+    session_id: str | None = None
     # Derived in __post_init__: the targets in force (the request's own, else its class's) and
     # the TTFT deadline (arrival + TTFT target). Stored, because the TTFT guard reads them for
     # every queued request at every dispatch.

@@ -46,16 +46,21 @@ def check(
     inefficiency: float = DEFAULT_INEFFICIENCY,
     headroom: float = DEFAULT_HEADROOM,
 ) -> TPOTCheck:
-    """Whether a request with target `tpot_s` and `context_tokens` of context may join `engine`."""
+    """Whether a request with target `tpot_s` and `context_tokens` of context may join `engine`,
+    and the numbers behind the decision."""
     tightest_s = min(engine.tightest_tpot_s, tpot_s)
-    return _decide(
-        virtual_batch=tightest_s * (engine.inverse_tpot_sum + 1 / tpot_s),
-        tightest_s=tightest_s,
+    virtual_batch = joined_virtual_batch(engine, tpot_s=tpot_s, tightest_s=tightest_s)
+    step_s = predicted_step_s(
+        virtual_batch=virtual_batch,
         context=engine.mean_context_tokens(extra_context_tokens=context_tokens),
         slowdown=engine.slowdown,
         latency=latency,
-        inefficiency=inefficiency,
-        headroom=headroom,
+    )
+    return TPOTCheck(
+        admitted=fast_enough(step_s, tightest_s, inefficiency=inefficiency, headroom=headroom),
+        virtual_batch_size=virtual_batch,
+        tightest_tpot_s=tightest_s,
+        predicted_step_s=step_s,
     )
 
 
@@ -70,31 +75,36 @@ def check_alone(
 ) -> TPOTCheck:
     """The guard's decision were the request alone on `engine` (same slowdown): when even this
     fails, waiting for the engine to drain cannot help."""
-    return _decide(
-        virtual_batch=1.0,
-        tightest_s=tpot_s,
-        context=float(context_tokens),
-        slowdown=engine.slowdown,
-        latency=latency,
-        inefficiency=inefficiency,
-        headroom=headroom,
+    step_s = predicted_step_s(
+        virtual_batch=1.0, context=float(context_tokens), slowdown=engine.slowdown, latency=latency
+    )
+    return TPOTCheck(
+        admitted=fast_enough(step_s, tpot_s, inefficiency=inefficiency, headroom=headroom),
+        virtual_batch_size=1.0,
+        tightest_tpot_s=tpot_s,
+        predicted_step_s=step_s,
     )
 
 
-def _decide(
+def joined_virtual_batch(
+    engine: engine_state.EngineState, *, tpot_s: float, tightest_s: float
+) -> float:
+    """VBS of `engine`'s requests and one more of target `tpot_s`, `tightest_s` the tightest
+    target among them all."""
+    return tightest_s * (engine.inverse_tpot_sum + 1 / tpot_s)
+
+
+def predicted_step_s(
     *,
     virtual_batch: float,
-    tightest_s: float,
     context: float,
     slowdown: float,
     latency: latency_model.LatencyModel,
-    inefficiency: float,
-    headroom: float,
-) -> TPOTCheck:
-    step_s = slowdown * latency.decode_step_time_s(virtual_batch, context)
-    return TPOTCheck(
-        admitted=inefficiency * step_s < headroom * tightest_s,
-        virtual_batch_size=virtual_batch,
-        tightest_tpot_s=tightest_s,
-        predicted_step_s=step_s,
-    )
+) -> float:
+    """The predicted decode step at batch `virtual_batch` and mean context `context`."""
+    return slowdown * latency.decode_step_time_s(virtual_batch, context)
+
+
+def fast_enough(step_s: float, tightest_s: float, *, inefficiency: float, headroom: float) -> bool:
+    """SCORPIO's admission test: inefficiency × step < headroom × T_min."""
+    return inefficiency * step_s < headroom * tightest_s

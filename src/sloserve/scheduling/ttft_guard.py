@@ -1,21 +1,48 @@
 """The TTFT guard: reject a request whose slack is below its predicted time to first token.
 
 Walking the waiting requests in queue order (least slack first), each request's first token is
-predicted after the prompts kept ahead of it and its own are prefilled: predicted TTFT = time until
-its engine can start a new prefill + slowdown × T_prefill(tokens queued on that engine + prompt
-tokens of the requests kept so far on it, its own included) + a margin. With one engine this is
-SCORPIO's guard. With several, the walk assigns each
-kept request to the engine that would finish its prefill first (list scheduling), so tokens ahead
-are spread as a dispatcher would spread them. A rejected request adds no tokens: it will not run.
+predicted on every engine, and the walk keeps it on the engine where that comes first (list
+scheduling, so tokens ahead are spread as a dispatcher would spread them). On one engine:
+
+    prefill bound = start delay + margin + slowdown × T_prefill(tokens queued there + prompt
+                    tokens of the requests kept there so far, its own included)
+    slot bound    = start delay + margin + (time until a `max_num_seqs` slot is free for it)
+                    + slowdown × T_prefill(its own prompt)
+    predicted TTFT = the larger of the two
+
+The start delay is the step in flight (or the caller's exact figure). With a free slot the slot
+bound is below the prefill bound, and the prediction is SCORPIO's. With every slot taken, slots
+free as the running requests finish: each running request frees its slot after the tokens it will
+typically still produce (`output_length.OutputLengthEstimator.remaining`, given what it has
+produced) times the engine's decode step at a full batch; a request kept on the engine takes the
+first slot to free, and frees it again after its own typical output. The engine's own waiting
+requests take slots before the gateway's. A rejected request adds no tokens and takes no slot: it
+will not run.
+
+Slot waits are predicted only when the caller asks (`SlotWaits`); without them the guard assumes,
+as SCORPIO does, that the engine starts a new prefill after the step in flight, and a request
+held back by full engines is rejected only once its slack runs out in the queue.
 """
 
 import collections
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import heapq
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from sloserve.scheduling import engine_state, latency_model, request_queue, slo
+from sloserve.scheduling import engine_state, latency_model, output_length, request_queue, slo
 
 DEFAULT_MARGIN_S = 0.050
+# One step of the walk: (request, engine index, predicted TTFT, slack).
+_Step = tuple[slo.Request, int, float, float]
+# The share of recent outputs longer than a running request's that it is taken to reach: a high
+# quantile, since a slot wait behind a deep queue is a sum of many requests' ends, and output
+# lengths are long-tailed (their median is well below their mean); a short estimate admits
+# requests that are then rejected in the queue. 0.9 gave the most rejections at arrival in
+# bench/gateway/overload.py's simulator run for the fewest served requests lost.
+DEFAULT_RELEASE_QUANTILE = 0.9
+# The share of its TTFT target an admitted request's prediction must leave free
+# (`policy.PolicyConfig.admission_headroom`).
+DEFAULT_ADMISSION_HEADROOM = 0.25
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,6 +60,27 @@ class TTFTPrediction:
         return self.slack_s >= self.predicted_ttft_s
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlotWaits:
+    """Predict the wait for a free `max_num_seqs` slot from the running requests' typical
+    remaining output (`output_lengths`, at `release_quantile`); see the module docstring."""
+
+    output_lengths: output_length.OutputLengthEstimator
+    release_quantile: float = DEFAULT_RELEASE_QUANTILE
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.release_quantile <= 1:
+            raise ValueError(
+                f"release_quantile must be between 0 and 1, got {self.release_quantile!r}"
+            )
+
+    def remaining_tokens(self, *, max_tokens: int | None, generated: int) -> int:
+        """Tokens a request will typically still produce."""
+        return self.output_lengths.remaining(
+            max_tokens=max_tokens, generated=generated, quantile=self.release_quantile
+        )
+
+
 def prefill_start_delay_s(
     engine: engine_state.EngineState, latency: latency_model.LatencyModel
 ) -> float:
@@ -46,6 +94,14 @@ def prefill_start_delay_s(
     return engine.slowdown * step_s
 
 
+def prefill_bound_s(
+    *, fixed_s: float, slowdown: float, tokens: int, latency: latency_model.LatencyModel
+) -> float:
+    """A first token after `fixed_s` (start delay and margin) and the prefill of `tokens` on an
+    engine slowed by `slowdown`: the one rule every TTFT prediction here is built from."""
+    return fixed_s + slowdown * latency.prefill_time_s(tokens)
+
+
 def engine_ttft_s(
     *,
     engine: engine_state.EngineState,
@@ -53,10 +109,28 @@ def engine_ttft_s(
     prompt_tokens_ahead: int,
     margin_s: float,
 ) -> float:
-    """Predicted TTFT on `engine` of a request whose prefill follows the engine's queued tokens
-    and `prompt_tokens_ahead` more (its own included)."""
-    prefill_s = latency.prefill_time_s(engine.queued_prefill_tokens + prompt_tokens_ahead)
-    return prefill_start_delay_s(engine, latency) + margin_s + engine.slowdown * prefill_s
+    """Predicted TTFT on `engine`, which has a free slot, of a request whose prefill follows the
+    engine's queued tokens and `prompt_tokens_ahead` more (its own included)."""
+    return prefill_bound_s(
+        fixed_s=prefill_start_delay_s(engine, latency) + margin_s,
+        slowdown=engine.slowdown,
+        tokens=engine.queued_prefill_tokens + prompt_tokens_ahead,
+        latency=latency,
+    )
+
+
+def idle_ttft_s(
+    *,
+    engine: engine_state.EngineState,
+    latency: latency_model.LatencyModel,
+    prompt_tokens: int,
+    margin_s: float,
+) -> float:
+    """Predicted TTFT of a prompt of `prompt_tokens` on `engine` were it idle: when this exceeds
+    a request's slack, no wait can help."""
+    return prefill_bound_s(
+        fixed_s=margin_s, slowdown=engine.slowdown, tokens=prompt_tokens, latency=latency
+    )
 
 
 def predict_in_order(
@@ -66,20 +140,14 @@ def predict_in_order(
     latency: latency_model.LatencyModel,
     now_s: float,
     margin_s: float = DEFAULT_MARGIN_S,
+    slots: SlotWaits | None = None,
 ) -> Iterator[TTFTPrediction]:
     """Predict each request of `ordered` in turn, as described in the module docstring.
 
     Raises ValueError when `engines` is empty: with nowhere to run, there is nothing to predict.
     """
-    for request, engine_index, predicted_ttft_s, slack_s in _walk(
-        ordered, engines, latency, now_s, margin_s
-    ):
-        yield TTFTPrediction(
-            request=request,
-            engine_id=engines[engine_index].engine_id,
-            predicted_ttft_s=predicted_ttft_s,
-            slack_s=slack_s,
-        )
+    for step in _walk(ordered, engines, latency, now_s, margin_s, slots):
+        yield _prediction(step, engines)
 
 
 def check_admission(
@@ -90,14 +158,69 @@ def check_admission(
     latency: latency_model.LatencyModel,
     now_s: float,
     margin_s: float = DEFAULT_MARGIN_S,
+    slots: SlotWaits | None = None,
+    protect_queued: bool = False,
 ) -> TTFTPrediction:
     """The candidate's prediction if it joined `queue` now: only the requests that would pop
-    before it count against it."""
-    walk = _walk((*queue.ahead_of(candidate), candidate), engines, latency, now_s, margin_s)
-    # Only the last step of the walk, the candidate's, is wanted.
-    _, engine_index, predicted_ttft_s, slack_s = collections.deque(walk, maxlen=1)[0]
+    before it count against it.
+
+    With `protect_queued`, the requests already admitted keep their places: a candidate that
+    would pop ahead of a queued request and push it past its deadline (one that makes it
+    without the candidate) is judged by its TTFT behind every queued request instead, so that
+    the guard says no at arrival rather than to a request it admitted earlier.
+    """
+    ahead = tuple(queue.ahead_of(candidate))
+    if not protect_queued:
+        return _last_prediction((*ahead, candidate), engines, latency, now_s, margin_s, slots)
+    own: TTFTPrediction | None = None
+    displaced: list[str] = []
+    for step in _walk(
+        (*ahead, candidate, *queue.behind(candidate)), engines, latency, now_s, margin_s, slots
+    ):
+        request, _, predicted_ttft_s, slack_s = step
+        if request is candidate:
+            own = _prediction(step, engines)
+            if not own.attainable:
+                return own
+        elif own is not None and slack_s < predicted_ttft_s:
+            displaced.append(request.request_id)
+    assert own is not None
+    if not displaced:
+        return own
+    already_missing = {
+        prediction.request.request_id
+        for prediction in recheck(
+            queue=queue,
+            engines=engines,
+            latency=latency,
+            now_s=now_s,
+            margin_s=margin_s,
+            slots=slots,
+        )
+    }
+    if all(request_id in already_missing for request_id in displaced):
+        return own
+    return _last_prediction((*queue, candidate), engines, latency, now_s, margin_s, slots)
+
+
+def _last_prediction(
+    ordered: Sequence[slo.Request],
+    engines: Sequence[engine_state.EngineState],
+    latency: latency_model.LatencyModel,
+    now_s: float,
+    margin_s: float,
+    slots: SlotWaits | None,
+) -> TTFTPrediction:
+    """The prediction of the last request of `ordered`."""
+    walk = _walk(ordered, engines, latency, now_s, margin_s, slots)
+    # Only the last step of the walk is wanted.
+    return _prediction(collections.deque(walk, maxlen=1)[0], engines)
+
+
+def _prediction(step: _Step, engines: Sequence[engine_state.EngineState]) -> TTFTPrediction:
+    request, engine_index, predicted_ttft_s, slack_s = step
     return TTFTPrediction(
-        request=candidate,
+        request=request,
         engine_id=engines[engine_index].engine_id,
         predicted_ttft_s=predicted_ttft_s,
         slack_s=slack_s,
@@ -111,21 +234,125 @@ def recheck(
     latency: latency_model.LatencyModel,
     now_s: float,
     margin_s: float = DEFAULT_MARGIN_S,
+    slots: SlotWaits | None = None,
 ) -> list[TTFTPrediction]:
     """The queued requests that have become unattainable by `now_s`, in queue order. The queue is
     not changed: the caller removes and rejects them."""
     return [
-        TTFTPrediction(
-            request=request,
-            engine_id=engines[engine_index].engine_id,
-            predicted_ttft_s=predicted_ttft_s,
-            slack_s=slack_s,
-        )
-        for request, engine_index, predicted_ttft_s, slack_s in _walk(
-            queue, engines, latency, now_s, margin_s
-        )
-        if slack_s < predicted_ttft_s
+        _prediction(step, engines)
+        for step in _walk(queue, engines, latency, now_s, margin_s, slots)
+        if step[3] < step[2]
     ]
+
+
+class _Lane:
+    """One engine as the walk fills it: prompt tokens kept there, free slots, and (once every
+    slot is taken) the times at which slots free, as a heap of seconds from now."""
+
+    def __init__(
+        self,
+        engine: engine_state.EngineState,
+        latency: latency_model.LatencyModel,
+        margin_s: float,
+        slots: SlotWaits | None,
+    ) -> None:
+        self.engine = engine
+        self.latency = latency
+        self.slots = slots
+        self.fixed_s = prefill_start_delay_s(engine, latency) + margin_s
+        self.slowdown = engine.slowdown
+        self.tokens = engine.queued_prefill_tokens
+        # without slot waits, slots are never short
+        self.free_slots = 0 if slots is None else engine.max_num_seqs - len(engine.running)
+        self.releases: list[float] | None = None
+        # Every prefill the lane takes stalls the decoding requests for its length, so it
+        # delays every release in the heap alike: the heap holds releases less `delay_s`.
+        self.delay_s = 0.0
+        self.step_s = 0.0
+        # requests kept while slots were free, (their predicted TTFT, their max_tokens), and
+        # their prefills' total time: their own slot releases are worked out only if the slots
+        # run out
+        self.kept_ttft_s: list[float] = []
+        self.kept_max_tokens: list[int] = []
+        self.kept_prefill_s = 0.0
+
+    def predict(self, prompt_tokens: int) -> float:
+        """The predicted TTFT here of a request of `prompt_tokens` behind those kept so far."""
+        predicted_s = prefill_bound_s(
+            fixed_s=self.fixed_s,
+            slowdown=self.slowdown,
+            tokens=self.tokens + prompt_tokens,
+            latency=self.latency,
+        )
+        if self.slots is None or self.free_slots > 0:
+            return predicted_s
+        slot_bound_s = prefill_bound_s(
+            fixed_s=self.fixed_s + self._releases()[0] + self.delay_s,
+            slowdown=self.slowdown,
+            tokens=prompt_tokens,
+            latency=self.latency,
+        )
+        return max(predicted_s, slot_bound_s)
+
+    def keep(self, request: slo.Request, predicted_ttft_s: float) -> None:
+        """`request` will run here, first token at `predicted_ttft_s`."""
+        self.tokens += request.prompt_tokens
+        if self.slots is None:
+            return
+        prefill_s = self.slowdown * self.latency.prefill_time_s(request.prompt_tokens)
+        if self.free_slots > 0:
+            self.free_slots -= 1
+            if self.releases is None:
+                self.kept_ttft_s.append(predicted_ttft_s)
+                self.kept_max_tokens.append(request.max_tokens)
+                self.kept_prefill_s += prefill_s
+                return
+            self.delay_s += prefill_s
+            heapq.heappush(
+                self.releases,
+                self._release_s(predicted_ttft_s, request.max_tokens) - self.delay_s,
+            )
+            return
+        releases = self._releases()
+        self.delay_s += prefill_s
+        heapq.heapreplace(
+            releases, self._release_s(predicted_ttft_s, request.max_tokens) - self.delay_s
+        )
+
+    def _release_s(self, first_token_s: float, max_tokens: int | None) -> float:
+        assert self.slots is not None
+        remaining = self.slots.remaining_tokens(max_tokens=max_tokens, generated=0)
+        return first_token_s + remaining * self.step_s
+
+    def _releases(self) -> list[float]:
+        """The slot releases, worked out when first needed."""
+        releases = self.releases
+        if releases is not None:
+            return releases
+        slots = self.slots
+        assert slots is not None
+        engine = self.engine
+        self.step_s = self.slowdown * self.latency.decode_step_time_s(
+            engine.max_num_seqs, engine.mean_context_tokens()
+        )
+        remaining = sorted(
+            slots.remaining_tokens(
+                max_tokens=running.max_tokens, generated=running.generated_tokens
+            )
+            for running in engine.running
+        )
+        # The requests that will end soonest hold slots now; any beyond max_num_seqs wait on
+        # the engine (those with the most to do, having done nothing yet) and take the first
+        # slots to free.
+        holding = engine.max_num_seqs
+        releases = [self.kept_prefill_s + tokens * self.step_s for tokens in remaining[:holding]]
+        heapq.heapify(releases)
+        for tokens in remaining[holding:]:
+            heapq.heapreplace(releases, releases[0] + tokens * self.step_s)
+        for first_token_s, max_tokens in zip(self.kept_ttft_s, self.kept_max_tokens, strict=True):
+            heapq.heappush(releases, self._release_s(first_token_s, max_tokens))
+        self.releases = releases
+        return releases
 
 
 def _walk(
@@ -134,61 +361,21 @@ def _walk(
     latency: latency_model.LatencyModel,
     now_s: float,
     margin_s: float,
-) -> Iterator[tuple[slo.Request, int, float, float]]:
-    """(request, engine index, predicted TTFT, slack) for each request in order.
-
-    This loop runs over the whole queue at every dispatch, so it keeps to plain locals and tuples
-    (and hands out the walk itself rather than a generator around it).
-    """
+    slots: SlotWaits | None,
+) -> Iterator[_Step]:
+    """(request, engine index, predicted TTFT, slack) for each request in order."""
     if not engines:
         raise ValueError("engines is empty: the TTFT guard needs at least one engine to predict on")
-    prefill_time_s = latency.prefill_time_s
-    fixed_s = [prefill_start_delay_s(engine, latency) + margin_s for engine in engines]
-    slowdowns = [engine.slowdown for engine in engines]
-    tokens = [engine.queued_prefill_tokens for engine in engines]
-    if len(engines) == 1:
-        return _walk_one(ordered, fixed_s[0], slowdowns[0], tokens[0], prefill_time_s, now_s)
-    return _walk_many(ordered, fixed_s, slowdowns, tokens, prefill_time_s, now_s)
-
-
-def _walk_many(
-    ordered: Iterable[slo.Request],
-    fixed_s: list[float],
-    slowdowns: list[float],
-    tokens: list[int],
-    prefill_time_s: Callable[[int], float],
-    now_s: float,
-) -> Iterator[tuple[slo.Request, int, float, float]]:
-    """`_walk` on several engines: each kept request goes where its prefill would finish first."""
-    others = range(1, len(fixed_s))
+    lanes = [_Lane(engine, latency, margin_s, slots) for engine in engines]
     for request in ordered:
         own = request.prompt_tokens
         best_index = 0
-        best_s = fixed_s[0] + slowdowns[0] * prefill_time_s(tokens[0] + own)
-        for index in others:
-            ttft_s = fixed_s[index] + slowdowns[index] * prefill_time_s(tokens[index] + own)
+        best_s = lanes[0].predict(own)
+        for index in range(1, len(lanes)):
+            ttft_s = lanes[index].predict(own)
             if ttft_s < best_s:
                 best_index, best_s = index, ttft_s
         slack_s = request.deadline_s - now_s
         if slack_s >= best_s:
-            tokens[best_index] += own
+            lanes[best_index].keep(request, best_s)
         yield request, best_index, best_s, slack_s
-
-
-def _walk_one(
-    ordered: Iterable[slo.Request],
-    fixed_s: float,
-    slowdown: float,
-    tokens: int,
-    prefill_time_s: Callable[[int], float],
-    now_s: float,
-) -> Iterator[tuple[slo.Request, int, float, float]]:
-    """`_walk` on one engine (most clusters a simulator runs): the same arithmetic, without
-    the loop over the other engines."""
-    for request in ordered:
-        own = request.prompt_tokens
-        best_s = fixed_s + slowdown * prefill_time_s(tokens + own)
-        slack_s = request.deadline_s - now_s
-        if slack_s >= best_s:
-            tokens += own
-        yield request, 0, best_s, slack_s

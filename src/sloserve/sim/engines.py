@@ -4,8 +4,9 @@ The engine core (`sloserve.engine.core`) does the serving; this wrapper keeps wh
 knows about the engine — the requests it sent there and not yet seen finish — and turns the core's
 state into the `scheduling.engine_state.EngineState` the scheduler decides on:
 
-- running requests: the unfinished requests sent here, each with its TPOT target and its context
-  (prompt plus generated tokens), waiting ones included;
+- running requests: the unfinished requests sent here, each with its TPOT target, its context
+  (prompt plus generated tokens), its generated tokens and its output budget, waiting ones
+  included;
 - waiting count, queued prefill tokens, free KV tokens: the core's own figures at that instant;
 - `prefill_start_delay_s`: exact, the time left of the step in flight (a request sent now joins the
   next step), which a simulator knows and a real gateway must estimate;
@@ -75,6 +76,7 @@ class SimEngine:
             request_id=request.request_id,
             tpot_s=request.tpot_s,
             context_tokens=request.prompt_tokens,
+            max_tokens=request.max_tokens,
         )
         self._prompts[request.request_id] = request.prompt_tokens
         if self._totals is not None:
@@ -97,7 +99,7 @@ class SimEngine:
         if running is None:
             running = self._running = tuple(self._members.values())
         waiting, queued_prefill_tokens, free_blocks, step_end = self.core.load_figures()
-        return engine_state.EngineState.build(
+        return engine_state.EngineState(
             engine_id=self.engine_id,
             max_num_seqs=self._max_num_seqs,
             running=running,
@@ -123,6 +125,8 @@ class SimEngine:
                 request_id=request_id,
                 tpot_s=previous.tpot_s,
                 context_tokens=context_tokens,
+                generated_tokens=output_tokens,
+                max_tokens=previous.max_tokens,
             )
         if self._totals is not None:
             self._totals.change_context(growth)

@@ -4,7 +4,9 @@ endpoints or the endpoint picker behind another gateway (`sloserve.epp`).
 In order: the body is checked (400), the model found (404, or 503 when it cannot be scheduled),
 the class chosen from the headers and the tenant (400, 403), the request counted, refused while
 draining (503), and handed to the scheduler as an `slo.Request`; a rejection becomes the error
-the client gets (`rejections`: 429 with `Retry-After`, or 503 without engines). Callers stamp
+the client gets (`rejections`: 429 with `Retry-After`, or 503 without engines). A prompt the
+model's context cannot hold is refused here with 400 (`prompt_too_long`, a client error: no wait
+would help), before any scheduler sees it. Callers stamp
 the arrival and name the request first, identify the tenant, and submit the prepared request
 themselves, so that the endpoint picker can submit to the scheduler of the endpoints a gateway
 allows.
@@ -31,7 +33,7 @@ from sloserve.gateway import (
     tenants,
 )
 from sloserve.gateway.serving import exchange, rejections, schemas
-from sloserve.scheduling import outcomes, slo
+from sloserve.scheduling import context_length, outcomes, slo
 
 Endpoint = Literal["chat", "completions"]
 PATHS: dict[Endpoint, str] = {"chat": "/v1/chat/completions", "completions": "/v1/completions"}
@@ -45,6 +47,11 @@ _SCHEMAS: dict[Endpoint, type[Body]] = {
 # per request would cost a system call for its randomness.
 _ID_PREFIX = secrets.token_hex(8)
 _ID_COUNTER = itertools.count()
+
+# Text prompts are counted from their characters: the context limit is applied to a count no
+# tokenizer would go below (twice the characters per token of the estimate), so that an estimate
+# never refuses a prompt that fits; the engine itself refuses the rest.
+_LOWER_BOUND_FACTOR = 2.0
 
 
 def new_request_id() -> str:
@@ -104,7 +111,8 @@ def prepare(
     draining: bool,
 ) -> Prepared:
     """Classify and count the request and build what the scheduler takes; raises GatewayError
-    (400 bad header, 403 class not allowed, 503 draining)."""
+    (400 bad header or prompt too long for the model's context, 403 class not allowed, 503
+    draining)."""
     record = model_runtime.record
     try:
         choice = classify.choose_class(
@@ -136,8 +144,44 @@ def prepare(
         max_tokens=parsed.output_budget() or scheduling.default_max_tokens,
         ttft_target_s=choice.ttft_target_s,
         tpot_target_s=choice.tpot_target_s,
+        session_id=classify.session_of(headers),
     )
-    return Prepared(request=request, model_runtime=model_runtime, series=series)
+    prepared = Prepared(request=request, model_runtime=model_runtime, series=series)
+    too_long = _context_check(
+        model_runtime, parsed, request, chars_per_token=scheduling.chars_per_token
+    )
+    if too_long is not None:
+        try:
+            refuse(prepared, too_long)
+        except errors.GatewayError as error:
+            error.headers[classify.CLASS_HEADER] = choice.slo_class.name
+            raise
+    return prepared
+
+
+def _context_check(
+    model_runtime: runtime.ModelRuntime,
+    parsed: Body,
+    request: slo.Request,
+    *,
+    chars_per_token: float,
+) -> outcomes.Rejected | None:
+    max_model_len = model_runtime.max_model_len()
+    if max_model_len is None:
+        return None
+    exact = parsed.exact_prompt_tokens()
+    counted = (
+        exact
+        if exact is not None
+        else parsed.prompt_tokens(chars_per_token=chars_per_token * _LOWER_BOUND_FACTOR)
+    )
+    return context_length.prompt_too_long(
+        request,
+        prompt_tokens=counted,
+        requested_output_tokens=parsed.output_budget(),
+        max_model_len=max_model_len,
+        now_s=request.arrival_s,
+    )
 
 
 def admitted(

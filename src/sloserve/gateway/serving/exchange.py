@@ -3,6 +3,10 @@
 Every request counted in `sloserve_requests_total` ends in exactly one of
 `sloserve_requests_rejected_total` (by reason) or `sloserve_requests_finished_total` (by outcome);
 `end_*` methods are idempotent so that a path that ends a request twice cannot count it twice.
+A rejection after admission also counts in `sloserve_requests_rejected_after_admission_total`.
+An engine's 4xx answer finishes the request as `client_error`: the engine judged the request
+itself (a parameter it refuses, an output budget beyond the context), which no scheduling could
+have served, so attainment leaves it out.
 """
 
 from __future__ import annotations
@@ -12,6 +16,9 @@ from dataclasses import dataclass, field
 
 from sloserve.gateway import metrics, runtime
 from sloserve.scheduling import outcomes, slo
+
+# The finished outcome of a request an engine refused with a 4xx.
+CLIENT_ERROR = "client_error"
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,10 @@ class Exchange:
         if tokens:
             self.series.output_tokens.inc(tokens)
 
+    def end_client_error(self) -> None:
+        """The engine refused the request with a 4xx."""
+        self._close(outcomes.FinishOutcome.FAILED, None, label=CLIENT_ERROR)
+
     def end_cancelled(self, *, tokens: int = 0) -> None:
         if self._close(outcomes.FinishOutcome.CANCELLED, tokens):
             return
@@ -83,14 +94,18 @@ class Exchange:
             return
         self.ended = True
         self.series.rejected(reason).inc()
+        self.series.rejected_after_admission(reason).inc()
 
-    def _close(self, outcome: outcomes.FinishOutcome, tokens: int | None) -> bool:
-        """Tell the scheduler; True when the request had already ended."""
+    def _close(
+        self, outcome: outcomes.FinishOutcome, tokens: int | None, *, label: str | None = None
+    ) -> bool:
+        """Tell the scheduler and count the outcome (`label`, else the outcome's own); True
+        when the request had already ended."""
         if self.ended:
             return True
         self.ended = True
         self.model_runtime.finish(self.request.request_id, outcome, output_tokens=tokens)
-        self.series.finished(outcome.value).inc()
+        self.series.finished(label or outcome.value).inc()
         return False
 
 

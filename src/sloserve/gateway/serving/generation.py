@@ -168,7 +168,7 @@ async def _proxy_watched(
     if answer.status < 400:
         current.end_served_whole(body=answer.body, answered_s=ctx.clock.now())
     else:
-        current.end_failed()
+        current.end_client_error()
     return Response(
         content=answer.body,
         status_code=answer.status,

@@ -1,10 +1,16 @@
 """The scheduler's refusals as HTTP answers: 429 for the SLO guards and a full queue, 503 for a
-model without engines, 502 for a retry after an engine failure that no engine could take in time.
+model without engines, 400 for a prompt the model's context cannot hold (a client error: no wait
+would help), 502 for a retry after an engine failure that no engine could take in time.
 
 Each message is the same for every refusal of one reason and class, so that clients and load
 generators can group them; the numbers behind the decision are fields of their own in `error`
-(`predicted_ttft_ms`, `ttft_target_ms`, `tpot_target_ms`, `retry_after_s`), and `error.detail`
-carries the scheduler's full sentence with them written in.
+(`predicted_ttft_ms`, `ttft_target_ms`, `tpot_target_ms`, `retry_after_s`, `retry_after_ms`, and
+the reason's own, e.g. `queue_limit` or `max_model_len`), and `error.detail` carries the
+scheduler's full sentence with them written in.
+
+`Retry-After` is the scheduler's estimate of when a request of the class would fit, in whole
+seconds (at least 1); a full queue or missing engines give no estimate, so the shortest honest
+wait, 1 s. A TPOT refusal and a too-long prompt carry none: waiting would not help.
 """
 
 from __future__ import annotations
@@ -32,24 +38,41 @@ _REASON_MESSAGES = {
     outcomes.RejectReason.NO_ENGINES: (
         "model {model!r} has no ready engines; retry once its engines are up"
     ),
+    outcomes.RejectReason.PROMPT_TOO_LONG: (
+        "model {model!r}: the prompt, with the output asked for, does not fit the context "
+        "(error.max_model_len); shorten the prompt or ask for fewer tokens"
+    ),
 }
+_NOT_RETRYABLE = {outcomes.RejectReason.TPOT_UNATTAINABLE, outcomes.RejectReason.PROMPT_TOO_LONG}
 
 
 def rejection_error(rejection: outcomes.Rejected) -> errors.GatewayError:
-    """The answer to a request the scheduler refused."""
+    """The answer to a request the scheduler or the context check refused."""
     request = rejection.request
-    retry_after_s = (
-        1 if rejection.retry_after_s is None else max(1, math.ceil(rejection.retry_after_s))
-    )
-    status = 503 if rejection.reason is outcomes.RejectReason.NO_ENGINES else 429
+    reason = rejection.reason
+    message = _REASON_MESSAGES[reason].format(slo_class=request.slo_class.name, model=request.model)
+    if reason is outcomes.RejectReason.PROMPT_TOO_LONG:
+        return errors.GatewayError(
+            status=400,
+            message=message,
+            error_type="invalid_request_error",
+            code=reason.value,
+            # the prompt alone fits: the output asked for is what does not
+            param="max_tokens" if _prompt_fits(rejection) else None,
+            extra=_numbers(rejection, None),
+        )
+    retry_after_s: int | None = None
+    if reason not in _NOT_RETRYABLE:
+        retry_after_s = (
+            1 if rejection.retry_after_s is None else max(1, math.ceil(rejection.retry_after_s))
+        )
+    status = 503 if reason is outcomes.RejectReason.NO_ENGINES else 429
     return errors.GatewayError(
         status=status,
-        message=_REASON_MESSAGES[rejection.reason].format(
-            slo_class=request.slo_class.name, model=request.model
-        ),
+        message=message,
         error_type="slo_rejected" if status == 429 else "service_unavailable",
-        code=rejection.reason.value,
-        headers={"Retry-After": str(retry_after_s)},
+        code=reason.value,
+        headers={} if retry_after_s is None else {"Retry-After": str(retry_after_s)},
         extra=_numbers(rejection, retry_after_s),
     )
 
@@ -87,6 +110,14 @@ def _numbers(rejection: outcomes.Rejected, retry_after_s: int | None) -> dict[st
         ),
         "detail": rejection.message,
     }
+    numbers.update(rejection.details)
     if retry_after_s is not None:
         numbers["retry_after_s"] = retry_after_s
+    if rejection.retry_after_s is not None:
+        numbers["retry_after_ms"] = round(rejection.retry_after_s * 1000.0, 1)
     return numbers
+
+
+def _prompt_fits(rejection: outcomes.Rejected) -> bool:
+    details = rejection.details
+    return int(details.get("prompt_tokens", 0)) < int(details.get("max_model_len", 0))

@@ -21,12 +21,22 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(ctx: context.Context) -> JSONResponse:
-    """Ready for traffic: not draining, and the model sources have been read once."""
+    """Ready for traffic: not draining, the model sources read once, and the models servable —
+    each has a usable latency profile and an engine that answers its metrics (every model, or
+    at least one under `server.readiness: any-model`). A 503 lists what is wrong."""
     if ctx.lifecycle.draining:
         return JSONResponse({"status": "draining"}, status_code=503)
     if not ctx.sources_synced():
         return JSONResponse({"status": "discovering models"}, status_code=503)
-    return JSONResponse({"status": "ready", "models": len(ctx.store.models())})
+    models = len(ctx.store.models())
+    problems = ctx.runtimes.readiness_problems()
+    every_model = ctx.settings.server.readiness == "every-model"
+    if problems and (every_model or len(problems) >= models):
+        return JSONResponse(
+            {"status": "models not servable", "models": models, "problems": problems},
+            status_code=503,
+        )
+    return JSONResponse({"status": "ready", "models": models, "problems": problems})
 
 
 @router.get("/metrics")

@@ -54,6 +54,11 @@ class _GenerationRequest(BaseModel):
         """The most tokens the client allows per choice, when it says."""
         return self.max_tokens
 
+    def exact_prompt_tokens(self) -> int | None:
+        """The prompt's tokens when the client sent token ids (the longest of a batch); None
+        for text, which only a tokenizer could count."""
+        return None
+
 
 class ChatCompletionRequest(_GenerationRequest):
     """`POST /v1/chat/completions`."""
@@ -93,3 +98,11 @@ class CompletionRequest(_GenerationRequest):
         if isinstance(prompt[0], str):
             return max(1, round(max(len(text) for text in prompt) / chars_per_token))
         return max(1, max(len(ids) for ids in prompt))
+
+    def exact_prompt_tokens(self) -> int | None:
+        prompt: Any = self.prompt
+        if isinstance(prompt, str) or not prompt or isinstance(prompt[0], str):
+            return None
+        if isinstance(prompt[0], int):
+            return len(prompt)
+        return max(len(ids) for ids in prompt)
