@@ -137,6 +137,22 @@ def test_a_failed_engine_returns_only_after_its_cooldown_and_a_good_scrape() -> 
     assert engine.reachable()
 
 
+def test_one_failed_scrape_keeps_the_engine_and_three_in_a_row_take_it_out() -> None:
+    engine = ledger()
+    idle = engine_metrics.EngineLoad(running=0, waiting=0, kv_cache_usage=None)
+    engine.observe(idle, now_s=0.0)
+    assert not engine.record_scrape_failure(now_s=1.0)
+    assert not engine.record_scrape_failure(now_s=2.0)
+    assert engine.reachable()
+    engine.observe(idle, now_s=3.0)  # a good scrape starts the count again
+    assert not engine.record_scrape_failure(now_s=4.0)
+    assert not engine.record_scrape_failure(now_s=5.0)
+    assert engine.record_scrape_failure(now_s=6.0)
+    assert not engine.reachable()
+    # already out: a fourth failure is not news
+    assert not engine.record_scrape_failure(now_s=7.0)
+
+
 def test_removed_requests_leave_the_engine() -> None:
     engine = ledger()
     send(engine, request("a"))

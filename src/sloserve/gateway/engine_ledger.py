@@ -34,6 +34,9 @@ from sloserve.scheduling import engine_state, latency_model, slo
 
 _EXTERNAL_PREFIX = "external/"
 _DEFAULT_EXTERNAL_CONTEXT_TOKENS = 1024
+#: Metrics scrapes that must fail in a row before an engine is routed around (a failed request
+#: takes it out at once).
+SCRAPE_FAILURES_BEFORE_FAILED = 3
 
 
 @dataclass
@@ -74,6 +77,7 @@ class EngineLedger:
         self._kv_free_tokens: int | None = None
         self._failed_at_s: float | None = None
         self._scraped = False
+        self._scrape_failures = 0
         self.max_model_len: int | None = None
         """The context limit the engine reported for the model, once asked."""
         self.asked_max_model_len = False
@@ -130,7 +134,19 @@ class EngineLedger:
             self._snapshot = None
 
     def record_failure(self, *, now_s: float) -> None:
+        """The engine failed a request: route around it until its cooldown has passed."""
         self._failed_at_s = now_s
+
+    def record_scrape_failure(self, *, now_s: float) -> bool:
+        """A metrics scrape failed or timed out. One slow scrape of a busy engine says little,
+        and taking the only engine out of routing for a whole cooldown turns it into 503s: the
+        engine counts as failed after `SCRAPE_FAILURES_BEFORE_FAILED` in a row. True when this
+        failure is the one that took it out."""
+        self._scrape_failures += 1
+        if self._scrape_failures < SCRAPE_FAILURES_BEFORE_FAILED or self._failed_at_s is not None:
+            return False
+        self._failed_at_s = now_s
+        return True
 
     def observe(self, load: engine_metrics.EngineLoad, *, now_s: float) -> None:
         """A successful scrape: remember the excess load and the waits that slots do not
@@ -141,6 +157,7 @@ class EngineLedger:
         self._waiting_beyond_slots = max(0, load.waiting - beyond_slots)
         self._kv_free_tokens = load.kv_free_tokens()
         self._scraped = True
+        self._scrape_failures = 0
         self._snapshot = None
         if self._failed_at_s is not None and now_s - self._failed_at_s >= self._failure_cooldown_s:
             self._failed_at_s = None

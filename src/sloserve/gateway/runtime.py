@@ -277,11 +277,13 @@ class ModelRuntime:
                 self._client, ledger.url, timeout_s=self._scrape_interval_s
             )
         except (httpx.HTTPError, ValueError) as error:
-            if ledger.healthy():
+            if ledger.record_scrape_failure(now_s=self.clock.now()):
                 log.warning(
-                    "engine %s: metrics unavailable (%s); routing around it", ledger.url, error
+                    "engine %s: metrics unavailable %d times in a row (%s); routing around it",
+                    ledger.url,
+                    engine_ledger.SCRAPE_FAILURES_BEFORE_FAILED,
+                    error,
                 )
-            ledger.record_failure(now_s=self.clock.now())
             return
         ledger.observe(load, now_s=self.clock.now())
         if not ledger.asked_max_model_len and self.record.definition.max_model_len is None:
