@@ -14,7 +14,7 @@ from sloserve.builders import labels
 
 
 def _engine(**fields: Any) -> Engine:
-    return Engine.model_validate({"kind": "vllm", "image": "vllm/vllm-openai:v0.11.0", **fields})
+    return Engine.model_validate({"kind": "vllm", "image": "vllm/vllm-openai:v0.32.0", **fields})
 
 
 def _engine_schema() -> dict[str, Any]:
@@ -55,7 +55,7 @@ def test_the_token_secrets_key_defaults_to_hf_token() -> None:
 def test_an_engine_reads_back_as_written() -> None:
     written = {
         "kind": "vllm",
-        "image": "vllm/vllm-openai:v0.11.0",
+        "image": "vllm/vllm-openai:v0.32.0",
         "gpus": 2,
         "tensorParallelSize": 2,
         "env": [{"name": "A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],

@@ -19,7 +19,7 @@ def _manifest() -> dict[str, Any]:
         "metadata": {"name": "llama-8b", "namespace": "team-a"},
         "spec": {
             "model": "meta-llama/Llama-3.1-8B-Instruct",
-            "engine": {"kind": "vllm", "image": "vllm/vllm-openai:v0.11.0", "gpus": 1},
+            "engine": {"kind": "vllm", "image": "vllm/vllm-openai:v0.32.0", "gpus": 1},
             "sloClasses": [
                 {"name": "interactive", "ttft": "500ms", "tpot": "50ms", "priority": 2},
                 {"name": "standard", "ttft": "3s", "tpot": "30ms"},

@@ -32,7 +32,7 @@ def vllm_spec(**engine: Any) -> ModelServiceSpec:
     return make_spec(
         engine={
             "kind": "vllm",
-            "image": "vllm/vllm-openai:v0.11.0",
+            "image": "vllm/vllm-openai:v0.32.0",
             "gpus": 1,
             "gpuProduct": "NVIDIA-H100-80GB-HBM3",
             **engine,

@@ -44,7 +44,7 @@ SHM_PATH = "/dev/shm"
 _INT32: cel.JsonDict = {"format": "int32"}
 # A node label value, as `nvidia.com/gpu.product` is matched against one.
 _LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
-_VLLM_IMAGE_EXAMPLE = "vllm/vllm-openai:v0.11.0"
+_VLLM_IMAGE_EXAMPLE = "vllm/vllm-openai:v0.32.0"
 _MAX_ARGS = 128
 _MAX_ENV = 128
 _MAX_MOUNTS = 32
