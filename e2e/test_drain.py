@@ -114,7 +114,11 @@ def drained_namespace(provider: providers.Provider, release: ChartRelease) -> It
         _wait_settled(provider, namespace, replicas=2, image=IMAGES[0])
         yield namespace
     finally:
-        provider.cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+        # Waited for: a ModelService still terminating would be one the next module's gateway
+        # counts as not servable.
+        provider.cluster.kubectl(
+            "delete", "namespace", namespace, "--wait=true", "--timeout=180s", check=False
+        )
 
 
 @pytest.mark.parametrize("run", range(5))

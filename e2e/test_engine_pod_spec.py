@@ -51,7 +51,11 @@ def namespace(provider: providers.Provider, release: ChartRelease) -> Iterator[s
     name = f"e2e-pod-{uuid.uuid4().hex[:6]}"
     provider.cluster.kubectl("create", "namespace", name)
     yield name
-    provider.cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    # Waited for: a ModelService still terminating would be one the next module's gateway
+    # counts as not servable.
+    provider.cluster.kubectl(
+        "delete", "namespace", name, "--wait=true", "--timeout=180s", check=False
+    )
 
 
 def _modelservice(namespace: str, node: dict[str, str]) -> dict[str, Any]:

@@ -51,7 +51,7 @@ DERIVED: list[tuple[dict[str, Any], dict[str, Any]]] = [
     ({"gpus": 1}, {"tensor_parallel_size": 1}),
     ({"gpus": 4}, {"tensor_parallel_size": 4}),
     (
-        {"gpus": 8, "args": ["--tensor-parallel-size=4", "--pipeline-parallel-size=2"]},
+        {"gpus": 8, "tensorParallelSize": 4, "pipelineParallelSize": 2},
         {"tensor_parallel_size": 4, "pipeline_parallel_size": 2},
     ),
     ({"port": 9001, "args": ["--max-model-len=4096"]}, {"port": 9001, "max_model_len": 4096}),

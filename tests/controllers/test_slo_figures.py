@@ -38,8 +38,8 @@ def test_recorded_figures_fill_slo_and_the_attainment_column() -> None:
     assert [slo_class.name for slo_class in status.slo.classes] == ["interactive", "standard"]
     interactive = status.slo.classes[0]
     assert (interactive.requests, interactive.attained) == (200, 130)
-    assert interactive.attainment == pytest.approx(0.65)
-    assert changes["attainment"].startswith("interactive 65%")
+    assert interactive.attainment == pytest.approx(130 / 195)
+    assert changes["attainment"].startswith("interactive 66.6%")
 
 
 def test_a_modelservice_without_gateway_figures_keeps_its_status() -> None:
