@@ -8,7 +8,15 @@ import concurrent.futures
 import threading
 
 import httpx
-from gateway_processes import KEY, MODEL, Processes, engine_running, metric_value, wait_until
+from gateway_processes import (
+    KEY,
+    MODEL,
+    Processes,
+    Server,
+    engine_running,
+    metric_value,
+    wait_until,
+)
 
 HEADERS = {"authorization": f"Bearer {KEY}", "x-slo-class": "interactive"}
 
@@ -53,9 +61,11 @@ def _occupy_both_slots(procs: Processes, admission: str):
     return gateway, clients
 
 
-def test_full_engines_refuse_an_interactive_request_at_arrival(procs: Processes) -> None:
-    gateway, clients = _occupy_both_slots(procs, "at-arrival")
-
+def _interactive_request_on_full_engines(
+    procs: Processes, admission: str
+) -> tuple[Server, httpx.Response]:
+    """An interactive request sent while both engine slots are taken, and its answer."""
+    gateway, clients = _occupy_both_slots(procs, admission)
     refused = httpx.post(
         f"{gateway.url}/v1/completions",
         json={"model": MODEL, "prompt": "hi", "max_tokens": 5},
@@ -64,6 +74,11 @@ def test_full_engines_refuse_an_interactive_request_at_arrival(procs: Processes)
     )
     for client in clients:
         client.close()
+    return gateway, refused
+
+
+def test_full_engines_refuse_an_interactive_request_at_arrival(procs: Processes) -> None:
+    gateway, refused = _interactive_request_on_full_engines(procs, "at-arrival")
 
     assert refused.status_code == 429
     error = refused.json()["error"]
@@ -76,16 +91,7 @@ def test_full_engines_refuse_an_interactive_request_at_arrival(procs: Processes)
 
 
 def test_hold_then_reject_admits_it_and_refuses_it_from_the_queue(procs: Processes) -> None:
-    gateway, clients = _occupy_both_slots(procs, "hold-then-reject")
-
-    refused = httpx.post(
-        f"{gateway.url}/v1/completions",
-        json={"model": MODEL, "prompt": "hi", "max_tokens": 5},
-        headers=HEADERS,
-        timeout=30,
-    )
-    for client in clients:
-        client.close()
+    gateway, refused = _interactive_request_on_full_engines(procs, "hold-then-reject")
 
     assert refused.status_code == 429
     labels = {"slo_class": "interactive"}
