@@ -317,6 +317,12 @@ def test_a_refused_flag_is_reported_as_that_and_not_as_a_crash_loop() -> None:
     assert degraded is not None
     assert "5 restarts" in degraded.message
     assert "CrashLooping" not in degraded.message
+    once = _status(
+        observation(deployment=deployment(desired=1, ready=0), pods=(_refusing(restarts=1),)),
+        Targets(replicas=1, gpu_product=H100, engine_args=ARGS),
+    ).condition("Degraded")
+    assert once is not None
+    assert "--no-such-flag, 1 restart)" in once.message
 
 
 def test_a_bad_flag_value_names_the_flag_and_vllms_reason() -> None:

@@ -31,7 +31,8 @@ def _refused_args_problem(refusing: list[PodState], args: tuple[str, ...]) -> Pr
     pod = refusing[0]
     refused = pod.refused_arguments
     assert refused is not None
-    restarts = f", {pod.restarts} restarts" if pod.restarts else ""
+    plural = "s" if pod.restarts != 1 else ""
+    restarts = f", {pod.restarts} restart{plural}" if pod.restarts else ""
     fix = (
         "remove or correct it in spec.engine.args"
         if not refused.outside(args)
