@@ -22,7 +22,9 @@ def test_no_memory_limit_gets_a_small_kv_cache() -> None:
 
 
 def test_a_limit_that_leaves_no_kv_cache_is_refused_naming_the_field() -> None:
-    with pytest.raises(entrypoint.EntrypointError, match="spec.engine.resources.limits.memory"):
+    with pytest.raises(
+        entrypoint.EntrypointError, match=r"spec\.engine\.resources\.limits\.memory"
+    ):
         entrypoint.kv_cache_gib(3 * GIB)
 
 
