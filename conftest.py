@@ -30,18 +30,34 @@ def _e2e_on_real_vllm(session: pytest.Session) -> bool:
     return wanted and environment.switched_off() is None
 
 
-def _with_vllm_engine(options: cluster.KindOptions, config: pytest.Config) -> cluster.KindOptions:
-    """`options` with the vLLM cache mounted into the nodes and the engine image loaded,
-    building the virtualenv and the tiny model first if missing; when that fails, `options` as
-    they were, and the e2e vLLM tests fail with the reason."""
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Builds the vLLM virtualenv and the tiny model (minutes, once per machine) before any test
+    runs when the session runs the e2e test of real vLLM: built inside the first test that asks
+    for the kind cluster, the build would count against that test's timeout. A failed build is
+    kept for the e2e vLLM tests to fail with; the rest of the suite runs on."""
+    if session.config.option.collectonly or not _e2e_on_real_vllm(session):
+        return
     from e2e import providers
 
-    from sloserve_dev.real_vllm import engine_image, environment, tiny_model
+    from sloserve_dev.real_vllm import environment, tiny_model
 
     try:
         tiny_model.ensure(environment.ensure())
     except (environment.BuildError, tiny_model.ModelError) as error:
-        config.stash[providers.VLLM_SETUP_FAILURE] = str(error)
+        session.config.stash[providers.VLLM_SETUP_FAILURE] = str(error)
+
+
+def _with_vllm_engine(options: cluster.KindOptions, config: pytest.Config) -> cluster.KindOptions:
+    """`options` with the vLLM cache mounted into the nodes and the engine image loaded, unless
+    building the virtualenv failed (see `pytest_collection_finish`)."""
+    from e2e import providers
+
+    from sloserve_dev.real_vllm import engine_image, environment
+
+    if config.stash.get(providers.VLLM_SETUP_FAILURE, None) is not None:
+        return options
+    if environment.built() is None:
+        config.stash[providers.VLLM_SETUP_FAILURE] = "the vLLM virtualenv was not built"
         return options
     return engine_image.with_vllm_engine(options)
 
