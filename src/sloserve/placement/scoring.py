@@ -2,8 +2,9 @@
 workloads, and of each of those workloads once the new engine joins them.
 
 A node's GPU workloads are treated as co-runners on a shared GPU (time-slicing or MPS, as the
-node's sharing label says), which is the situation the co-location dataset measured. One
-onnxruntime call predicts every engine on every candidate node of a request at once.
+node's sharing label says, of the product its GPU product label names), which is the situation
+the co-location datasets measured. One onnxruntime call predicts every engine on every candidate
+node of a request at once.
 """
 
 from __future__ import annotations
@@ -11,12 +12,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-import numpy as np
-
-from sloserve.placement.features import PreparedSeries, stack_inputs
+from sloserve.placement.features import PreparedSeries
 from sloserve.placement.metrics import SharingMode
-from sloserve.placement.predictor import InterferencePredictor
-from sloserve.placement.series import FloatArray
+from sloserve.placement.predictors import Predictor
+from sloserve.placement.tree_features import ModelRow
 
 __all__ = ["MAX_SCORE", "NodeAssessment", "NodeQuery", "NodeScorer", "Resident"]
 
@@ -49,6 +48,7 @@ class NodeAssessment:
     mode: str
     candidate_slowdown: float
     resident_slowdowns: tuple[tuple[str, float], ...]
+    gpu: str | None = None
 
     @property
     def worst(self) -> tuple[str, float]:
@@ -84,23 +84,35 @@ class NodeQuery:
     candidate: PreparedSeries
     residents: tuple[Resident, ...]
     idle: PreparedSeries
+    gpu: str | None = None
+    """The node's GPU product key (`H100`), None when the node does not say."""
 
-    def rows(self) -> list[FloatArray]:
+    def rows(self, gpu_code: float) -> list[ModelRow]:
         """Model inputs: the candidate beside the residents, then each resident beside the
         others and the candidate."""
         series = [resident.series for resident in self.residents]
-        rows = [stack_inputs(self.candidate, series, self.idle)]
+        mode = SharingMode.code(self.mode)
+
+        def row(candidate: PreparedSeries, neighbours: list[PreparedSeries]) -> ModelRow:
+            return ModelRow(candidate, tuple(neighbours), self.idle, mode, gpu_code)
+
+        rows = [row(self.candidate, series)]
         for index, resident in enumerate(self.residents):
             others = series[:index] + series[index + 1 :]
-            rows.append(stack_inputs(resident.series, [*others, self.candidate], self.idle))
+            rows.append(row(resident.series, [*others, self.candidate]))
         return rows
 
 
 class NodeScorer:
     """Assesses nodes with one predictor: all nodes of a scheduling request in one model call."""
 
-    def __init__(self, predictor: InterferencePredictor) -> None:
+    def __init__(self, predictor: Predictor) -> None:
         self.predictor = predictor
+
+    def _gpu_code(self, gpu: str | None) -> float:
+        # An unknown product reads as the first GPU the model was trained on.
+        gpus = self.predictor.gpus
+        return float(gpus.index(gpu)) if gpu in gpus else 0.0
 
     def assess_many(self, queries: Sequence[NodeQuery]) -> list[NodeAssessment]:
         """One assessment per query, in order. A node without residents predicts no slowdown
@@ -108,15 +120,13 @@ class NodeScorer:
         busy = [query for query in queries if query.residents]
         predicted: dict[int, list[float]] = {}
         if busy:
-            rows: list[FloatArray] = []
-            modes: list[float] = []
+            rows: list[ModelRow] = []
             spans = []
             for query in busy:
-                query_rows = query.rows()
+                query_rows = query.rows(self._gpu_code(query.gpu))
                 spans.append((id(query), len(rows), len(rows) + len(query_rows)))
                 rows += query_rows
-                modes += [SharingMode.code(query.mode)] * len(query_rows)
-            p = self.predictor.predict(np.stack(rows), np.array(modes, dtype=np.float32))
+            p = self.predictor.predict_rows(rows)
             # P slightly above 1 is measurement noise in the labels, not a speed-up.
             slowdowns = [round(max(1.0, 1.0 / max(float(value), _MIN_P)), 4) for value in p]
             predicted = {key: slowdowns[start:end] for key, start, end in spans}
@@ -130,7 +140,11 @@ class NodeScorer:
     def _assessment(query: NodeQuery, slowdowns: list[float] | None) -> NodeAssessment:
         if slowdowns is None:
             return NodeAssessment(
-                node=query.node, mode=query.mode, candidate_slowdown=1.0, resident_slowdowns=()
+                node=query.node,
+                mode=query.mode,
+                candidate_slowdown=1.0,
+                resident_slowdowns=(),
+                gpu=query.gpu,
             )
         return NodeAssessment(
             node=query.node,
@@ -140,4 +154,5 @@ class NodeScorer:
                 (resident.name, slowdown)
                 for resident, slowdown in zip(query.residents, slowdowns[1:], strict=True)
             ),
+            gpu=query.gpu,
         )

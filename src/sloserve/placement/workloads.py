@@ -17,6 +17,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sloserve.placement.gpus import GPU_PRODUCT_LABEL, gpu_key
 from sloserve.placement.metrics import SharingMode
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "MAX_SLOWDOWN_ANNOTATION",
     "SHARING_LABEL",
     "GpuWorkload",
+    "gpu_product",
     "max_predicted_slowdown",
     "requests_gpu",
     "sharing_mode",
@@ -90,6 +92,14 @@ def sharing_mode(node: Body) -> str:
     when processes share a GPU)."""
     labels = _mapping(_mapping(node.get("metadata")).get("labels"))
     return SharingMode.MPS if labels.get(SHARING_LABEL) == "mps" else SharingMode.TIMESLICE
+
+
+def gpu_product(node: Body) -> str | None:
+    """The node's GPU product key (`H100`, `H200`) from GPU feature discovery's
+    `nvidia.com/gpu.product` label; None when the node has no such label."""
+    labels = _mapping(_mapping(node.get("metadata")).get("labels"))
+    value = labels.get(GPU_PRODUCT_LABEL)
+    return gpu_key(value) if isinstance(value, str) else None
 
 
 def max_predicted_slowdown(pod: Body) -> float | None:
