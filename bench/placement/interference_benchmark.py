@@ -46,9 +46,9 @@ from sklearn.preprocessing import StandardScaler
 from sloserve.placement import features
 from sloserve.placement.dataset import load_dataset
 from sloserve.placement.predictor import InterferencePredictor, packaged_file
+from sloserve.placement.training import tree_pipeline, trees
 from sloserve.placement.tree_features import feature_names
 from sloserve.placement.tree_predictor import TREE_MODEL, TreeInterferencePredictor
-from sloserve.placement.training import tree_pipeline, trees
 
 DATASETS = (
     pathlib.Path("data/colocation/h100_colocation.json.gz"),
@@ -135,12 +135,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return entry
 
     per_gpu = {name: scope_mae(name, as_candidate) for name in predictions}
+    # The rows of the two modes every dataset has, comparable with the study's figures (the
+    # H200 dataset's MPS pass with a 50% thread limit came later).
+    two_modes = {
+        s.gpu: as_candidate[s.gpu]
+        & np.array([row.mode in ("timeslice", "mps") for row in s.eval_rows], dtype=bool)
+        for s in splits
+    }
+    per_gpu_two_modes = {name: scope_mae(name, two_modes) for name in predictions}
     every = {s.gpu: np.ones(len(s.eval_rows), dtype=bool) for s in splits}
     scopes = [*(s.gpu for s in splits), "together"]
     best = {scope: min(BASELINES, key=lambda n: per_gpu[n][scope]) for scope in scopes}
     ratio = {
-        scope: round(per_gpu["shipped"][scope] / per_gpu[best[scope]][scope], 3)
-        for scope in scopes
+        scope: round(per_gpu["shipped"][scope] / per_gpu[best[scope]][scope], 3) for scope in scopes
     }
     acceptance = {
         scope: {
@@ -174,12 +181,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     train_mae = _mae(shipped.predict_features(x_train), y_train)
     record = {
         "heldout_kinds": list(held),
-        "evaluated_rows": "rows whose candidate kind is held out (no row involving a held-out kind, "
-        "as candidate or neighbour, was trained on)",
+        "evaluated_rows": "rows whose candidate kind is held out (no row involving a held-out "
+        "kind, as candidate or neighbour, was trained on)",
         "shipped_predictor": "extra trees on log P over summary features, every neighbour summed, "
         "GPU product a feature (models/interference_trees.onnx, onnxruntime)",
         "mae": {name: entry["together"] for name, entry in per_gpu.items()},
         "mae_per_gpu": per_gpu,
+        "mae_per_gpu_timeslice_and_mps_only": per_gpu_two_modes,
         "mae_rows_involving_heldout": {name: scope_mae(name, every) for name in predictions},
         "best_baseline": best,
         "improvement_over_best_baseline": {scope: round(1 - ratio[scope], 4) for scope in scopes},
@@ -216,7 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = json.dumps(record, indent=1) + "\n"
     if args.out is not None:
         args.out.write_text(text)
-    print(json.dumps({"mae_per_gpu": per_gpu, "acceptance": acceptance}, indent=1))
+    shown = {"mae_per_gpu": per_gpu, "two_modes": per_gpu_two_modes, "acceptance": acceptance}
+    print(json.dumps(shown, indent=1))
     return 0
 
 

@@ -58,9 +58,7 @@ def main() -> int:
         errors = {}
         for name, settings in VARIANTS.items():
             model = trees.fit_trees(x, y, settings)
-            values = np.concatenate(
-                [np.exp(model.predict(s.eval_features[c])) for s, c in present]
-            )
+            values = np.concatenate([np.exp(model.predict(s.eval_features[c])) for s, c in present])
             truth = np.concatenate([s.eval_targets[c] for s, c in present])
             errors[name] = round(float(np.abs(np.clip(values, 0, trees.P_MAX) - truth).mean()), 4)
         folds[kind] = errors

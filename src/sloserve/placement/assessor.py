@@ -59,7 +59,7 @@ class Assessor:
         residents = []
         for other in others:
             resolved = await self.source.resolve(other, mode, running=True, gpu=gpu)
-            residents.append(Resident(name=other.key, series=resolved.prepared))
+            residents.append(Resident(name=other.key, series=resolved.prepared, limit=other.limit))
         return NodeQuery(
             node=name,
             mode=mode,

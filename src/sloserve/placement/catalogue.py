@@ -51,7 +51,9 @@ class SoloCatalogue:
         self.default_gpu = self.gpus[0]
         for gpu, mode in {(gpu, mode) for gpu, mode, _ in self._series}:
             if (gpu, mode, IDLE_KIND) not in self._series:
-                raise ValueError(f"the catalogue has no {IDLE_KIND!r} series under {mode!r} on {gpu}")
+                raise ValueError(
+                    f"the catalogue has no {IDLE_KIND!r} series under {mode!r} on {gpu}"
+                )
 
     @property
     def device(self) -> str:
@@ -59,9 +61,7 @@ class SoloCatalogue:
         return self.devices.get(self.default_gpu, self.default_gpu)
 
     @classmethod
-    def from_datasets(
-        cls, datasets: Sequence[ColocationDataset], *, source: str
-    ) -> SoloCatalogue:
+    def from_datasets(cls, datasets: Sequence[ColocationDataset], *, source: str) -> SoloCatalogue:
         """One catalogue over every dataset's solo series; each dataset's GPU is keyed by its
         device name (`gpus.gpu_key`)."""
         series: dict[Key, MetricSeries] = {}
@@ -147,7 +147,16 @@ class SoloCatalogue:
         stand-in for a GPU workload whose kind is unknown."""
         chosen = self.gpu_or_default(gpu)
         candidates = [(k, s) for (g, m, k), s in self._series.items() if g == chosen and m == mode]
+        if not candidates:
+            # A mode measured on another GPU only: that GPU's kinds stand in.
+            candidates = [(k, s) for (_, m, k), s in self._series.items() if m == mode]
+        if not candidates:
+            raise KeyError(f"no solo series under {mode!r}; modes: {', '.join(self.modes)}")
         return max(candidates, key=lambda item: item[1].mean(features.LOAD_METRIC))[0]
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        return tuple(sorted({mode for _, mode, _ in self._series}))
 
 
 def dataset_gpu(dataset: ColocationDataset) -> str:

@@ -62,9 +62,13 @@ class CatalogueSource:
         return PreparedSeries.of(series, metrics=self._metrics, steps=self._steps)
 
     def kind_series(self, mode: str, kind: str, gpu: str | None = None) -> PreparedSeries:
-        """The prepared solo series of `kind` on `gpu`; raises KeyError listing the known
-        kinds."""
-        key = (self.catalogue.gpu_or_default(gpu), mode, kind)
+        """The prepared solo series of `kind` on `gpu`, or on another GPU when `gpu` lacks it
+        under `mode`; raises KeyError listing the known kinds."""
+        chosen = self.catalogue.gpu_or_default(gpu)
+        if not self.catalogue.has(mode, kind, chosen):
+            elsewhere = self.catalogue.measured_on(mode, kind)
+            chosen = elsewhere[0] if elsewhere else chosen
+        key = (chosen, mode, kind)
         if key not in self._prepared:
             self._prepared[key] = self.prepare(self.catalogue.series(mode, kind, key[0]))
         return self._prepared[key]
@@ -82,11 +86,15 @@ class CatalogueSource:
         chosen = self.catalogue.gpu_or_default(gpu)
         kind = workload.kind
         if kind is not None and self.catalogue.has(mode, kind, chosen):
-            return ResolvedSeries(workload.key, self.kind_series(mode, kind, chosen), f"kind {kind}")
+            return ResolvedSeries(
+                workload.key, self.kind_series(mode, kind, chosen), f"kind {kind}"
+            )
         elsewhere = self.catalogue.measured_on(mode, kind) if kind is not None else ()
         if kind is not None and elsewhere:
             series = self.kind_series(mode, kind, elsewhere[0])
-            return ResolvedSeries(workload.key, series, f"kind {kind} as measured on {elsewhere[0]}")
+            return ResolvedSeries(
+                workload.key, series, f"kind {kind} as measured on {elsewhere[0]}"
+            )
         heaviest = self.catalogue.heaviest_kind(mode, chosen)
         declared = "no kind" if kind is None else f"unknown kind {kind}"
         origin = f"{declared}: assumed {heaviest}"

@@ -9,7 +9,8 @@ Columns, in order (`feature_names` spells them out):
 - the GPU product's code (its index in the model's GPU list), so one model covers several GPUs;
 - every neighbour's mean readings summed (not only the two heaviest: a GPU may hold three or more
   workloads, and the two-slot input would not see the third), the number of neighbours, and the
-  sum-of-utilizations estimate of log P over all of them.
+  sum-of-utilizations estimate of log P over all of them;
+- the MPS thread limit as a fraction of the SMs (1 without a limit and under time-slicing).
 
 Pure numpy: the same function builds training rows and serving rows, so what the model learns
 from is exactly what it reads when it scores a node.
@@ -36,18 +37,20 @@ BUSY_LOAD = 2.0
 @dataclasses.dataclass(frozen=True, eq=False)
 class ModelRow:
     """One prediction to make: the candidate's P beside `neighbours` (all of them; idle ones
-    excluded), on a GPU shared under `mode` (0 time-slicing, 1 MPS) of product code `gpu`.
-    `idle` fills the empty neighbour slots of the two-slot view."""
+    excluded), on a GPU shared under `mode` (0 time-slicing, 1 MPS) of product code `gpu`, MPS
+    clients limited to `thread_fraction` of the SMs. `idle` fills the empty neighbour slots of
+    the two-slot view."""
 
     candidate: PreparedSeries
     neighbours: tuple[PreparedSeries, ...]
     idle: PreparedSeries
     mode: float
     gpu: float
+    thread_fraction: float = 1.0
 
 
 def feature_names(metrics: Sequence[str]) -> list[str]:
-    names = [
+    return [
         *(f"candidate_mean:{m}" for m in metrics),
         *(f"candidate_std:{m}" for m in metrics),
         *(f"candidate_max:{m}" for m in metrics),
@@ -60,8 +63,8 @@ def feature_names(metrics: Sequence[str]) -> list[str]:
         *(f"all_neighbours_sum:{m}" for m in metrics),
         "neighbours",
         "sum_of_utilizations_log_p",
+        "mps_thread_fraction",
     ]
-    return names
 
 
 def row_features(row: ModelRow, load_column: int) -> FloatArray:
@@ -76,7 +79,12 @@ def row_features(row: ModelRow, load_column: int) -> FloatArray:
     prior = math.log(min(1.0, 100.0 / max(demand, 1e-6)))
     tail = [float(slot_loads.sum()), busy_in_slots, row.gpu]
     return np.concatenate(
-        [summary, np.array(tail), total, np.array([len(row.neighbours), prior])]
+        [
+            summary,
+            np.array(tail),
+            total,
+            np.array([len(row.neighbours), prior, row.thread_fraction]),
+        ]
     ).astype(np.float32)
 
 

@@ -64,6 +64,7 @@ def model_rows(
             idle=prepared[(row.mode, IDLE_KIND)],
             mode=SharingMode.code(row.mode),
             gpu=float(gpu_code),
+            thread_fraction=SharingMode.thread_fraction(row.mode),
         )
         for row in rows
     ]
@@ -73,9 +74,7 @@ def heldout_union(datasets: Sequence[ColocationDataset]) -> tuple[str, ...]:
     return tuple(sorted({kind for dataset in datasets for kind in dataset.heldout_kinds}))
 
 
-def split_by_gpu(
-    datasets: Sequence[ColocationDataset], heldout: Sequence[str]
-) -> list[GpuSplit]:
+def split_by_gpu(datasets: Sequence[ColocationDataset], heldout: Sequence[str]) -> list[GpuSplit]:
     """Per dataset (in order; the order gives the GPU codes), the rows split on `heldout`."""
     metrics = datasets[0].metrics
     load_column = metrics.index(features.LOAD_METRIC)
@@ -90,7 +89,9 @@ def split_by_gpu(
         if not train_rows:
             raise ValueError(f"the {dataset.device} dataset has no training row left")
 
-        def table(rows: Sequence[Colocation], dataset: ColocationDataset = dataset) -> FloatArray:
+        def table(
+            rows: Sequence[Colocation], dataset: ColocationDataset = dataset, code: int = code
+        ) -> FloatArray:
             if not rows:
                 return np.zeros((0, len(feature_names(metrics))), dtype=np.float32)
             return rows_features(model_rows(dataset, rows, gpu_code=code), load_column)
