@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         action="append",
         default=None,
-        help="cluster request rate in req/s (repeat; default 96 and 144)",
+        help="cluster request rate in req/s (repeat; default 96, 144 and 192)",
     )
     parser.add_argument("--requests", type=int, default=1500)
     parser.add_argument("--seeds", type=int, default=3, help="tie-break seeds of random placements")
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     predictor = load_predictor()
     source = CatalogueSource(SoloCatalogue.load(), metrics=predictor.metrics, steps=predictor.steps)
     scorer = NodeScorer(predictor)
-    rates = args.rate or [96.0, 144.0]
+    rates = args.rate or [96.0, 144.0, 192.0]
     placements: dict[str, Callable[[str, int], Layout]] = {
         "spread": lambda mode, seed: _place_by_count(random.Random(seed), most=False),
         "bin-pack": lambda mode, seed: _place_by_count(random.Random(seed), most=True),

@@ -139,7 +139,12 @@ def train_trees(
         + f") that involve none of {list(kinds)}"
     )
     started = time.monotonic()
-    model = trees.fit_trees(x, y, settings)
+    weights = (
+        trees.gpu_weights([len(split.train_rows) for split in splits])
+        if settings.balance_gpus
+        else None
+    )
+    model = trees.fit_trees(x, y, settings, weights)
     seconds = time.monotonic() - started
     metrics = datasets[0].metrics
     metadata = {
