@@ -4,9 +4,10 @@
 
 Each round scores 64 nodes for a new engine, through the same path as `POST /filter`
 (`Assessor.assess`: workload kinds from pod annotations, catalogue series, feature rows, one
-onnxruntime call for all nodes), with pods listed from memory rather than the API server (listing is one call per
-request, not per node). Nodes hold 0, 1, 2 or 3 GPU workloads of assorted measured kinds; half
-are H100 nodes, half H200. The predictor is the packaged one (the tree model).
+onnxruntime call for all nodes), with pods listed from memory rather than the API server
+(listing is one call per request, not per node). Nodes hold 0, 1, 2 or 3 GPU workloads of
+assorted measured kinds; half are H100 nodes, half H200. The predictor is the packaged one
+(the tree model).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from typing import Any
 
 from sloserve.placement.assessor import Assessor
 from sloserve.placement.catalogue import SoloCatalogue
-from sloserve.placement.pod_listing import StaticPodLister
 from sloserve.placement.gpus import GPU_PRODUCT_LABEL
+from sloserve.placement.pod_listing import StaticPodLister
 from sloserve.placement.predictors import load_predictor
 from sloserve.placement.scoring import NodeScorer
 from sloserve.placement.sources import CatalogueSource

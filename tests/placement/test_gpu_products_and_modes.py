@@ -63,3 +63,15 @@ def test_a_limited_mps_mode_reads_as_mps_with_its_thread_fraction() -> None:
     assert SharingMode.code("timeslice") == 0.0
     with pytest.raises(ValueError, match="mps_tNN"):
         SharingMode.code("mps_t500")
+
+
+def test_a_kind_measured_on_the_other_gpu_only_uses_that_gpus_series() -> None:
+    from placement.placement_fakes import catalogue_source
+    from sloserve.placement.workloads import GpuWorkload
+
+    source = catalogue_source()
+    encoder = GpuWorkload(namespace="team", name="embed", kind="encode_b64_s256")
+
+    resolved = source.resolve_now(encoder, "timeslice", "H100")
+
+    assert resolved.origin == "kind encode_b64_s256 as measured on H200"

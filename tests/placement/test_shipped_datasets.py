@@ -15,8 +15,8 @@ SHIPPED = {
 }
 MODES = {
     "h100_colocation.json.gz": {"timeslice", "mps"},
-    # and MPS with every client limited to half the SMs
-    "h200_colocation.json.gz": {"timeslice", "mps", "mps_t50"},
+    # and MPS with every client limited to half and to a quarter of the SMs
+    "h200_colocation.json.gz": {"timeslice", "mps", "mps_t50", "mps_t25"},
 }
 
 

@@ -90,8 +90,9 @@ def train(
     ensemble: int | None,
     seed: int,
 ) -> None:
-    """Train the dual-branch predictor without the held-out kinds, export it to ONNX, and
-    evaluate it and the baselines on those kinds."""
+    """Train the dual-branch network without the held-out kinds, export it to ONNX, and
+    evaluate it and the baselines on those kinds. It also writes solo_series.json of its one
+    dataset, over the packaged one of both GPUs: run `train-trees` afterwards to restore it."""
     fit, pipeline = _training_modules()
     overrides = {"seed": seed}
     if epochs is not None:

@@ -81,7 +81,7 @@ class NodeAssessment:
     def score(self) -> int:
         """0..MAX_SCORE: MAX_SCORE times exp(-predicted_loss), rounded. An empty node scores
         MAX_SCORE; joining a node alone at 2x (nobody else slowed) scores 5, and making both
-        the new engine and a resident twice as slow scores 2 (3 before rounding down)."""
+        the new engine and a resident twice as slow scores 2 (2.5, rounded to even)."""
         return round(MAX_SCORE * math.exp(-self.predicted_loss))
 
     def _violations(self, limit: float | None) -> list[tuple[str, float, float]]:

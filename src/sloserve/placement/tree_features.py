@@ -68,22 +68,32 @@ def feature_names(metrics: Sequence[str]) -> list[str]:
 
 
 def row_features(row: ModelRow, load_column: int) -> FloatArray:
-    """The feature row of one prediction; `load_column` is LOAD_METRIC's column."""
-    stacked = features.stack_inputs(row.candidate, row.neighbours, row.idle)[np.newaxis]
-    summary = features.summary_features(stacked, np.array([row.mode], dtype=np.float32))[0]
-    slot_loads = stacked[0, :, :, load_column].mean(axis=1)
+    """The feature row of one prediction; `load_column` is LOAD_METRIC's column. Built from each
+    series' cached statistics (`PreparedSeries.means` ...), the same numbers
+    `features.summary_features` computes from the stacked two-slot input."""
+    kept = sorted(row.neighbours, key=lambda series: series.load, reverse=True)
+    kept = kept[: features.NEIGHBOUR_SLOTS]
+    slots = [*kept] + [row.idle] * (features.NEIGHBOUR_SLOTS - len(kept))
+    slot_means = np.stack([series.means for series in slots])
+    candidate = row.candidate
+    slot_loads = np.array(
+        [candidate.means[load_column], *(m[load_column] for m in slot_means)], dtype=np.float32
+    )
     busy_in_slots = float((slot_loads[1:] > BUSY_LOAD).sum())
-    means = [series.values.mean(axis=0) for series in row.neighbours]
-    total = np.sum(means, axis=0) if means else np.zeros(row.candidate.values.shape[1])
-    demand = float(row.candidate.values[:, load_column].mean() + total[load_column])
+    means = [series.means for series in row.neighbours]
+    total = np.sum(means, axis=0) if means else np.zeros(candidate.values.shape[1])
+    demand = float(candidate.means[load_column] + total[load_column])
     prior = math.log(min(1.0, 100.0 / max(demand, 1e-6)))
-    tail = [float(slot_loads.sum()), busy_in_slots, row.gpu]
     return np.concatenate(
         [
-            summary,
-            np.array(tail),
+            candidate.means,
+            candidate.stds,
+            candidate.maxima,
+            slot_means.sum(axis=0),
+            slot_means.max(axis=0),
+            [row.mode, float(slot_loads.sum()), busy_in_slots, row.gpu],
             total,
-            np.array([len(row.neighbours), prior, row.thread_fraction]),
+            [len(row.neighbours), prior, row.thread_fraction],
         ]
     ).astype(np.float32)
 
