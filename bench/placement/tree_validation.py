@@ -74,6 +74,9 @@ def main() -> int:
         "variants": {name: vars(settings) for name, settings in VARIANTS.items()},
         "folds": folds,
         "mean": {n: round(statistics.fmean(f[n] for f in folds.values()), 4) for n in VARIANTS},
+        "folds_won": {
+            n: sum(1 for f in folds.values() if min(f, key=f.__getitem__) == n) for n in VARIANTS
+        },
         "seconds": round(time.monotonic() - started, 1),
         "command": "PYTHONPATH=src python bench/placement/tree_validation.py "
         + shlex.join(sys.argv[1:]),
