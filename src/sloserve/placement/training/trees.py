@@ -52,7 +52,7 @@ P_FLOOR = 0.05
 class TreeSettings:
     """Chosen by leave-one-training-kind-out validation on both GPUs' rows, the held-out kinds
     dropped first (bench/results/interference_tree_validation.json): leaves of one row beat
-    the study's three (mean MAE 0.059 against 0.061; 6 of 11 folds best), and more trees,
+    the study's three (mean MAE 0.059 against 0.061; best in 7 of 11 folds), and more trees,
     every feature per split, or weighing the GPUs equally did not help."""
 
     trees: int = 200
