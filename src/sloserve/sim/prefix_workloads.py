@@ -3,9 +3,10 @@ prompts. Each request carries its prompt's content ids (`WorkloadRequest.prefix_
 `prefix_block_tokens` tokens), so the engines' prefix caches and the gateway's prefix index see
 what repeats.
 
-Classes are assigned by tenant, as a deployment assigns them by API key: a tenant is the first
-content id of a trace request (its conversation or system prompt), a session's tenant in the
-generators; `class_for_tenant` maps tenants to classes the same way every run.
+Classes are assigned by tenant, as a deployment assigns them by API key: a trace request's
+tenant is its second content id (in the Mooncake trace every prompt starts with the same block,
+so the second one tells conversations apart), its only one when it has one, else its session;
+a session's tenant in the generators; `class_for_tenant` maps tenants to classes the same way every run.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def from_trace(
             share = class_for_tenant(_tenant(entry, index), classes)
         session = entry.session
         if session is None and entry.prefix_ids:
-            session = f"prefix-{entry.prefix_ids[0]}"
+            session = _tenant(entry, index)
         requests.append(
             workload.WorkloadRequest(
                 request_id=f"req-{index:06d}",
@@ -85,7 +86,7 @@ def from_trace(
 
 def _tenant(entry: trace_files.TraceEntry, index: int) -> str:
     if entry.prefix_ids:
-        return f"prefix-{entry.prefix_ids[0]}"
+        return f"prefix-{entry.prefix_ids[min(1, len(entry.prefix_ids) - 1)]}"
     if entry.session is not None:
         return entry.session
     return f"request-{index}"
