@@ -189,10 +189,19 @@ def acceptance(rows: list[dict[str, object]]) -> list[dict[str, object]]:
     checks: list[dict[str, object]] = []
     points = sorted({(r["workload"], r["engines"]) for r in rows}, key=str)
     for name, engines in points:
-        loads = sorted({r["load"] for r in rows if (r["workload"], r["engines"]) == (name, engines)})
+        loads = sorted(
+            {r["load"] for r in rows if (r["workload"], r["engines"]) == (name, engines)}
+        )
         for load in loads:
             base = [
-                _find(rows, workload=name, engines=engines, load=load, router=b, **{"class": "overall"})
+                _find(
+                    rows,
+                    workload=name,
+                    engines=engines,
+                    load=load,
+                    router=b,
+                    **{"class": "overall"},
+                )
                 for b in BASELINES
             ]
             found = [b for b in base if b is not None]
@@ -211,7 +220,8 @@ def acceptance(rows: list[dict[str, object]]) -> list[dict[str, object]]:
                 rows, workload=name, engines=engines, load=load, router="llm-d-prefix",
                 **{"class": "overall"},
             )  # fmt: skip
-            assert ours is not None and llm_d is not None
+            assert ours is not None
+            assert llm_d is not None
             best_goodput = float(best["goodput_rps"] or 0)  # type: ignore[arg-type]
             ratio = float(ours["goodput_rps"] or 0) / best_goodput if best_goodput else None  # type: ignore[arg-type]
             our_hit = float(ours["prefix_hit_rate"] or 0)  # type: ignore[arg-type]
@@ -243,9 +253,8 @@ def acceptance(rows: list[dict[str, object]]) -> list[dict[str, object]]:
             )
             break
         else:
-            checks.append(
-                {"workload": name, "engines": engines, "note": "no load made the best baseline drop below 0.9"}
-            )  # fmt: skip
+            note = "no load made the best baseline drop below 0.9"
+            checks.append({"workload": name, "engines": engines, "note": note})
     return checks
 
 

@@ -71,14 +71,20 @@ def test_the_guard_predicts_only_the_uncached_prefill_with_a_hit(make_request, l
     index.record(warm, "e0")
     request = _prefixed(make_request("r", prompt_tokens=4096 + BLOCK), list(range(9)))
     engines = [engine_state.EngineState(engine_id="e0", max_num_seqs=8)]
-    with_hit = list(
-        ttft_guard.predict_in_order(
-            ordered=[request], engines=engines, latency=latency, now_s=0.0, prefix=view
+    with_hit = next(
+        iter(
+            ttft_guard.predict_in_order(
+                ordered=[request], engines=engines, latency=latency, now_s=0.0, prefix=view
+            )
         )
-    )[0]
-    without = list(
-        ttft_guard.predict_in_order(ordered=[request], engines=engines, latency=latency, now_s=0.0)
-    )[0]
+    )
+    without = next(
+        iter(
+            ttft_guard.predict_in_order(
+                ordered=[request], engines=engines, latency=latency, now_s=0.0
+            )
+        )
+    )
     margin = ttft_guard.DEFAULT_MARGIN_S
     assert with_hit.predicted_ttft_s == pytest.approx(latency.prefill_time_s(BLOCK) + margin)
     assert without.predicted_ttft_s == pytest.approx(latency.prefill_time_s(4096 + BLOCK) + margin)
@@ -119,7 +125,9 @@ def test_the_guard_admits_a_long_cached_prompt_it_would_reject_cold(make_request
     assert latency.prefill_time_s(long) > classes.interactive.ttft_s
     sched = _prefix_scheduler(latency)
     engines = [engine_state.EngineState(engine_id="e0", max_num_seqs=8)]
-    warm = _prefixed(make_request("warm", slo_class=classes.batch, prompt_tokens=long), list(range(blocks)))
+    warm = _prefixed(
+        make_request("warm", slo_class=classes.batch, prompt_tokens=long), list(range(blocks))
+    )
     assert type(sched.submit(warm, engines)).__name__ == "Admitted"
     sched.dispatch(engines)
     assert sched.running == {"warm": "e0"}

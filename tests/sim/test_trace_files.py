@@ -2,6 +2,7 @@
 workloads, and requests longer than the context rejected instead of aborting a run."""
 
 import gzip
+import itertools
 import json
 from pathlib import Path
 
@@ -60,7 +61,10 @@ def test_the_generic_jsonl_carries_class_session_and_prefix_granularity(tmp_path
     [
         ("{not json", "line 2: not JSON"),
         ('{"arrival_s": 1, "prompt_tokens": 5}', "line 2: field 'output_tokens' is missing"),
-        ('{"arrival_s": 1, "prompt_tokens": 0, "output_tokens": 1}', "line 2: field 'prompt_tokens'"),
+        (
+            '{"arrival_s": 1, "prompt_tokens": 0, "output_tokens": 1}',
+            "line 2: field 'prompt_tokens'",
+        ),
         ('{"arrival_s": 1, "prompt_tokens": 2.5, "output_tokens": 1}', "whole number"),
         ('{"arrival_s": 1, "prompt_tokens": 5, "output_tokens": 1, "colour": 1}', "unknown field"),
         ('{"arrival_s": 1, "prompt_tokens": 5, "output_tokens": 1, "prefix_ids": "x"}', "integers"),
@@ -117,7 +121,7 @@ def test_multi_turn_sessions_resend_their_history():
         by_session.setdefault(request.session_id, []).append(request)
     for turns in by_session.values():
         turns.sort(key=lambda r: r.arrival_s)
-        for earlier, later in zip(turns, turns[1:], strict=False):
+        for earlier, later in itertools.pairwise(turns):
             assert later.prefix_ids[: len(earlier.prefix_ids)] == earlier.prefix_ids
             assert later.prompt_tokens > earlier.prompt_tokens
 
@@ -147,3 +151,29 @@ def test_a_request_longer_than_the_context_is_rejected_and_the_run_goes_on():
     served = [r for r in result.records if r.outcome is records.Outcome.SERVED]
     assert len(served) == 19
     assert sum(r.cached_tokens for r in served) > 0
+
+
+def test_sim_run_replays_a_trace_file_and_counts_the_over_long(tmp_path):
+    from click.testing import CliRunner
+
+    from sloserve.cli import sim as sim_command
+
+    path = _write(
+        tmp_path / "t.jsonl",
+        [
+            json.dumps({"arrival_s": 0, "prompt_tokens": 600, "output_tokens": 4,
+                        "prefix_ids": [1, 2], "class": "interactive"}),
+            json.dumps({"arrival_s": 1, "prompt_tokens": 900, "output_tokens": 4,
+                        "prefix_ids": [1, 2], "class": "interactive"}),
+            json.dumps({"arrival_s": 2, "prompt_tokens": 9000, "output_tokens": 4}),
+        ],
+    )  # fmt: skip
+    result = CliRunner().invoke(
+        sim_command.sim,
+        ["run", "--trace", str(path), "--policy", "scorpio-prefix", "--profile", "synthetic",
+         "--num-gpu-blocks-override", "4096", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["requests"] == 3
+    assert document["summary"]["overall"]["rejected"] == 1

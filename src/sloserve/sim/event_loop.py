@@ -94,9 +94,7 @@ class EventLoop:
             model=sim_config.model,
             policy_config=gateway,
             clock_source=self._clock,
-            prefix_capacity_tokens=(
-                engine_config.kv_capacity_tokens if gateway_prefixes else None
-            ),
+            prefix_capacity_tokens=(engine_config.kv_capacity_tokens if gateway_prefixes else None),
             prefix_attention=(
                 cluster.attention_figures(sim_config.profile) if gateway_prefixes else None
             ),

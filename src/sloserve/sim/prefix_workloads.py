@@ -6,7 +6,8 @@ what repeats.
 Classes are assigned by tenant, as a deployment assigns them by API key: a trace request's
 tenant is its second content id (in the Mooncake trace every prompt starts with the same block,
 so the second one tells conversations apart), its only one when it has one, else its session;
-a session's tenant in the generators; `class_for_tenant` maps tenants to classes the same way every run.
+a session's tenant in the generators; `class_for_tenant` maps tenants to classes the same way
+every run.
 """
 
 from __future__ import annotations
@@ -24,9 +25,7 @@ from sloserve.sim import trace_files, workload
 _ID_STRIDE = 1_000_000
 
 
-def class_for_tenant(
-    tenant: str, classes: Sequence[workload.ClassShare]
-) -> workload.ClassShare:
+def class_for_tenant(tenant: str, classes: Sequence[workload.ClassShare]) -> workload.ClassShare:
     """The class of `tenant`: a stable pick weighted by the classes' weights."""
     if not classes:
         raise ValueError("a workload needs at least one class")
