@@ -72,7 +72,7 @@ def build_workload(name: str, load: float, count: int) -> list[workload.Workload
             sessions=max(1, count // turns),
             turns=turns,
             session_rate_per_s=load / turns,
-            think_time_s=3.0,
+            think_time_s=2.0,
         ).build()
     if name == "shared-system":
         return prefix_workloads.SharedSystemPrompts(count=count, rate_rps=load).build()

@@ -35,15 +35,36 @@ def per_token_ms(profile: latency_profile.LatencyProfile) -> float:
     return (high.ms - low.ms) / (high.tokens - low.tokens)
 
 
+def attended_pairs(*, new_tokens: int, cached_tokens: int, chunk_tokens: int) -> int:
+    """(new token, earlier token) pairs beyond a fresh prompt's own chunk: every new token
+    attends over the cached tokens, and a prompt prefilled in chunks of `chunk_tokens` (0: one
+    chunk) attends in each chunk over the chunks before it, as the engine computes them."""
+    pairs = new_tokens * max(0, cached_tokens)
+    if chunk_tokens > 0 and new_tokens > chunk_tokens:
+        full, rest = divmod(new_tokens, chunk_tokens)
+        # chunk k (k ≥ 1) of `chunk_tokens` follows k earlier chunks
+        pairs += chunk_tokens * chunk_tokens * (full * (full - 1) // 2)
+        pairs += rest * full * chunk_tokens
+    return pairs
+
+
 def equivalent_tokens(
-    *, new_tokens: int, cached_tokens: int, ms_per_pair: float, ms_per_token: float
+    *,
+    new_tokens: int,
+    cached_tokens: int,
+    ms_per_pair: float,
+    ms_per_token: float,
+    chunk_tokens: int = 0,
 ) -> int:
-    """Prompt tokens of fresh prefill that cost what `new_tokens` after `cached_tokens` of
-    cached context cost: the new tokens plus their attention over the cache, in tokens."""
-    if cached_tokens <= 0 or ms_per_pair <= 0 or ms_per_token <= 0:
+    """Prompt tokens of fresh prefill, as a latency model prices them chunk by chunk, that cost
+    what `new_tokens` after `cached_tokens` of cached context cost: the new tokens plus their
+    attention over earlier context (`attended_pairs`), in tokens."""
+    if ms_per_pair <= 0 or ms_per_token <= 0:
         return new_tokens
-    extra = ms_per_pair * new_tokens * cached_tokens / ms_per_token
-    return new_tokens + round(extra)
+    pairs = attended_pairs(
+        new_tokens=new_tokens, cached_tokens=cached_tokens, chunk_tokens=chunk_tokens
+    )
+    return new_tokens + round(ms_per_pair * pairs / ms_per_token)
 
 
 def _least_squares_quadratic(points: list[tuple[float, float]]) -> float:

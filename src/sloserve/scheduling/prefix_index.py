@@ -86,10 +86,20 @@ class PrefixView:
     their attention over the cached ones: `attention_cost.equivalent_tokens`). Memoised until
     the index changes."""
 
-    def __init__(self, index: PrefixIndex, *, ms_per_pair: float, ms_per_token: float) -> None:
+    def __init__(
+        self,
+        index: PrefixIndex,
+        *,
+        ms_per_pair: float,
+        ms_per_token: float,
+        chunk_tokens: int = 0,
+    ) -> None:
         self.index = index
         self._ms_per_pair = ms_per_pair
         self._ms_per_token = ms_per_token
+        # the engines' prefill chunk (max_num_batched_tokens): a long prompt's later chunks
+        # attend over its earlier ones
+        self._chunk_tokens = chunk_tokens
         self._version = -1
         self._memo: dict[tuple[str, str], tuple[int, int]] = {}
 
@@ -106,6 +116,7 @@ class PrefixView:
                 cached_tokens=cached,
                 ms_per_pair=self._ms_per_pair,
                 ms_per_token=self._ms_per_token,
+                chunk_tokens=self._chunk_tokens,
             )
             found = self._memo[key] = (cached, prefill)
         return found

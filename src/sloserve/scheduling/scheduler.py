@@ -102,7 +102,10 @@ class Scheduler:
             self._prefixes = prefix_index.PrefixIndex(capacity_tokens=prefix_capacity_tokens)
             ms_per_pair, ms_per_token = prefix_attention or (0.0, 0.0)
             self._prefix_view = prefix_index.PrefixView(
-                self._prefixes, ms_per_pair=ms_per_pair, ms_per_token=ms_per_token
+                self._prefixes,
+                ms_per_pair=ms_per_pair,
+                ms_per_token=ms_per_token,
+                chunk_tokens=0 if latency is None else latency.max_batched_tokens,
             )
         self._meter: prefill_meter.PrefillMeter | None = None
         if policy_config.meter_prefill and latency is not None:

@@ -12,7 +12,7 @@ engine-side iteration policy of `sloserve.engine`.
 | `least-outstanding` | `fcfs` (forward at once, fewest requests) | `fcfs` |
 | `llm-d-prefix` | forward at once; llm-d's prefix-cache 3, queue 2, KV-utilization 2 | `fcfs` |
 | `cache-aware` | forward at once; vllm-router's `cache_aware` choice | `fcfs` |
-| `scorpio-prefix` | `scorpio`, prefix-aware guard and routing, + prefix-cache scorer | `credit` |
+| `scorpio-prefix` | `scorpio`, prefix-aware guard and routing, prefix affinity, prefix score | `credit` |
 
 The last five policies are the prefix-routing benchmark's (`bench/sim/prefix_routing.py`); those
 marked prefix-aware keep the gateway's prefix index (`scheduling.prefix_index`), fed with the
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from sloserve.engine import config
 from sloserve.scheduling import policy, request_queue
 from sloserve.scheduling.routing import plugins, round_robin
+from sloserve.scheduling.routing.filters import prefix_affinity
 from sloserve.scheduling.routing.scorers import (
     cache_aware,
     kv_utilization,
@@ -115,6 +116,7 @@ def _scorpio_prefix() -> policy.PolicyConfig:
         name="scorpio-prefix",
         routing_spec=dataclasses.replace(
             spec,
+            filters=(plugins.PluginSpec(type=prefix_affinity.NAME), *spec.filters),
             scorers=(
                 plugins.PluginSpec(type=predicted_completion.NAME),
                 plugins.PluginSpec(type=prefix_cache.NAME, weight=SCORPIO_PREFIX_WEIGHT),

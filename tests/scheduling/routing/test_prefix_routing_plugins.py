@@ -102,3 +102,35 @@ def test_prefix_plugins_need_the_schedulers_prefix_index(latency):
         ),
     )
     assert [scorer.name for _, scorer in built.scorers] == [prefix_cache.NAME]
+
+
+def _young_route(request, cached, *, waited_s=0.0):
+    route = _route(request, cached)
+    return dataclasses.replace(route, slack_s=request.ttft_s - waited_s)
+
+
+def test_prefix_affinity_keeps_only_the_engines_holding_most_of_the_prompt(make_request):
+    from sloserve.scheduling.routing.filters import prefix_affinity
+
+    request = make_request("r", prompt_tokens=1000)
+    engines = candidates(engine("e0"), engine("e1"), engine("e2"))
+    kept = prefix_affinity.PrefixAffinityFilter().filter(
+        _young_route(request, {"e0": 100, "e1": 800, "e2": 0}), engines
+    )
+    assert [c.engine.engine_id for c in kept] == ["e1"]
+
+
+def test_prefix_affinity_lets_go_once_the_request_has_waited_its_share(make_request):
+    from sloserve.scheduling.routing.filters import prefix_affinity
+
+    request = make_request("r", prompt_tokens=1000)
+    engines = candidates(engine("e0"), engine("e1"))
+    waited = 0.3 * request.ttft_s
+    kept = prefix_affinity.PrefixAffinityFilter(max_wait_share=0.25).filter(
+        _young_route(request, {"e0": 0, "e1": 900}, waited_s=waited), engines
+    )
+    assert len(kept) == 2
+    cold = prefix_affinity.PrefixAffinityFilter().filter(
+        _young_route(request, {"e0": 100, "e1": 0}), engines
+    )
+    assert len(cold) == 2

@@ -21,7 +21,7 @@ from typing import Any, cast
 from sloserve.scheduling import latency_model, prefill_meter, prefix_index, tpot_guard, ttft_guard
 from sloserve.scheduling.routing import contract, feasibility, pickers, profile, round_robin
 from sloserve.scheduling.routing.filters import prefill_meter as meter_filter
-from sloserve.scheduling.routing.filters import room
+from sloserve.scheduling.routing.filters import prefix_affinity, room
 from sloserve.scheduling.routing.filters import tpot_guard as tpot_filter
 from sloserve.scheduling.routing.filters import ttft_guard as ttft_filter
 from sloserve.scheduling.routing.scorers import (
@@ -105,6 +105,7 @@ def default_factories() -> dict[str, Factory]:
         load.NAME: _load,
         session_affinity.NAME: _session_affinity,
         prefix_cache.NAME: _prefix_cache,
+        prefix_affinity.NAME: _prefix_affinity,
         queue_depth.NAME: _queue,
         kv_utilization.NAME: _kv_utilization,
         cache_aware.NAME: _cache_aware,
@@ -318,6 +319,25 @@ def _prefix_cache(parameters: Mapping[str, Any], context: PluginContext) -> obje
     _parameters(prefix_cache.NAME, parameters, ())
     _prefix_index(prefix_cache.NAME, context)
     return prefix_cache.PrefixCacheScorer()
+
+
+def _prefix_affinity(parameters: Mapping[str, Any], context: PluginContext) -> object:
+    name = prefix_affinity.NAME
+    given = _parameters(name, parameters, ("minShare", "maxWaitShare"))
+    _prefix_index(name, context)
+    values = {
+        "minShare": given.get("minShare", prefix_affinity.DEFAULT_MIN_SHARE),
+        "maxWaitShare": given.get("maxWaitShare", prefix_affinity.DEFAULT_MAX_WAIT_SHARE),
+    }
+    for parameter, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise ValueError(f"routing plugin {name!r}: {parameter} must be a number in [0, 1]")
+    try:
+        return prefix_affinity.PrefixAffinityFilter(
+            min_share=float(values["minShare"]), max_wait_share=float(values["maxWaitShare"])
+        )
+    except ValueError as error:
+        raise ValueError(f"routing plugin {name!r}: {error}") from error
 
 
 def _queue(parameters: Mapping[str, Any], context: PluginContext) -> object:
