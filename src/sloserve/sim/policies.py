@@ -12,7 +12,7 @@ engine-side iteration policy of `sloserve.engine`.
 | `least-outstanding` | `fcfs` (forward at once, fewest requests) | `fcfs` |
 | `llm-d-prefix` | forward at once; llm-d's prefix-cache 3, queue 2, KV-utilization 2 | `fcfs` |
 | `cache-aware` | forward at once; vllm-router's `cache_aware` choice | `fcfs` |
-| `scorpio-prefix` | `scorpio`, prefix-aware guard and routing, prefix affinity, prefix score | `credit` |
+| `scorpio-prefix` | `scorpio`, prefix-aware guard, routing and affinity | `credit` |
 
 The last five policies are the prefix-routing benchmark's (`bench/sim/prefix_routing.py`); those
 marked prefix-aware keep the gateway's prefix index (`scheduling.prefix_index`), fed with the
