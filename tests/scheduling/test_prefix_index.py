@@ -152,3 +152,19 @@ def test_routing_sends_a_cached_prompt_back_to_the_engine_that_holds_it(make_req
     assert again.engine_id == placed.engine_id
     assert again.predicted_ttft_s is not None
     assert again.predicted_ttft_s < latency.prefill_time_s(4096)
+
+
+def test_a_cached_prompt_that_must_wait_is_not_judged_by_its_cold_prefill(
+    make_request, latency, classes
+):
+    from sloserve.scheduling.routing import feasibility
+
+    blocks = 56
+    request = _prefixed(make_request("r", prompt_tokens=blocks * BLOCK), list(range(blocks)))
+    engines = [engine_state.EngineState(engine_id="e0", max_num_seqs=8)]
+    feasible = feasibility.Feasibility(latency=latency, use_tpot_guard=False)
+    cold = feasible.unattainable(request, engines, 0.0)
+    warm = feasible.unattainable(request, engines, 0.0, {"e0": BLOCK})
+    assert cold is not None
+    assert cold.reason.value == "ttft_unattainable"
+    assert warm is None

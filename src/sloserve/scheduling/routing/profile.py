@@ -69,7 +69,9 @@ class RoutingProfile:
         if not candidates:
             rejection = None
             if self._feasible is not None:
-                rejection = self._feasible.unattainable(request, engines, now_s)
+                rejection = self._feasible.unattainable(
+                    request, engines, now_s, route.prefill_tokens
+                )
             return rejection or contract.Wait(reason="; ".join(blocked) or "no engines were given")
         totals = [0.0] * len(candidates)
         for weight, scorer in self.scorers:
