@@ -190,7 +190,9 @@ PREFIX_POLICY_NAMES = (
     "cache-aware",
     "scorpio-prefix",
 )
-POLICY_NAMES = (*_POLICIES, *PREFIX_POLICY_NAMES)
+# the policies of the SCORPIO benchmarks (`bench/sim/scorpio_repro.py`, `bench/sim/sim_speed.py`)
+SCORPIO_POLICY_NAMES = tuple(_POLICIES)
+POLICY_NAMES = (*SCORPIO_POLICY_NAMES, *PREFIX_POLICY_NAMES)
 
 
 def sim_policy(name: str) -> SimPolicy:
