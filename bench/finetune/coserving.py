@@ -75,7 +75,9 @@ def diurnal_workload(
 
 
 def _run(
-    policy: cosim.CoServingPolicy, requests: list[workload.WorkloadRequest], args: argparse.Namespace
+    policy: cosim.CoServingPolicy,
+    requests: list[workload.WorkloadRequest],
+    args: argparse.Namespace,
 ) -> tuple[cosim.CoServingResult, float]:
     sim_config = settings.SimulationConfig(
         policy="scorpio-full", profile=profiles.resolve(args.profile), engines=args.engines
@@ -173,7 +175,10 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "load_average_at_start": [round(x, 1) for x in os.getloadavg()],
         },
-        "build": f"{len(build_info.compiled_modules())} of {len(build_info.COMPILED_MODULES)} simulator modules compiled (mypyc)",
+        "build": (
+            f"{len(build_info.compiled_modules())} of {len(build_info.COMPILED_MODULES)} "
+            "simulator modules compiled (mypyc)"
+        ),
         "setup": {
             "profile": args.profile,
             "engines": args.engines,

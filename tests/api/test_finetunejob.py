@@ -9,8 +9,8 @@ a `# says: <text>` line the error must contain.
 from __future__ import annotations
 
 import json
-import uuid
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -140,4 +140,11 @@ def test_the_api_server_stores_the_sample_with_defaults_and_takes_a_status(
     table = kube_cluster.kubectl("get", "ftj", "-n", finetunejob_namespace).stdout
     header, row = table.splitlines()[:2]
     assert header.split()[:4] == ["NAME", "MODEL", "SERVICE", "PHASE"]
-    assert row.split()[:6] == ["support-adapter", "llama-8b-sim", "Throttled", "120/2000", "0.25", "5400.5"]
+    assert row.split()[:6] == [
+        "support-adapter",
+        "llama-8b-sim",
+        "Throttled",
+        "120/2000",
+        "0.25",
+        "5400.5",
+    ]

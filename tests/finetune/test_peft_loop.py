@@ -15,7 +15,7 @@ HAVE_EXTRA = all(importlib.util.find_spec(name) for name in ("torch", "transform
 
 @pytest.mark.skipif(HAVE_EXTRA, reason="the finetune extra is installed")
 def test_without_the_extra_it_says_how_to_install_it() -> None:
-    with pytest.raises(peft_loop.MissingExtra, match=r"sloserve\[finetune\]"):
+    with pytest.raises(peft_loop.MissingExtraError, match=r"sloserve\[finetune\]"):
         peft_loop.require_extra()
 
 

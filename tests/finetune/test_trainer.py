@@ -59,9 +59,7 @@ def test_a_new_trainer_resumes_from_the_checkpoint(tmp_path: Path) -> None:
     first = trainer.SimulatedTrainer(_settings(checkpoint_every=10), TABLE, now_s=0.0, store=store)
     first.advance(37 * STEP_S + 1e-9)
     first.pause(37 * STEP_S + 1e-9)  # a pause checkpoints every completed step
-    assert store.load() == trainer.Checkpoint(
-        step=37, tokens=37 * 2048, loss=first.status().loss
-    )
+    assert store.load() == trainer.Checkpoint(step=37, tokens=37 * 2048, loss=first.status().loss)
     second = trainer.SimulatedTrainer(_settings(), TABLE, now_s=500.0, store=store)
     assert second.status().completed_steps == 37
     second.advance(500.0 + 3 * STEP_S + 1e-9)

@@ -27,7 +27,6 @@ from sloserve.api.fields import (
 __all__ = [
     "DEFAULT_TARGET_MODULES",
     "MAX_LORA_RANK",
-    "ModelShape",
     "Adapter",
     "BaseModelSource",
     "Checkpoints",
@@ -37,6 +36,7 @@ __all__ = [
     "GpuBudget",
     "HubDataset",
     "ModelServiceRef",
+    "ModelShape",
     "PvcDataset",
     "Training",
     "Worker",
@@ -100,7 +100,9 @@ class Adapter(ApiModel):
     """LoRA scaling numerator (`lora_alpha`); default twice the rank."""
 
     target_modules: Annotated[
-        tuple[Annotated[str, Field(min_length=1, max_length=128, pattern=_MODULE_NAME_PATTERN)], ...],
+        tuple[
+            Annotated[str, Field(min_length=1, max_length=128, pattern=_MODULE_NAME_PATTERN)], ...
+        ],
         Field(min_length=1, max_length=64, json_schema_extra={"x-kubernetes-list-type": "set"}),
     ] = DEFAULT_TARGET_MODULES
     """Module names the adapter wraps; default the attention projections
@@ -141,7 +143,9 @@ class HubDataset(ApiModel):
     id: str = Field(min_length=1, max_length=253, pattern=_HUB_ID_PATTERN)
     """Hub id of the dataset, e.g. `tatsu-lab/alpaca`."""
 
-    split: str = Field(default="train", min_length=1, max_length=63, pattern=r"^[-._a-zA-Z0-9\[\]:%]+$")
+    split: str = Field(
+        default="train", min_length=1, max_length=63, pattern=r"^[-._a-zA-Z0-9\[\]:%]+$"
+    )
     """Split to train on."""
 
 
@@ -149,7 +153,9 @@ class Dataset(ApiModel):
     """Where the training data comes from: exactly one of `configMap`, `pvc`, `hub`."""
 
     model_config = ConfigDict(
-        json_schema_extra=cel.validations(cel.exactly_one("configMap", "pvc", "hub", what="dataset"))
+        json_schema_extra=cel.validations(
+            cel.exactly_one("configMap", "pvc", "hub", what="dataset")
+        )
     )
 
     config_map: ConfigMapDataset | None = None
@@ -261,9 +267,7 @@ class FineTuneJobSpec(ApiModel):
     gpu_budget: GpuBudget = Field(default_factory=GpuBudget, json_schema_extra={"default": {}})
     """GPUs and share of GPU time the job may take."""
 
-    checkpoints: Checkpoints = Field(
-        default_factory=Checkpoints, json_schema_extra={"default": {}}
-    )
+    checkpoints: Checkpoints = Field(default_factory=Checkpoints, json_schema_extra={"default": {}})
     """Where and how often the worker checkpoints."""
 
     worker: Worker = Field(default_factory=Worker, json_schema_extra={"default": {}})

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sloserve.api import finetunejob
+from sloserve.api import finetunejob, modelservice
 from sloserve.api.finetune_spec import FineTuneJobSpec
 from sloserve.api.finetune_status import FineTunePhase
 from sloserve.builders import labels
@@ -135,7 +135,7 @@ def worker_pod(
             "labels": {labels.MANAGED_BY: labels.MANAGER, JOB_LABEL: name},
             "ownerReferences": [
                 {
-                    "apiVersion": f"{finetunejob.modelservice.GROUP}/{finetunejob.modelservice.VERSION}",
+                    "apiVersion": modelservice.API_VERSION,
                     "kind": finetunejob.KIND,
                     "name": name,
                     "uid": uid,
@@ -167,7 +167,9 @@ def class_signals(
     return signals
 
 
-def phase_of(worker_state: str | None, decision: coserve.ThrottleDecision | None, *, max_share: float) -> FineTunePhase:
+def phase_of(
+    worker_state: str | None, decision: coserve.ThrottleDecision | None, *, max_share: float
+) -> FineTunePhase:
     """The job's phase from the worker's state and the throttle's decision."""
     if worker_state == "done":
         return FineTunePhase.SUCCEEDED

@@ -47,7 +47,7 @@ from sloserve.finetune import step_costs, trainer, worker
     "--data-file",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     default=None,
-    help="JSON lines with a \"text\" field (--mode peft; default random tokens).",
+    help='JSON lines with a "text" field (--mode peft; default random tokens).',
 )
 @click.option("--paused", is_flag=True, help="Start paused.")
 @click.option("--host", default="0.0.0.0", show_default=True)
@@ -101,7 +101,7 @@ def finetune_worker(
                 learning_rate=learning_rate,
                 data_file=data_file,
             )
-        except peft_loop.MissingExtra as error:
+        except peft_loop.MissingExtraError as error:
             raise click.ClickException(str(error)) from error
     if paused:
         loop.pause(now_s)

@@ -228,6 +228,6 @@ def register(registry: kopf.OperatorRegistry, *, interval_s: float) -> None:
     `interval_s` seconds."""
     for on_change in (kopf.on.create, kopf.on.update, kopf.on.resume):
         on_change(*_RESOURCE, registry=registry, id="reconcile-finetunejob")(reconcile)
-    kopf.timer(
-        *_RESOURCE, registry=registry, id="control-finetunejob", interval=interval_s
-    )(control)
+    kopf.timer(*_RESOURCE, registry=registry, id="control-finetunejob", interval=interval_s)(
+        control
+    )

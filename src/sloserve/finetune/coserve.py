@@ -166,7 +166,10 @@ class ThrottleController:
             self._share = ceiling
             reason = f"predicted interference caps the share at {ceiling:.2f}"
         return ThrottleDecision(
-            share=self._share, action=self._action(now_s, headroom), reason=reason, headroom=headroom
+            share=self._share,
+            action=self._action(now_s, headroom),
+            reason=reason,
+            headroom=headroom,
         )
 
     def _action(self, now_s: float, headroom: float | None) -> ThrottleAction:

@@ -90,12 +90,8 @@ def simulate(
         total_steps=2**31 - 1, micro_batch=config.micro_batch, seq_len=config.seq_len,
         rank=config.rank, checkpoint_every=2**31 - 1,
     )  # fmt: skip
-    workers = [
-        trainer.SimulatedTrainer(run_settings, costs, now_s=start_s) for _ in range(engines)
-    ]
-    throttles = [
-        coserve.ThrottleController(config.throttle, now_s=start_s) for _ in range(engines)
-    ]
+    workers = [trainer.SimulatedTrainer(run_settings, costs, now_s=start_s) for _ in range(engines)]
+    throttles = [coserve.ThrottleController(config.throttle, now_s=start_s) for _ in range(engines)]
     shares = [0.0] * engines
     if config.policy is CoServingPolicy.NAIVE:
         shares = [1.0] * engines

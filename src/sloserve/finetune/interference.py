@@ -47,9 +47,7 @@ class InterferenceTable:
         if document.get("schema") != SCHEMA:
             raise ValueError(f"not an interference table: schema {document.get('schema')!r}")
         self.gpu = str(document["gpu"])
-        self._inference = {
-            kind: _curve(points) for kind, points in document["inference"].items()
-        }
+        self._inference = {kind: _curve(points) for kind, points in document["inference"].items()}
         self._training = _curve(document["training"])
         if not self._inference:
             raise ValueError("the interference table has no inference kind")

@@ -33,23 +33,23 @@ from sloserve.finetune.trainer import (
     TrainerStatus,
 )
 
-__all__ = ["MissingExtra", "PeftTrainer", "require_extra"]
+__all__ = ["MissingExtraError", "PeftTrainer", "require_extra"]
 
 ADAPTER_DIR = "adapter"
 
 
-class MissingExtra(RuntimeError):
+class MissingExtraError(RuntimeError):
     """torch, transformers or peft is not installed."""
 
 
 def require_extra() -> tuple[Any, Any, Any]:
-    """torch, transformers and peft, imported now; `MissingExtra` says how to install them."""
+    """torch, transformers and peft, imported now; `MissingExtraError` says how to install them."""
     modules = []
     for name in ("torch", "transformers", "peft"):
         try:
             modules.append(importlib.import_module(name))
         except ImportError as error:
-            raise MissingExtra(
+            raise MissingExtraError(
                 f"the real training loop needs {name}: install the extra with "
                 "`pip install 'sloserve[finetune]'`, or run the worker with --mode sim"
             ) from error
@@ -106,7 +106,9 @@ class PeftTrainer:
         self._tokens = 0 if resumed is None else resumed.tokens
         self._loss = None if resumed is None else resumed.loss
         self._checkpoint_step = self._steps
-        self._state = TrainerState.DONE if self._steps >= settings.total_steps else TrainerState.RUNNING
+        self._state = (
+            TrainerState.DONE if self._steps >= settings.total_steps else TrainerState.RUNNING
+        )
         self._recent: collections.deque[tuple[float, int]] = collections.deque()
         self._now_s = now_s
         self._next_start_s = now_s
@@ -226,7 +228,7 @@ def _token_stream(model: str, data_file: Path | None, transformers: Any) -> _Tok
             text = json.loads(line)["text"]
         except (json.JSONDecodeError, KeyError, TypeError) as error:
             raise ValueError(
-                f"{data_file}:{number}: each line must be a JSON object with a \"text\" field"
+                f'{data_file}:{number}: each line must be a JSON object with a "text" field'
             ) from error
         ids.extend(tokenizer(text)["input_ids"])
     return _TokenStream(ids)

@@ -75,9 +75,7 @@ class StepCostTable:
         }
         self._batches = sorted({batch for batch, _ in grid})
         self._lengths = sorted({length for _, length in grid})
-        missing = [
-            (b, s) for b in self._batches for s in self._lengths if (b, s) not in grid
-        ]
+        missing = [(b, s) for b in self._batches for s in self._lengths if (b, s) not in grid]
         if missing:
             raise ValueError(
                 f"the step-cost table has no rank-{_BASE_RANK} point at (micro-batch, sequence) "

@@ -119,7 +119,9 @@ class CheckpointStore:
         self.directory.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_suffix(".partial")
         partial.write_text(
-            json.dumps({"step": checkpoint.step, "tokens": checkpoint.tokens, "loss": checkpoint.loss}),
+            json.dumps(
+                {"step": checkpoint.step, "tokens": checkpoint.tokens, "loss": checkpoint.loss}
+            ),
             encoding="utf-8",
         )
         os.replace(partial, self.path)

@@ -79,7 +79,11 @@ class Driver:
     """The trainer behind a lock, advanced by a thread on `clock` every `period_s`."""
 
     def __init__(
-        self, trainer: Trainer, *, clock: Callable[[], float] = time.monotonic, period_s: float = 0.05
+        self,
+        trainer: Trainer,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        period_s: float = 0.05,
     ) -> None:
         self._trainer = trainer
         self._clock = clock
@@ -157,7 +161,10 @@ class _Collector(prometheus_registry.Collector):
             "share": ("Share of GPU time the job may use (duty cycle).", status.share),
             "micro_batch": ("Sequences per step.", status.micro_batch),
             "paused": ("1 while paused.", 1.0 if status.state is TrainerState.PAUSED else 0.0),
-            "done": ("1 once every step has run.", 1.0 if status.state is TrainerState.DONE else 0.0),
+            "done": (
+                "1 once every step has run.",
+                1.0 if status.state is TrainerState.DONE else 0.0,
+            ),
         }
         if status.loss is not None:
             values["loss"] = ("Training loss of the last step.", status.loss)
