@@ -110,10 +110,10 @@ def simulate(
         more = loop.run_until(now_s)
         ended = loop.ended_since(seen)
         seen += len(ended)
+        # training is counted up to the last arrival in every policy, so their tokens compare
         for worker in workers:
-            worker.advance(now_s)
+            worker.advance(min(now_s, end_s))
         if now_s > end_s:
-            # the workload has stopped arriving: training is counted up to the last arrival
             continue
         if config.policy is CoServingPolicy.GUARDED:
             window.extend(ended)
@@ -130,7 +130,6 @@ def simulate(
                 shares[index] = decision.share
                 _apply(loop, workers[index], index, decision.share, table, now_s=now_s)
         timeline.append((now_s, sum(shares) / engines))
-    # training stops with the last arrival in every policy, so their tokens compare
     statuses = [worker.status() for worker in workers]
     request_records, _ = _finish(loop)
     return CoServingResult(
