@@ -89,3 +89,14 @@ def test_metrics_expose_progress_and_throttle(client: TestClient, clock: _Clock)
     assert 'sloserve_finetune_paused{job="adapter-a"} 0.0' in text
     assert "sloserve_finetune_tokens_per_second" in text
     assert "sloserve_finetune_loss" in text
+
+
+def test_a_worker_started_paused_runs_once_the_throttle_gives_it_a_share(
+    clock: _Clock, tmp_path: Path
+) -> None:
+    settings = trainer.TrainerSettings(total_steps=1000, micro_batch=4, seq_len=512)
+    loop = trainer.SimulatedTrainer(settings, TABLE, now_s=0.0)
+    loop.pause(0.0)
+    client = TestClient(worker.build_app(worker.Driver(loop, clock=clock), job="a"))
+    assert client.post("/control", json={"share": 0.5}).json()["state"] == "running"
+    assert client.post("/control", json={"share": 0.5, "paused": True}).json()["state"] == "paused"

@@ -37,6 +37,7 @@ logger = logging.getLogger("sloserve.operator.finetunejob")
 _RESOURCE = (modelservice.GROUP, modelservice.VERSION, finetunejob.PLURAL)
 _THROTTLE_KEY = "finetune_throttle"
 _PHASE_KEY = "finetune_phase"
+_EVICTED_KEY = "finetune_evicted"
 #: Attainment the throttle protects: a class below it is at risk.
 TARGET_ATTAINMENT = 0.98
 _HTTP_TIMEOUT_S = 3.0
@@ -101,25 +102,41 @@ async def reconcile(
             kopf.event(body, type="Warning", reason="ModelServiceNotFound", message=message)
             raise kopf.TemporaryError(message, delay=30) from error
         engine_labels = label_keys.selector_labels(parsed.model_service.name)
+    await _ensure_pod(
+        memo, body=body, name=name, namespace=space, spec=parsed, labels=engine_labels
+    )
+    patch.status["conditions"] = [
+        _condition("BaseModelResolved", "True", "Resolved", "the base model is known")
+    ]
+
+
+async def _ensure_pod(
+    memo: kopf.Memo,
+    *,
+    body: kopf.Body,
+    name: str,
+    namespace: str,
+    spec: FineTuneJobSpec,
+    labels: dict[str, str] | None,
+) -> None:
+    """Creates the worker pod unless it exists; a new worker resumes from the checkpoint."""
+    context = context_of(memo)
     pod = finetune_worker.worker_pod(
         name=name,
-        namespace=space,
+        namespace=namespace,
         uid=str(body.metadata.uid),
-        spec=parsed,
-        image=parsed.worker.image or context.defaults.sim_image,
-        engine_labels=engine_labels,
-        share=0.0 if parsed.model_service is not None else parsed.gpu_budget.max_share,
+        spec=spec,
+        image=spec.worker.image or context.defaults.sim_image,
+        engine_labels=labels,
+        share=0.0 if spec.model_service is not None else spec.gpu_budget.max_share,
     )
     core = client.CoreV1Api(context.api)
     try:
-        await _call(memo, core.create_namespaced_pod, space, pod)
+        await _call(memo, core.create_namespaced_pod, namespace, pod)
         kopf.event(body, type="Normal", reason="WorkerCreated", message=pod["metadata"]["name"])
     except ApiException as error:
         if error.status != _CONFLICT:
             raise
-    patch.status["conditions"] = [
-        _condition("BaseModelResolved", "True", "Resolved", "the base model is known")
-    ]
 
 
 def _throttle(memo: kopf.Memo, spec: FineTuneJobSpec) -> coserve.ThrottleController:
@@ -199,11 +216,20 @@ async def control(
         else:
             payload = {"paused": False, "share": parsed.gpu_budget.max_share}
         worker = await _call(memo, _worker_request, f"{base}/control", payload)
+    evicted = memo.get(_EVICTED_KEY, False)
+    served = parsed.model_service
+    if pod is None and evicted and served is not None and decision and decision.share > 0:
+        # headroom is back after an eviction: a new worker resumes from the checkpoint
+        engine_labels = label_keys.selector_labels(served.name)
+        await _ensure_pod(
+            memo, body=body, name=name, namespace=space, spec=parsed, labels=engine_labels
+        )
+        memo[_EVICTED_KEY] = False
     if decision is not None and decision.action is coserve.ThrottleAction.EVICT and pod is not None:
         # the worker checkpointed when it was paused; its GPU memory goes back to inference
         await _call(memo, core.delete_namespaced_pod, pod_name, space)
         kopf.event(body, type="Normal", reason="Evicted", message=decision.reason)
-        memo.pop(_THROTTLE_KEY, None)
+        memo[_EVICTED_KEY] = True
     changes = finetune_worker.status_patch(
         worker=worker,
         decision=decision,

@@ -4,8 +4,9 @@ trainer (the simulated one, or the real PEFT loop).
 - `GET /status`: the trainer's status as JSON (state, steps, checkpoint step, tokens per second,
   loss, share, micro-batch).
 - `POST /control`: `{"paused": true|false, "share": 0..1, "microBatch": n}`, any of them; the
-  operator's throttle writes `share` (0 pauses), a user's pause writes `paused`. A bad value is
-  refused (422) naming the field.
+  operator's throttle writes `share` (0 pauses, above 0 runs, a worker started `--paused`
+  included), a user's pause writes `paused` (which wins over a share in the same request). A
+  bad value is refused (422) naming the field.
 - `GET /metrics`: `sloserve_finetune_*` gauges, read from the trainer at each scrape.
 - `GET /health`: 200 while the server runs.
 
@@ -91,7 +92,6 @@ class Driver:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._throttled_to_zero = False
 
     def start(self) -> None:
         """Start the driver thread."""
@@ -117,18 +117,16 @@ class Driver:
             if request.micro_batch is not None:
                 self._trainer.set_micro_batch(request.micro_batch)
             if request.share is not None:
+                # the operator is the one writer of `share`: a share above 0 runs the job (a
+                # user's pause reaches the worker as `paused`, which wins below)
                 if request.share == 0:
-                    self._throttled_to_zero = True
                     self._trainer.pause(now_s)
                 else:
                     self._trainer.set_share(request.share)
-                    if self._throttled_to_zero and request.paused is None:
-                        self._throttled_to_zero = False
-                        self._trainer.resume(now_s)
+                    self._trainer.resume(now_s)
             if request.paused is True:
                 self._trainer.pause(now_s)
             elif request.paused is False:
-                self._throttled_to_zero = False
                 self._trainer.resume(now_s)
             return self._trainer.status()
 
