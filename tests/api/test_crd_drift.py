@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 
-from sloserve.api import crd, crd_files
+from sloserve.api import crd, crd_files, finetunejob
 from sloserve.cli import crds as crds_command
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -20,13 +20,14 @@ def test_committed_crds_equal_what_the_models_generate() -> None:
 
 def test_the_generated_file_is_named_group_underscore_plural() -> None:
     names = [generated.name for generated in crd_files.generated_files()]
-    assert names == ["sloserve.io_modelservices.yaml"]
+    assert names == ["sloserve.io_modelservices.yaml", "sloserve.io_finetunejobs.yaml"]
 
 
 def test_the_yaml_reads_back_as_the_definition() -> None:
-    (generated,) = crd_files.generated_files()
-    assert generated.content.startswith(crd_files.HEADER)
-    assert yaml.safe_load(generated.content) == crd.modelservice_crd()
+    modelservices, finetunejobs = crd_files.generated_files()
+    assert modelservices.content.startswith(crd_files.HEADER)
+    assert yaml.safe_load(modelservices.content) == crd.modelservice_crd()
+    assert yaml.safe_load(finetunejobs.content) == finetunejob.finetunejob_crd()
 
 
 def test_rendering_is_deterministic() -> None:
@@ -37,7 +38,11 @@ def test_rendering_is_deterministic() -> None:
 def test_writes_into_every_target_and_reports_only_changes(tmp_path: Path) -> None:
     targets = [tmp_path / "crds", tmp_path / "chart" / "crds"]
     written = crd_files.write_files(targets)
-    assert written == [target / "sloserve.io_modelservices.yaml" for target in targets]
+    assert written == [
+        target / name
+        for target in targets
+        for name in ("sloserve.io_modelservices.yaml", "sloserve.io_finetunejobs.yaml")
+    ]
     assert crd_files.find_drift(targets) == []
     assert crd_files.write_files(targets) == []
 
@@ -51,6 +56,9 @@ def test_finds_missing_and_changed_files(tmp_path: Path) -> None:
         crd_files.Drift(path=edited_file, kind=crd_files.DriftKind.CHANGED),
         crd_files.Drift(
             path=empty / "sloserve.io_modelservices.yaml", kind=crd_files.DriftKind.MISSING
+        ),
+        crd_files.Drift(
+            path=empty / "sloserve.io_finetunejobs.yaml", kind=crd_files.DriftKind.MISSING
         ),
     ]
 

@@ -15,7 +15,7 @@ SCORPIO_CLASSES = {"interactive": (0.5, 0.05), "standard": (3.0, 0.03), "batch":
 
 
 def _sample_files() -> list[Path]:
-    return sorted(SAMPLES.glob("*.yaml"))
+    return sorted(SAMPLES.glob("modelservice-*.yaml"))
 
 
 def _load(name: str) -> modelservice.ModelService:

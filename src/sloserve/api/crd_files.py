@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from sloserve.api import crd, modelservice
+from sloserve.api import crd, finetunejob, modelservice
 
 __all__ = [
     "HEADER",
@@ -89,6 +89,10 @@ def generated_files() -> tuple[GeneratedFile, ...]:
         GeneratedFile(
             name=f"{modelservice.GROUP}_{modelservice.PLURAL}.yaml",
             content=render_yaml(crd.modelservice_crd()),
+        ),
+        GeneratedFile(
+            name=f"{modelservice.GROUP}_{finetunejob.PLURAL}.yaml",
+            content=render_yaml(finetunejob.finetunejob_crd()),
         ),
     )
 

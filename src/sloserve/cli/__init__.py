@@ -19,6 +19,7 @@ _SUBCOMMANDS: dict[str, str] = {
     "dev": "sloserve_dev.cli:dev",
     "engine-sim": "sloserve.cli.engine_sim:engine_sim",
     "epp": "sloserve.cli.epp:epp",
+    "finetune-worker": "sloserve.cli.finetune_worker:finetune_worker",
     "sim": "sloserve.cli.sim:sim",
     "operator": "sloserve.cli.operator:operator",
     "gateway": "sloserve.cli.gateway:gateway",

@@ -370,6 +370,22 @@ class InferencePoolSettings(_Group):
     )
 
 
+class FineTuneSettings(_Group):
+    """The FineTuneJob controller: LoRA fine-tuning beside inference, throttled by the inference
+    classes' SLO headroom."""
+
+    enabled: bool = Field(
+        default=False,
+        description="Run the FineTuneJob controller (default off: it needs the FineTuneJob CRD "
+        "and rights to create pods).",
+    )
+    control_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds between two throttle decisions of a job (default 5).",
+    )
+
+
 class LoggingSettings(_Group):
     """What the operator logs."""
 
@@ -399,6 +415,7 @@ class OperatorSettings(BaseSettings):
     leader_election: LeaderElectionSettings = Field(default_factory=LeaderElectionSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     inference_pools: InferencePoolSettings = Field(default_factory=InferencePoolSettings)
+    finetune: FineTuneSettings = Field(default_factory=FineTuneSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @model_validator(mode="after")

@@ -120,6 +120,7 @@ class EventLoop:
         # arrival times in order, then infinity: the next arrival is one index away
         self._arrival_times = [request.arrival_s for request in self._requests] + [math.inf]
         self._records: dict[str, records.RequestRecord] = {}
+        self._ended: list[records.RequestRecord] = []
         self._dispatched_at: dict[str, float] = {}
         self._predicted_ttft: dict[str, float | None] = {}
         self._snapshots: list[engine_state.EngineState] | None = None
@@ -132,13 +133,7 @@ class EventLoop:
 
     def run(self) -> tuple[tuple[records.RequestRecord, ...], RunCounters]:
         """Simulate until every request has ended; the records are in arrival order."""
-        while True:
-            bound_s = min(self._arrival_times[self._arrived], self._recheck_s)
-            now_s = min(bound_s, self._next_engine_event(bound_s))
-            if now_s == math.inf:
-                break
-            self._iterations += 1
-            self._handle_instant(now_s)
+        self.run_until(math.inf)
         ordered = tuple(self._records[request.request_id] for request in self._workload)
         counters = RunCounters(
             dispatch_calls=self._dispatch_calls,
@@ -146,6 +141,47 @@ class EventLoop:
             loop_iterations=self._iterations,
         )
         return ordered, counters
+
+    def run_until(self, stop_s: float) -> bool:
+        """Simulate every instant up to `stop_s` (inclusive); returns whether any is left after.
+
+        Between two calls the caller may change an engine's slowdown (`set_slowdown`), as a
+        co-located job throttled from outside changes it; `run` is `run_until(inf)`.
+        """
+        while True:
+            bound_s = min(self._arrival_times[self._arrived], self._recheck_s)
+            # engines run their silent steps no further than the stop: the caller may change
+            # their slowdown there
+            due_s = self._next_engine_event(min(bound_s, stop_s))
+            now_s = min(bound_s, due_s)
+            if now_s == math.inf:
+                return False
+            if now_s > stop_s:
+                return True
+            self._iterations += 1
+            self._handle_instant(now_s)
+
+    @property
+    def engine_count(self) -> int:
+        """How many engines the cluster has."""
+        return len(self._engines)
+
+    def held(self, index: int) -> int:
+        """Requests sent to engine `index` that have not finished."""
+        return self._engines[index].held
+
+    def set_slowdown(self, index: int, slowdown: float) -> None:
+        """Engine `index`'s co-location slowdown from its next step on (its step in flight ends
+        as it was timed)."""
+        self._engines[index].core.timer.slowdown = slowdown
+        self._snapshots = None
+        # an engine that got faster may have its next event before the bound kept for it
+        self._refresh_next_event(index)
+
+    def ended_since(self, start: int) -> list[records.RequestRecord]:
+        """The records of requests that ended (served or rejected), in the order they ended,
+        from the `start`-th on."""
+        return self._ended[start:]
 
     def _handle_instant(self, now_s: float) -> None:
         """Engine events, then arrivals, then a dispatch if something changed and requests wait."""
@@ -255,6 +291,7 @@ class EventLoop:
             cached_tokens=stats.cached_tokens,
             predicted_ttft_s=self._predicted_ttft.pop(request_id),
         )
+        self._ended.append(self._records[request_id])
 
     def _snapshot_all(self, now_s: float) -> list[engine_state.EngineState]:
         """Every engine's state at `now_s` (cached until something changes at this instant)."""
@@ -341,6 +378,7 @@ class EventLoop:
             ended_s=rejection.at_s,
             reject_reason=rejection.reason.value,
         )
+        self._ended.append(self._records[request.request_id])
 
     def _stuck(self) -> None:
         waiting = self._scheduler.queued
