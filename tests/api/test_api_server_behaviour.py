@@ -57,7 +57,7 @@ def test_samples_apply_cleanly_and_get_shows_the_printer_columns(
     table = kube_cluster.kubectl("get", "msvc", "-n", namespace).stdout.splitlines()
     assert table[0].split() == ["NAME", "MODEL", "REPLICAS", "READY", "ATTAINMENT", "AGE"]
     rows = {line.split()[0]: line.split() for line in table[1:]}
-    for path in sorted(SAMPLES.glob("*.yaml")):
+    for path in sorted(SAMPLES.glob("modelservice-*.yaml")):
         written = _sample(path)
         row = rows[written["metadata"]["name"]]
         assert row[1] == written["spec"]["model"], path.name
