@@ -36,6 +36,4 @@ def test_prefill_never_predicts_less_for_more_tokens(latency):
 
 def test_prefill_model_refuses_a_negative_slope():
     with pytest.raises(ValueError, match="prefill slope_s_per_token"):
-        latency_model.PrefillModel(
-            threshold_tokens=10, floor_s=0.01, slope_s_per_token=-1e-5
-        )
+        latency_model.PrefillModel(threshold_tokens=10, floor_s=0.01, slope_s_per_token=-1e-5)

@@ -160,6 +160,18 @@ class LatencyModel:
             time_s += self.prefill.predict_s(remainder) + self.cpu_overhead_s
         return time_s
 
+    def prompt_prefill_time_s(self, tokens: int) -> float:
+        """Time to prefill ONE prompt of `tokens` tokens, chunked: `prefill_time_s` plus what
+        each chunk's attention over the chunks before it costs (the quadratic term over the
+        whole prompt, less that of each chunk alone). `prefill_time_s` leaves it out because it
+        is also asked about queues of separate prompts, which do not attend to each other."""
+        time_s = self.prefill_time_s(tokens)
+        full_chunks, remainder = divmod(max(tokens, 0), self.max_batched_tokens)
+        if full_chunks == 0:
+            return time_s
+        within_chunks = full_chunks * self.max_batched_tokens**2 + remainder**2
+        return time_s + self.prefill.quadratic_s_per_token2 * (tokens * tokens - within_chunks)
+
     def decode_step_time_s(self, batch: float, context: float) -> float:
         """Time of one decode step of `batch` sequences of mean context `context`."""
         return self.decode.predict_s(batch, context) + self.cpu_overhead_s
