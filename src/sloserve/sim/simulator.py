@@ -12,11 +12,14 @@ from sloserve.sim import event_loop, records, settings, summary, workload
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SimulationResult:
-    """Every request's record (in arrival order), the run's summary and the loop's counters."""
+    """Every request's record (in arrival order), the run's summary and the loop's counters;
+    with online calibration, the calibrator's factors after each engine step it observed
+    (the step's start time, prefill factor, decode factor)."""
 
     records: tuple[records.RequestRecord, ...]
     summary: summary.RunSummary
     counters: event_loop.RunCounters
+    calibration_trace: tuple[tuple[float, float, float], ...] = ()
 
 
 def simulate(
@@ -27,7 +30,11 @@ def simulate(
     Raises ValueError for an empty workload, a duplicate request id, or a request the engines
     cannot hold (longer than `max_model_len`).
     """
-    request_records, counters = event_loop.EventLoop(requests, sim_config).run()
+    loop = event_loop.EventLoop(requests, sim_config)
+    request_records, counters = loop.run()
     return SimulationResult(
-        records=request_records, summary=summary.summarize(request_records), counters=counters
+        records=request_records,
+        summary=summary.summarize(request_records),
+        counters=counters,
+        calibration_trace=tuple(loop.calibration_trace),
     )
