@@ -248,10 +248,19 @@ def _acceptance(rows: list[dict[str, object]]) -> dict[str, object]:
             "static_vs_oracle_goodput": round(_gap(static, oracle, "goodput_rps"), 4),
             "static_vs_oracle_attainment": round(_gap(static, oracle, "attainment"), 4),
             "requests_after_warmup": calibrated["requests_after_warmup"],
+            # |gap| <= 3 %: the target read literally; calibration can also do better
+            # than the "oracle", a static fit of the true profile that keeps the fit's own
+            # misses of the simulated steps, which calibration corrects as well
             "within_3pct_of_oracle_after_warmup": float(str(calibrated["requests_after_warmup"]))
             > 0
             and abs(_gap(calibrated, oracle, "goodput_rps_after_warmup")) <= 0.03
             and abs(_gap(calibrated, oracle, "attainment_after_warmup")) <= 0.03,
+            "no_worse_than_oracle_by_3pct_after_warmup": float(
+                str(calibrated["requests_after_warmup"])
+            )
+            > 0
+            and _gap(calibrated, oracle, "goodput_rps_after_warmup") >= -0.03
+            and _gap(calibrated, oracle, "attainment_after_warmup") >= -0.03,
         }
     return out
 
