@@ -18,13 +18,16 @@ def modelservice_crd(kube_cluster: handle.ClusterHandle) -> None:
     kube_cluster.kubectl("apply", "-f", str(REPO / "crds"))
 
     def established() -> bool:
-        condition = kube_cluster.kubectl(
+        # Before the API server writes any condition the filter has no list to filter, and
+        # kubectl exits non-zero: not established yet, look again.
+        result = kube_cluster.kubectl(
             "get",
             "crd/modelservices.sloserve.io",
             "-o",
             'jsonpath={.status.conditions[?(@.type=="Established")].status}',
-        ).stdout
-        return condition.strip() == "True"
+            check=False,
+        )
+        return result.returncode == 0 and result.stdout.strip() == "True"
 
     # `kubectl wait` fails outright if it looks before the API server wrote any condition.
     eventually(established, what="the ModelService CRD to be established")
