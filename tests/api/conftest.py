@@ -25,14 +25,7 @@ def modelservice_crd(kube_cluster: Any) -> str:
         "-",
         input=manifest,
     )
-    # A jsonpath wait, not --for=condition: right after the create the CRD may have no
-    # conditions yet, which kubectl's condition wait reports as an error instead of waiting.
-    kube_cluster.kubectl(
-        "wait",
-        "--for=jsonpath={.status.conditions[?(@.type=='Established')].status}=True",
-        "--timeout=60s",
-        f"crd/{crd.CRD_NAME}",
-    )
+    kube_cluster.wait_for_crd(crd.CRD_NAME)
     return crd.CRD_NAME
 
 
