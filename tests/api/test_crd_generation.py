@@ -141,7 +141,7 @@ def test_defaults_are_those_of_the_models(definition: dict[str, Any]) -> None:
     nodes = dict(_nodes(_spec_schema(definition)))
     assert nodes[".replicas"]["default"] == 1
     assert nodes[".engine.port"]["default"] == 8000
-    assert nodes[".engine.profile"]["default"] == spec.DEFAULT_PROFILE
+    assert nodes[".engine.profile"]["default"] == spec.AUTO_PROFILE
     assert nodes[".placement"]["default"] == {}
     assert nodes[".placement.maxPredictedSlowdown"]["default"] == 1.25
     assert "default" not in nodes[".engine.args"]

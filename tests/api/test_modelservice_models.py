@@ -63,7 +63,7 @@ def test_fills_the_documented_defaults() -> None:
     parsed = spec.ModelServiceSpec.model_validate(_spec())
     assert parsed.replicas == 1
     assert parsed.engine.port == 8000
-    assert parsed.engine.profile == spec.DEFAULT_PROFILE == "h100-llama3-8b"
+    assert parsed.engine.profile == spec.AUTO_PROFILE == "auto"
     assert parsed.placement == spec.Placement(
         interference_aware=False, max_predicted_slowdown=1.25, scheduler_name=None
     )

@@ -80,7 +80,7 @@ def test_objectives_above_the_best_case_prefill_are_attainable() -> None:
 
 
 def test_classes_without_a_prompt_bound_cannot_be_checked() -> None:
-    spec = make_spec()
+    spec = make_spec(engine={"profile": "h100-llama3-8b"})
     check = check_profile(spec, known=KNOWN, prefill_time_s=_prefill_s)
     assert check.checked_classes == ()
     assert _condition(_status(check), "SLOAttainable")[:2] == (
@@ -130,3 +130,54 @@ def test_the_prefill_chunk_follows_max_num_batched_tokens() -> None:
 
     # Smaller chunks pay the per-step overhead more often.
     assert best_prefill_s(["--max-num-batched-tokens", "512"]) > best_prefill_s([])
+
+
+def _auto_spec(model: str, **engine: object) -> object:
+    return make_spec(
+        model=model,
+        engine={"kind": "vllm", "image": "vllm/vllm-openai:v0.32.0", "gpus": 1, **engine},
+        sloClasses=[{"name": "c", "ttft": "2s", "tpot": "50ms", "maxPromptTokens": 4096}],
+        defaultClass="c",
+    )
+
+
+def test_auto_chooses_the_exact_profile_and_says_how() -> None:
+    check = ProfileBook().check(
+        _auto_spec("meta-llama/Llama-3.1-8B-Instruct", gpuProduct="NVIDIA-H200")
+    )
+
+    resolved, reason, message = _condition(_status(check), "ProfileResolved")
+    assert (resolved, reason) == (ConditionStatus.TRUE, "ProfileChosen")
+    assert check.chosen == "h200-llama3-8b"
+    assert message == "exact: profile h200-llama3-8b (exact)"
+    assert _condition(_status(check), "SLOAttainable")[0] is ConditionStatus.TRUE
+
+
+def test_auto_scales_the_same_shape_from_another_gpu_and_names_the_ratios() -> None:
+    check = ProfileBook().check(
+        _auto_spec("meta-llama/Llama-3.1-8B-Instruct", gpuProduct="NVIDIA-A100-SXM4-80GB")
+    )
+
+    assert (check.resolved, check.rule, check.chosen) == (True, "nearest-gpu", "h100-llama3-8b")
+    assert "prefill ×3.17" in check.detail
+    assert "decode ×1.64" in check.detail
+
+
+def test_auto_with_nothing_that_fits_is_a_condition_with_the_reason_not_a_fault() -> None:
+    check = ProfileBook().check(_auto_spec("meta-llama/Llama-3.1-70B", gpuProduct="NVIDIA-H200"))
+    status = _status(check)
+
+    resolved, reason, message = _condition(status, "ProfileResolved")
+    assert (resolved, reason) == (ConditionStatus.FALSE, "NoProfileFits")
+    assert "no profile fits meta-llama/Llama-3.1-70B" in message
+    assert "conservative prior h200-qwen2.5-32b" in message
+    # Served from the calibrated prior, so not degraded for it.
+    assert _condition(status, "Degraded")[0] is ConditionStatus.FALSE
+    assert _condition(status, "SLOAttainable")[:2] == (ConditionStatus.UNKNOWN, "NoProfileFits")
+
+
+def test_auto_never_borrows_another_models_profile_for_an_unknown_model() -> None:
+    check = ProfileBook().check(_auto_spec("acme/house-model-9b", gpuProduct="NVIDIA-H200"))
+
+    assert (check.resolved, check.chosen) == (False, None)
+    assert "not in the catalogue of known model shapes" in check.detail

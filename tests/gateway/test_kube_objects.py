@@ -29,6 +29,28 @@ def test_a_modelservice_defines_its_model_classes_profile_and_batch_limit() -> N
     assert (definition.profile, definition.max_num_seqs) == ("synthetic", 64)
 
 
+def _with_engine(model: str = "meta-llama/Llama-3.1-8B-Instruct", **engine: object) -> dict:
+    spec = {**MODELSERVICE["spec"], "model": model, "engine": engine}
+    return {**MODELSERVICE, "spec": spec}
+
+
+def test_profile_auto_predicts_with_the_profile_the_operator_reports() -> None:
+    definition = kube_objects.modelservice_definition(
+        _with_engine(kind="sim", gpuProduct="NVIDIA-A100-SXM4-80GB")
+    )
+    assert (definition.profile, definition.profile_rule) == ("h100-llama3-8b", "nearest-gpu")
+    assert definition.prefill_scale == pytest.approx(989 / 312)
+    assert definition.decode_scale == pytest.approx(3.35 / 2.04)
+
+
+def test_profile_auto_with_nothing_that_fits_starts_from_the_conservative_prior() -> None:
+    definition = kube_objects.modelservice_definition(
+        _with_engine("acme/house-model", kind="sim", gpuProduct="NVIDIA-H200")
+    )
+    # Not the 8B profile of the default: the announced prior, with rule "none".
+    assert (definition.profile, definition.profile_rule) == ("h200-qwen2.5-32b", "none")
+
+
 def test_an_invalid_modelservice_is_refused_naming_it() -> None:
     broken = {**MODELSERVICE, "spec": {**MODELSERVICE["spec"], "defaultClass": "gold"}}
     with pytest.raises(ValueError, match="team-a/llama"):

@@ -89,10 +89,10 @@ def latency() -> latency_model.LatencyModel:
     a, b, c, d = DECODE_COEFFICIENTS_MS
     return latency_model.LatencyModel(
         prefill=latency_model.PrefillModel(
+            # Where the line 0.02·C + 2 ms reaches the 10 ms floor.
             threshold_tokens=400,
             floor_s=PREFILL_FLOOR_MS / 1e3,
             slope_s_per_token=PREFILL_SLOPE_MS_PER_TOKEN / 1e3,
-            intercept_s=PREFILL_INTERCEPT_MS / 1e3,
         ),
         decode=latency_model.DecodeStepModel(
             batch_context_s=a / 1e3, batch_s=b / 1e3, context_s=c / 1e3, constant_s=d / 1e3

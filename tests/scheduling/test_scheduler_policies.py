@@ -437,3 +437,20 @@ def test_at_arrival_admission_keeps_headroom_the_recheck_does_not_ask_for(
 def test_an_admission_headroom_outside_zero_to_one_is_refused():
     with pytest.raises(ValueError, match="admission_headroom must be at least 0 and below 1"):
         dataclasses.replace(policy.preset("scorpio"), admission_headroom=1.0)
+
+
+def test_a_replaced_latency_model_decides_from_then_on(make_request, latency, classes):
+    # A 2000-token interactive prompt: rejected on a model whose prefill is 40x as slow (1.7 s
+    # against 500 ms), admitted on the true one (43 ms).
+    slow = latency.scaled(prefill=40.0, decode=1.0)
+    sched, _ = _scheduler("scorpio", slow)
+    request = make_request("r0", slo_class=classes.interactive, prompt_tokens=2_000)
+
+    refused = sched.submit(request, [_engine()])
+    sched.set_latency(latency)
+    admitted = sched.submit(
+        make_request("r1", slo_class=classes.interactive, prompt_tokens=2_000), [_engine()]
+    )
+
+    assert isinstance(refused, outcomes.Rejected)
+    assert isinstance(admitted, outcomes.Admitted)

@@ -22,6 +22,7 @@ from sloserve.api.quantities import parse_quantity
 from sloserve.api.security import ContainerSecurityContext
 
 __all__ = [
+    "AUTO_PROFILE",
     "DEFAULT_PROFILE",
     "GPU_ENGINE_KINDS",
     "GPU_PRODUCT_LABEL",
@@ -31,7 +32,10 @@ __all__ = [
     "EngineKind",
 ]
 
-#: Latency profile used for admission predictions when the spec names none.
+#: `engine.profile` that asks for the profile to be chosen from the model and GPU (the default).
+AUTO_PROFILE = "auto"
+#: The engine simulator's own default timing (the hardware a `sim` engine pretends to be when
+#: nothing else says).
 DEFAULT_PROFILE = "h100-llama3-8b"
 #: The node label that `engine.gpuProduct` is matched against (set by NVIDIA's GPU feature
 #: discovery).
@@ -213,9 +217,14 @@ class Engine(ApiModel):
     )
     """Pipeline stages (vLLM's `--pipeline-parallel-size`); default 1."""
 
-    profile: DnsLabel = DEFAULT_PROFILE
-    """Name of the measured latency profile used to predict TTFT and TPOT for admission; an
-    unknown name shows as the condition `ProfileResolved=False` (`ProfileUnknown`)."""
+    profile: DnsLabel = AUTO_PROFILE
+    """Name of the measured latency profile used to predict TTFT and TPOT for admission, or
+    `auto` (the default): chosen from `model` and `gpuProduct` (same shape and GPU; else the same
+    shape on another GPU scaled by data-sheet ratios; else another size within 2x of the
+    parameters scaled by their ratio). An unknown name shows as the condition
+    `ProfileResolved=False` (`ProfileUnknown`); `auto` with nothing that fits as
+    `ProfileResolved=False` (`NoProfileFits`), and predictions then start from a conservative
+    prior that the gateway calibrates online."""
 
     model_source: ModelSource | None = None
     """The weights to load: a hub repository or a directory inside the model cache; default

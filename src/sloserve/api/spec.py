@@ -15,12 +15,13 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from sloserve.api import cel, durations
 
 # The engine's types are re-exported: callers read the whole spec's vocabulary from here.
-from sloserve.api.engine import DEFAULT_PROFILE, Engine, EngineKind
+from sloserve.api.engine import AUTO_PROFILE, DEFAULT_PROFILE, Engine, EngineKind
 from sloserve.api.env import EnvVar
 from sloserve.api.fields import INT32_MAX, ApiModel, DnsLabel, DurationText
 from sloserve.api.pod_overlay import GPU_RESOURCE, Resources
 
 __all__ = [
+    "AUTO_PROFILE",
     "DEFAULT_PROFILE",
     "GPU_RESOURCE",
     "MAX_DRAIN_SECONDS",

@@ -14,6 +14,7 @@ import posixpath
 
 from sloserve.api import engine_flags
 from sloserve.api.spec import Engine, EngineKind
+from sloserve.builders import profile_choice
 from sloserve.builders.errors import SpecError
 
 __all__ = [
@@ -57,7 +58,8 @@ def engine_args(*, model: str, engine: Engine, listen_host: str = LISTEN_HOST) -
     local path say); `--revision` comes from `modelSource.revision`; `--served-model-name` is
     always the model id, since that is what clients send; `--host` is `listen_host`;
     `--tensor-parallel-size` is written when above one and `--pipeline-parallel-size` when
-    above one; a `sim` engine gets `--profile` from `engine.profile` unless `engine.args` sets
+    above one; a `sim` engine gets `--profile` from `engine.profile` (for `auto`, the profile
+    chosen for the model, or the simulator's default when none fits) unless `engine.args` sets
     it. Raises SpecError naming `engine.args` when it sets a flag the operator derives from
     another field (the API server refuses such a spec already; this guards specs that never
     passed it).
@@ -81,5 +83,5 @@ def engine_args(*, model: str, engine: Engine, listen_host: str = LISTEN_HOST) -
     if engine.pipeline_parallel_size_or_default > 1:
         args.append(f"--pipeline-parallel-size={engine.pipeline_parallel_size_or_default}")
     if engine.kind is EngineKind.SIM and not engine_flags.sets_flag(engine.args, ("--profile",)):
-        args.append(f"--profile={engine.profile}")
+        args.append(f"--profile={profile_choice.simulated_profile(model=model, engine=engine)}")
     return (*args, *engine.args)

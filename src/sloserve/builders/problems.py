@@ -113,7 +113,8 @@ def _pod_problems(
 
 def _profile_problems(targets: Targets) -> list[Problem]:
     check = targets.profile
-    if check is None or check.resolved:
+    # `auto` with nothing that fits is served from a calibrated prior: a condition, not a fault.
+    if check is None or check.resolved or check.rule != "named":
         return []
     return [Problem(Reason.PROFILE_UNKNOWN, profile_unknown_message(check))]
 

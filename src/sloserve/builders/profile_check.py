@@ -1,10 +1,12 @@
 """Whether a ModelService's latency profile exists, and whether its TTFT objectives can be met
 on it at all.
 
-The gateway predicts every TTFT and TPOT from `engine.profile`; a name it cannot resolve leaves
-the model unservable (503), and a class whose TTFT objective is below the best-case prefill of
-its longest prompt (an empty engine, nothing queued) is rejected or missed on every such request.
-Pure: the caller resolves the profile and passes what it found.
+The gateway predicts every TTFT and TPOT from the profile `sloserve.builders.profile_choice`
+chooses; a name it cannot resolve leaves the model unservable (503), `auto` with nothing that fits
+leaves it predicted from a conservative prior until calibrated, and a class whose TTFT objective
+is below the best-case prefill of its longest prompt (an empty engine, nothing queued) is
+rejected or missed on every such request. Pure: the caller resolves the profile and passes what
+it found.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 
 from sloserve.api.spec import ModelServiceSpec
+from sloserve.scheduling.profile_resolution import ProfileResolution
 
 __all__ = ["InfeasibleClass", "ProfileCheck", "check_profile"]
 
@@ -38,9 +41,12 @@ class ProfileCheck:
     """What the operator found about a spec's profile.
 
     Attributes:
-        profile: `engine.profile`.
+        profile: `engine.profile` (a name, or `auto`).
         known: every profile name that resolves, sorted.
-        resolved: whether `profile` is one of them.
+        resolved: whether a profile was found (`profile` is one of `known`, or `auto` chose one).
+        chosen: the profile predictions use when resolved (`profile` itself unless `auto`).
+        rule: how it was chosen ("named", "exact", "nearest-gpu", "nearest-size", "none").
+        detail: what the choice was, or why nothing fits (for `auto`).
         checked_classes: names of the classes with `maxPromptTokens` (the ones that could be
             checked); empty when the profile is unknown.
         infeasible: the checked classes whose TTFT objective cannot be met, in spec order.
@@ -49,6 +55,9 @@ class ProfileCheck:
     profile: str
     known: tuple[str, ...]
     resolved: bool
+    chosen: str | None = None
+    rule: str = "named"
+    detail: str = ""
     checked_classes: tuple[str, ...] = ()
     infeasible: tuple[InfeasibleClass, ...] = ()
 
@@ -58,14 +67,25 @@ def check_profile(
     *,
     known: Sequence[str],
     prefill_time_s: Callable[[int], float] | None,
+    resolution: ProfileResolution | None = None,
 ) -> ProfileCheck:
-    """Checks `spec.engine.profile` against `known` names, and, with the profile's
-    `prefill_time_s(tokens)` (best case: an idle engine), every class that declares
-    `maxPromptTokens`. `prefill_time_s` is None when the profile did not resolve."""
+    """Checks the chosen profile (`resolution`, default: `spec.engine.profile` by name) against
+    `known` names, and, with its `prefill_time_s(tokens)` (best case: an idle engine), every
+    class that declares `maxPromptTokens`. `prefill_time_s` is None when the profile did not
+    resolve."""
     profile = spec.engine.profile
     names = tuple(sorted(known))
-    if prefill_time_s is None or profile not in names:
-        return ProfileCheck(profile=profile, known=names, resolved=False)
+    if resolution is None:
+        resolution = ProfileResolution(profile=profile, rule="named")
+    chosen = resolution.profile
+    if prefill_time_s is None or chosen is None or chosen not in names:
+        return ProfileCheck(
+            profile=profile,
+            known=names,
+            resolved=False,
+            rule=resolution.rule,
+            detail=resolution.message,
+        )
     checked: list[str] = []
     infeasible: list[InfeasibleClass] = []
     for slo_class in spec.slo_classes:
@@ -86,6 +106,9 @@ def check_profile(
         profile=profile,
         known=names,
         resolved=True,
+        chosen=chosen,
+        rule=resolution.rule,
+        detail=resolution.message,
         checked_classes=tuple(checked),
         infeasible=tuple(infeasible),
     )

@@ -17,7 +17,7 @@ from sloserve.api.status import (
     ModelServiceStatus,
     PodPlacement,
 )
-from sloserve.builders import labels, problems
+from sloserve.builders import labels, problems, profile_choice
 from sloserve.builders.profile_check import ProfileCheck
 from sloserve.builders.status_inputs import Observation, Reason, ReconcileFailure, Targets
 
@@ -103,6 +103,21 @@ def _profile_verdicts(
     """`ProfileResolved` and `SLOAttainable`, when the spec was valid enough to check."""
     if check is None:
         return []
+    if not check.resolved and check.rule != "named":
+        detail = (
+            f"{check.detail}; predictions start from the conservative prior "
+            f"{profile_choice.CONSERVATIVE_PRIOR}, calibrated online by the gateway"
+        )
+        return [
+            (
+                ConditionType.PROFILE_RESOLVED,
+                (ConditionStatus.FALSE, Reason.NO_PROFILE_FITS, detail),
+            ),
+            (
+                ConditionType.SLO_ATTAINABLE,
+                (ConditionStatus.UNKNOWN, Reason.NO_PROFILE_FITS, "no profile to check against"),
+            ),
+        ]
     if not check.resolved:
         unknown = problems.profile_unknown_message(check)
         return [
@@ -115,13 +130,17 @@ def _profile_verdicts(
                 (ConditionStatus.UNKNOWN, Reason.PROFILE_UNKNOWN, "no profile to check against"),
             ),
         ]
-    found = (ConditionStatus.TRUE, Reason.PROFILE_FOUND, f"profile {check.profile}")
+    found = (
+        (ConditionStatus.TRUE, Reason.PROFILE_FOUND, f"profile {check.profile}")
+        if check.rule == "named"
+        else (ConditionStatus.TRUE, Reason.PROFILE_CHOSEN, f"{check.rule}: {check.detail}")
+    )
     if check.infeasible:
         attainable = (
             ConditionStatus.FALSE,
             Reason.TTFT_BELOW_BEST_CASE_PREFILL,
             "; ".join(entry.describe() for entry in check.infeasible)
-            + f" on profile {check.profile}: those requests miss their TTFT even on an idle "
+            + f" on profile {check.chosen}: those requests miss their TTFT even on an idle "
             "engine; raise the ttft, lower maxPromptTokens or serve on faster GPUs",
         )
     elif check.checked_classes:
@@ -129,7 +148,7 @@ def _profile_verdicts(
             ConditionStatus.TRUE,
             Reason.OBJECTIVES_ATTAINABLE,
             f"classes {', '.join(check.checked_classes)}: the ttft of each is above the "
-            f"best-case prefill of its maxPromptTokens on profile {check.profile}",
+            f"best-case prefill of its maxPromptTokens on profile {check.chosen}",
         )
     else:
         attainable = (

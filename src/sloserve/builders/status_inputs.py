@@ -38,6 +38,8 @@ class Reason(enum.StrEnum):
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     PROFILE_FOUND = "ProfileFound"
     PROFILE_UNKNOWN = "ProfileUnknown"
+    PROFILE_CHOSEN = "ProfileChosen"
+    NO_PROFILE_FITS = "NoProfileFits"
     OBJECTIVES_ATTAINABLE = "ObjectivesAttainable"
     TTFT_BELOW_BEST_CASE_PREFILL = "TTFTBelowBestCasePrefill"
     NO_PROMPT_BOUND = "NoPromptBound"

@@ -11,6 +11,7 @@ import logging
 
 from sloserve.api import engine_flags
 from sloserve.api.spec import ModelServiceSpec
+from sloserve.builders import profile_choice
 from sloserve.builders.profile_check import ProfileCheck, check_profile
 from sloserve.engine import profiles, synthetic_profile
 from sloserve.scheduling import latency_fit, latency_model, profile_files
@@ -36,32 +37,41 @@ class ProfileBook:
 
     def __init__(self) -> None:
         self._known = (*profile_files.available_profiles(), synthetic_profile.NAME)
-        self._models: dict[tuple[str, int], latency_model.LatencyModel | None] = {}
+        self._models: dict[tuple[str, int, float], latency_model.LatencyModel | None] = {}
 
     @property
     def known(self) -> tuple[str, ...]:
         """Every profile name `engine.profile` may take."""
         return self._known
 
-    def _model(self, name: str, chunk_tokens: int) -> latency_model.LatencyModel | None:
-        key = (name, chunk_tokens)
+    def _model(
+        self, name: str, chunk_tokens: int, prefill_scale: float = 1.0
+    ) -> latency_model.LatencyModel | None:
+        key = (name, chunk_tokens, prefill_scale)
         if key not in self._models:
             try:
                 profile = profiles.resolve(name)
                 fitted = latency_fit.fit_latency_model(profile, max_batched_tokens=chunk_tokens)
-                self._models[key] = fitted.model
+                self._models[key] = fitted.model.scaled(prefill=prefill_scale, decode=1.0)
             except ValueError as error:
                 logger.warning("latency profile %r cannot be used: %s", name, error)
                 self._models[key] = None
         return self._models[key]
 
     def check(self, spec: ModelServiceSpec) -> ProfileCheck:
-        """Whether the spec's profile resolves, and which classes' TTFT objectives are below
-        the best-case prefill of their `maxPromptTokens` on it."""
-        name = spec.engine.profile
-        model = self._model(name, _chunk_tokens(spec.engine.args)) if name in self._known else None
+        """Whether the spec's profile resolves (by name, or chosen for `auto`), and which
+        classes' TTFT objectives are below the best-case prefill of their `maxPromptTokens` on
+        it."""
+        resolution = profile_choice.choose_profile(model=spec.model, engine=spec.engine)
+        name = resolution.profile
+        model = (
+            self._model(name, _chunk_tokens(spec.engine.args), resolution.prefill_scale)
+            if name is not None and name in self._known
+            else None
+        )
         return check_profile(
             spec,
             known=self._known,
-            prefill_time_s=model.prefill_time_s if model is not None else None,
+            prefill_time_s=model.prompt_prefill_time_s if model is not None else None,
+            resolution=resolution,
         )

@@ -228,6 +228,11 @@ class EngineCore:
     def step_in_flight(self) -> StepView | None:
         """The step being computed (planning one if the engine is free and has work)."""
         self._start_step_if_idle()
+        return self.current_step()
+
+    def current_step(self) -> StepView | None:
+        """The step being computed, None when none is (never plans one: an observer's look,
+        like an engine's own per-step timing, changes nothing)."""
         plan = self._step
         if plan is None:
             return None

@@ -42,12 +42,23 @@ class ModelDefinition:
     `max_num_seqs`: the engines' batch limit (vLLM's `--max-num-seqs`), which their metrics do not
     publish. `max_model_len`: the engines' context limit (vLLM's `--max-model-len`), None when the
     source does not say (the gateway then reads it from the engines' `/v1/models`).
+    `prefill_scale`, `decode_scale`: factors on the profile's times when it was chosen for
+    another GPU or model size (`sloserve.builders.profile_choice`); `profile_rule` how it was
+    chosen ("none": nothing fits and `profile` is the conservative prior).
     """
 
     classes: classify.ModelClasses
     profile: str
     max_num_seqs: int = 256
     max_model_len: int | None = None
+    prefill_scale: float = 1.0
+    decode_scale: float = 1.0
+    profile_rule: str = "named"
+
+    @property
+    def latency_key(self) -> tuple[str, float, float]:
+        """What the model's latency model is built from."""
+        return (self.profile, self.prefill_scale, self.decode_scale)
 
     @property
     def model(self) -> str:

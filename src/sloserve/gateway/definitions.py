@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 from sloserve.api import spec
+from sloserve.builders import profile_choice
 from sloserve.gateway import classify, datastore
 from sloserve.scheduling import slo
 
@@ -34,9 +36,18 @@ def model_definition(
 
 
 def from_spec(model_spec: spec.ModelServiceSpec) -> datastore.ModelDefinition:
-    return model_definition(
+    """The model of a ModelService, predicted with the profile the operator reports too
+    (`profile_choice`): named, chosen for `auto`, or the conservative prior when none fits."""
+    resolution = profile_choice.choose_profile(model=model_spec.model, engine=model_spec.engine)
+    definition = model_definition(
         model=model_spec.model,
         slo_classes=model_spec.slo_classes,
         default_class=model_spec.default_class,
-        profile=model_spec.engine.profile,
+        profile=resolution.profile or profile_choice.CONSERVATIVE_PRIOR,
+    )
+    return dataclasses.replace(
+        definition,
+        prefill_scale=resolution.prefill_scale,
+        decode_scale=resolution.decode_scale,
+        profile_rule=resolution.rule,
     )

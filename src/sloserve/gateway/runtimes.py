@@ -78,12 +78,13 @@ class Runtimes:
             if current is not None:
                 self._retire(current)
             return
-        if current is not None and current.record.definition.profile == record.definition.profile:
+        definition = record.definition
+        if current is not None and current.record.definition.latency_key == definition.latency_key:
             current.update(record)
             self._publish_targets(record)
             return
         try:
-            latency = self._latency_of(record.definition.profile) if self._policy.predicts else None
+            latency = self._latency_of(definition) if self._policy.predicts else None
         except (LookupError, ValueError) as error:
             self.unavailable[model] = f"model {model!r} cannot be scheduled: {error}"
             log.error("%s", self.unavailable[model])
@@ -125,11 +126,14 @@ class Runtimes:
             self._retire(model_runtime)
         await asyncio.gather(*self._stopping, return_exceptions=True)
 
-    def _latency_of(self, profile: str) -> latency_model.LatencyModel:
+    def _latency_of(self, definition: datastore.ModelDefinition) -> latency_model.LatencyModel:
+        profile = definition.profile
         fitted = self._fitted.get(profile)
         if fitted is None:
             fitted = self._fitted[profile] = self._fit(profile)
-        return fitted
+        if definition.prefill_scale == definition.decode_scale == 1.0:
+            return fitted
+        return fitted.scaled(prefill=definition.prefill_scale, decode=definition.decode_scale)
 
     def _forget_unused_fits(self) -> None:
         in_use = {model_runtime.record.definition.profile for model_runtime in self.all()}

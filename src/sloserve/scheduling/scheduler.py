@@ -82,7 +82,6 @@ class Scheduler:
         self._output_lengths = output_lengths or output_length.OutputLengthEstimator()
         self._queue = request_queue.RequestQueue(policy_config.order)
         self._running: dict[str, _Running] = {}
-        self._ttft_latency = latency if policy_config.use_ttft_guard else None
         # the share of a TTFT target an admission must leave free: only at arrival, under slot
         # waits
         self._admission_headroom = (
@@ -107,6 +106,18 @@ class Scheduler:
                 ms_per_token=ms_per_token,
                 chunk_tokens=0 if latency is None else latency.max_batched_tokens,
             )
+        self._routing_plugins = routing_plugins
+        self._use_latency(latency)
+
+    def set_latency(self, latency: latency_model.LatencyModel) -> None:
+        """Predict with `latency` from now on (online calibration's refit); every guard, meter
+        and scorer that holds the model is rebuilt, so decisions never mix two models."""
+        self._use_latency(latency)
+
+    def _use_latency(self, latency: latency_model.LatencyModel | None) -> None:
+        policy_config = self._policy
+        routing_plugins = self._routing_plugins
+        self._ttft_latency = latency if policy_config.use_ttft_guard else None
         self._meter: prefill_meter.PrefillMeter | None = None
         if policy_config.meter_prefill and latency is not None:
             self._meter = prefill_meter.PrefillMeter(

@@ -29,9 +29,11 @@ from dataclasses import dataclass
 
 from sloserve.engine import events
 from sloserve.scheduling import (
+    calibration,
     clock,
     context_length,
     engine_state,
+    latency_model,
     outcomes,
     prefix_blocks,
     scheduler,
@@ -47,6 +49,11 @@ class RunCounters:
     dispatch_calls: int
     engine_events: int
     loop_iterations: int
+
+
+# A chunked-prefill step counts towards the prefill factor when its predicted prefill part is at
+# least this share of the step (else the decode part's error would be read as prefill's).
+_PREFILL_DOMINATES = 0.7
 
 
 class EventLoop:
@@ -90,20 +97,32 @@ class EventLoop:
         ]
         gateway = self._policy.gateway
         self._clock = clock.ManualClock(self._workload[0].arrival_s)
+        believed = sim_config.predictor_profile or sim_config.profile
+        latency = (
+            cluster.fitted_latency(believed, engine_config.max_num_batched_tokens)
+            if gateway.predicts
+            else None
+        )
+        # The gateway's online calibration: engine steps observed at the loop's instants, its
+        # model replaced in the scheduler whenever the calibrator republishes it.
+        self._calibrator = (
+            calibration.LatencyCalibrator(latency, sim_config.calibration_settings)
+            if sim_config.calibrate and latency is not None
+            else None
+        )
         self._scheduler = scheduler.Scheduler(
             model=sim_config.model,
             policy_config=gateway,
             clock_source=self._clock,
             prefix_capacity_tokens=(engine_config.kv_capacity_tokens if gateway_prefixes else None),
-            prefix_attention=(
-                cluster.attention_figures(sim_config.profile) if gateway_prefixes else None
-            ),
-            latency=(
-                cluster.fitted_latency(sim_config.profile, engine_config.max_num_batched_tokens)
-                if gateway.predicts
-                else None
-            ),
+            prefix_attention=(cluster.attention_figures(believed) if gateway_prefixes else None),
+            latency=latency,
         )
+        self._speed_changes = sorted(sim_config.speed_changes)
+        self._speed_changes_known = sim_config.speed_changes_known
+        self._believed_latency = latency
+        # (time, prefill factor, decode factor) after each observed step
+        self.calibration_trace: list[tuple[float, float, float]] = []
         self._engines = cluster.build_engines(
             profile=sim_config.profile,
             engine_config=engine_config,
@@ -112,6 +131,8 @@ class EventLoop:
             context_refresh_s=sim_config.context_refresh_s,
         )
         self._engine_index = {engine.engine_id: index for index, engine in enumerate(self._engines)}
+        # start time of the step last observed on each engine (calibration)
+        self._observed_step = [-math.inf] * len(self._engines)
         # A lower bound of each engine's next event time (infinity: idle).
         self._next_event = [math.inf] * len(self._engines)
         self._recheck_interval_s = sim_config.recheck_interval_s
@@ -150,6 +171,11 @@ class EventLoop:
         """
         while True:
             bound_s = min(self._arrival_times[self._arrived], self._recheck_s)
+            if self._speed_changes and self._speed_changes[0][0] <= min(bound_s, stop_s):
+                change_s = self._speed_changes[0][0]
+                if self._next_engine_event(change_s) >= change_s:
+                    self._change_speed(change_s)
+                    continue
             # engines run their silent steps no further than the stop: the caller may change
             # their slowdown there
             due_s = self._next_engine_event(min(bound_s, stop_s))
@@ -261,6 +287,27 @@ class EventLoop:
         # No step ended by now_s: the engine's next event time has not moved.
         return False
 
+    def _change_speed(self, now_s: float) -> None:
+        """Every engine's steps from `now_s` on take the next factor's times (the gateway is not
+        told); the engines are brought to `now_s` first, so steps before keep their speed."""
+        _, factor = self._speed_changes.pop(0)
+        self._snapshot_all(now_s)
+        for index, engine in enumerate(self._engines):
+            engine.core.timer.time_scale = factor
+            self._refresh_next_event(index)
+        self._snapshots = None
+        believed = self._believed_latency
+        if self._speed_changes_known and believed is not None:
+            # time_scale stretches the whole step, CPU overhead included
+            self._scheduler.set_latency(
+                latency_model.LatencyModel(
+                    prefill=believed.prefill.scaled(factor),
+                    decode=believed.decode.scaled(factor),
+                    cpu_overhead_s=believed.cpu_overhead_s * factor,
+                    max_batched_tokens=believed.max_batched_tokens,
+                )
+            )
+
     def _refresh_next_event(self, index: int) -> None:
         due = self._engines[index].core.next_event_time()
         self._next_event[index] = math.inf if due is None else due
@@ -272,6 +319,8 @@ class EventLoop:
         finished = self._scheduler.finish(
             request_id, outcomes.FinishOutcome.SERVED, output_tokens=stats.output_tokens
         )
+        if self._calibrator is not None:
+            self._observe_step(self._engine_index[engine.engine_id])
         request = finished.request
         self._records[request_id] = records.RequestRecord(
             request_id=request_id,
@@ -292,6 +341,51 @@ class EventLoop:
             predicted_ttft_s=self._predicted_ttft.pop(request_id),
         )
         self._ended.append(self._records[request_id])
+
+    def _observe_step(self, index: int) -> None:
+        """What an engine's own per-step timing shows, fed to the gateway's calibrator: the
+        step in flight, once, against the calibrated model's time for the same work."""
+        calibrator = self._calibrator
+        assert calibrator is not None
+        engine = self._engines[index]
+        step = engine.core.current_step()
+        if step is None or step.start == self._observed_step[index]:
+            return
+        self._observed_step[index] = step.start
+        model = calibrator.model
+        slowdown = engine.core.timer.slowdown
+        observed_s = step.end - step.start
+        decode_s = (
+            slowdown * model.decode.predict_s(step.decode_batch, step.decode_context_mean)
+            if step.decode_batch
+            else 0.0
+        )
+        # A chunked-prefill step reads the weights once: its prefill part is what P more token
+        # rows cost beside the batch's B (the engine simulator composes it the same way).
+        batch = step.decode_batch
+        prefill_s = (
+            slowdown
+            * (
+                model.prefill.predict_s(step.prefill_tokens + batch)
+                - (model.prefill.predict_s(batch) if batch else 0.0)
+            )
+            if step.prefill_tokens
+            else 0.0
+        )
+        changed = False
+        if step.prefill_tokens == 0:
+            changed = calibrator.observe_decode(
+                predicted_s=decode_s + model.cpu_overhead_s, observed_s=observed_s
+            )
+        elif prefill_s >= _PREFILL_DOMINATES * (prefill_s + decode_s):
+            # the decode part's share is predicted by the (calibrated) decode factor
+            changed = calibrator.observe_prefill(
+                predicted_s=prefill_s + decode_s + model.cpu_overhead_s, observed_s=observed_s
+            )
+        if changed:
+            self._scheduler.set_latency(calibrator.model)
+        state = calibrator.state()
+        self.calibration_trace.append((step.start, state.prefill.factor, state.decode.factor))
 
     def _snapshot_all(self, now_s: float) -> list[engine_state.EngineState]:
         """Every engine's state at `now_s` (cached until something changes at this instant)."""
@@ -350,6 +444,8 @@ class EventLoop:
             self._snapshots = None
             for index in touched:
                 self._refresh_next_event(index)
+                if self._calibrator is not None:
+                    self._observe_step(index)
 
     def _engine_hashes(self, request_id: str) -> tuple[int, ...]:
         """The request's prompt blocks hashed at the engines' block size (none when its

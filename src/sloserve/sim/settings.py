@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, field
 
-from sloserve.scheduling import latency_profile
+from sloserve.scheduling import calibration, latency_profile
 from sloserve.sim import cluster, policies
 
 
@@ -28,6 +28,13 @@ class SimulationConfig:
     context_refresh_s: float = 0.5
     recheck_interval_s: float | None = None
     model: str = "llama-3-8b"
+    predictor_profile: latency_profile.LatencyProfile | None = None
+    calibrate: bool = False
+    calibration_settings: calibration.CalibrationSettings = field(
+        default_factory=calibration.CalibrationSettings
+    )
+    speed_changes: tuple[tuple[float, float], ...] = ()
+    speed_changes_known: bool = False
 
     def __post_init__(self) -> None:
         policies.sim_policy(self.policy)
@@ -38,6 +45,12 @@ class SimulationConfig:
                 f"slowdowns has {len(self.slowdowns)} values for {self.engines} engines: give one "
                 "per engine, one for all, or none"
             )
+        for at_s, factor in self.speed_changes:
+            if not (factor > 0 and at_s >= 0):
+                raise ValueError(
+                    f"speed_changes: ({at_s!r}, {factor!r}) needs a time at or after 0 and a "
+                    "factor above zero"
+                )
         if self.recheck_interval_s is not None and not self.recheck_interval_s > 0:
             raise ValueError(
                 f"recheck_interval_s must be above zero or None, got {self.recheck_interval_s!r}"

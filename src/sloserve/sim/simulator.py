@@ -12,11 +12,14 @@ from sloserve.sim import event_loop, records, settings, summary, workload
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SimulationResult:
-    """Every request's record (in arrival order), the run's summary and the loop's counters."""
+    """Every request's record (in arrival order), the run's summary and the loop's counters;
+    with online calibration, the calibrator's factors after each engine step it observed
+    (the step's start time, prefill factor, decode factor)."""
 
     records: tuple[records.RequestRecord, ...]
     summary: summary.RunSummary
     counters: event_loop.RunCounters
+    calibration_trace: tuple[tuple[float, float, float], ...] = ()
 
 
 def simulate(
@@ -28,7 +31,11 @@ def simulate(
     the engines' `max_model_len` is not an error: it is recorded as rejected with reason
     prompt_too_long, as vLLM answers it with a 400.
     """
-    request_records, counters = event_loop.EventLoop(requests, sim_config).run()
+    loop = event_loop.EventLoop(requests, sim_config)
+    request_records, counters = loop.run()
     return SimulationResult(
-        records=request_records, summary=summary.summarize(request_records), counters=counters
+        records=request_records,
+        summary=summary.summarize(request_records),
+        counters=counters,
+        calibration_trace=tuple(loop.calibration_trace),
     )
