@@ -14,7 +14,7 @@ from sloserve.sim import settings, workload
 @functools.cache
 def _run(policy: cosim.CoServingPolicy) -> cosim.CoServingResult:
     requests = workload.build_workload(
-        count=2000, rate_rps=60.0, limits=workload.SCORPIO_LIMITS, seed=3
+        count=2000, rate_rps=40.0, limits=workload.SCORPIO_LIMITS, seed=3
     )
     sim_config = settings.SimulationConfig(
         policy="scorpio-full", profile=profiles.resolve("h200-llama3-8b"), engines=2
