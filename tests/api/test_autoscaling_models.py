@@ -49,7 +49,8 @@ def test_a_class_target_overrides_the_overall_one_for_that_class_only() -> None:
 
 def test_zero_min_replicas_is_allowed_for_scale_to_zero() -> None:
     scaling = spec.ModelServiceSpec.model_validate(_spec(minReplicas=0, maxReplicas=1)).autoscaling
-    assert scaling is not None and scaling.min_replicas == 0
+    assert scaling is not None
+    assert scaling.min_replicas == 0
 
 
 def test_without_autoscaling_the_spec_keeps_its_fixed_replicas() -> None:
@@ -100,4 +101,6 @@ def test_the_status_records_a_decision_in_camel_case() -> None:
     assert dumped["desiredReplicas"] == 3
     assert dumped["predictedCapacityRps"] == 2.5
     with pytest.raises(pydantic.ValidationError, match="reason"):
-        autoscaling.AutoscalingStatus(desired_replicas=1, recommended_replicas=1, reason="no spaces")
+        autoscaling.AutoscalingStatus(
+            desired_replicas=1, recommended_replicas=1, reason="no spaces"
+        )

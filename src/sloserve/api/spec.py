@@ -23,10 +23,10 @@ from sloserve.api.pod_overlay import GPU_RESOURCE, Resources
 
 __all__ = [
     "DEFAULT_PROFILE",
-    "Autoscaling",
     "GPU_RESOURCE",
     "MAX_DRAIN_SECONDS",
     "MAX_SLO_CLASSES",
+    "Autoscaling",
     "Engine",
     "EngineKind",
     "EnvVar",
