@@ -4,10 +4,12 @@ with every class at its target attainment.
 A steady-state model of one engine under arrival rate λ of a fixed mix (shares w_k, mean prompt
 P_k and output O_k tokens per class):
 
-- prefill takes a share ρ = λ·Σ w_k·T_prefill(P_k) of the engine's time; decode steps get the
-  rest, so the time between two tokens of a running request is τ = T_step(B, L) / (1 − ρ);
-- by Little's law the decode batch is B = λ·Ō·τ (Ō the mean output), solved by fixed-point
-  iteration; L, the mean context, is the mean prompt plus half the mean output;
+- prefill takes a share ρ = λ·Σ w_k·T_prefill(P_k) of the engine's time; decode-only steps
+  fill the rest, and every step that prefills a prompt chunk carries the running requests'
+  next tokens too (chunked prefill), so running requests get (1 − ρ)/T_step(B, L) + λ·c steps
+  a second (c the prompt chunks per request; L the mean context, prompt plus half the output);
+- by Little's law the decode batch is B = λ·Ō·τ (Ō the mean output, τ the time between two
+  tokens); under credit batching B is the virtual batch, which is what the step time follows;
 - TPOT holds when τ stays at or below the tightest class's TPOT target;
 - TTFT of class k holds at attainment a_k when the wait for prefill, taken as the waiting time of
   an M/M/1 queue of the prefill work (P(W > t) = ρ·e^(−(1−ρ)·t/T̄_p)), exceeds the class's slack
@@ -110,6 +112,7 @@ class _Mix:
     mean_output: float
     mean_context: float
     tightest_tpot_s: float
+    chunks_per_request: float
 
     @staticmethod
     def of(demand: Sequence[ClassDemand], latency: latency_model.LatencyModel) -> _Mix:
@@ -132,6 +135,10 @@ class _Mix:
             mean_output=max(1.0, mean_output),
             mean_context=mean_prompt + mean_output / 2,
             tightest_tpot_s=min(item.tpot_s for item in demand),
+            chunks_per_request=sum(
+                share * math.ceil(max(1.0, item.mean_prompt_tokens) / latency.max_batched_tokens)
+                for share, item in zip(shares, demand, strict=True)
+            ),
         )
 
     def feasible_at(
@@ -140,15 +147,19 @@ class _Mix:
         prefill_load = rate * self.mean_prefill_s
         if prefill_load >= 1:
             return False
-        batch = self._decode_batch(rate, prefill_load, latency=latency, limits=limits)
-        if batch is None:
-            return False
-        token_gap_s = latency.decode_step_time_s(max(batch, 1.0), self.mean_context) / (
-            1 - prefill_load
-        )
-        if token_gap_s > self.tightest_tpot_s:
+        # Little's law at the tightest TPOT: the batch if tokens come exactly that often. The
+        # token gap only grows with the batch, so the rate is feasible exactly when the gap at
+        # this batch stays within the TPOT (a fixed point at or below it then exists).
+        batch = rate * self.mean_output * self.tightest_tpot_s
+        most = min(float(limits.max_num_seqs), limits.kv_cache_tokens / max(1.0, self.mean_context))
+        if batch > most:
             return False
         step_s = latency.decode_step_time_s(max(batch, 1.0), self.mean_context)
+        # Decode-only steps fill the time prefill leaves; the steps that prefill a prompt chunk
+        # carry the running requests' tokens too (chunked prefill), one per prompt chunk.
+        steps_per_s = (1 - prefill_load) / step_s + rate * self.chunks_per_request
+        if 1 / steps_per_s > self.tightest_tpot_s:
+            return False
         for item, own_prefill_s in zip(self.classes, self.prefill_s, strict=True):
             slack_s = item.ttft_s - own_prefill_s - step_s
             if slack_s <= 0:
@@ -157,27 +168,3 @@ class _Mix:
             if late > 1 - item.target_attainment + 1e-12:
                 return False
         return True
-
-    def _decode_batch(
-        self,
-        rate: float,
-        prefill_load: float,
-        *,
-        latency: latency_model.LatencyModel,
-        limits: EngineLimits,
-    ) -> float | None:
-        """B with B = λ·Ō·T_step(B, L)/(1 − ρ), or None when no batch the engine holds does.
-
-        T_step is linear in B (per_sequence·B + fixed), so the fixed point is closed-form:
-        B = k·fixed / (1 − k·per_sequence) with k = λ·Ō/(1 − ρ), when k·per_sequence < 1.
-        """
-        decode = latency.decode
-        context = self.mean_context
-        per_sequence = decode.batch_context_s * context + decode.batch_s
-        fixed = decode.context_s * context + decode.constant_s + latency.cpu_overhead_s
-        k = rate * self.mean_output / (1 - prefill_load)
-        if k * per_sequence >= 1:
-            return None
-        batch = k * fixed / (1 - k * per_sequence)
-        most = min(float(limits.max_num_seqs), limits.kv_cache_tokens / max(1.0, context))
-        return batch if batch <= most else None

@@ -62,7 +62,8 @@ class ScalingSettings:
     `correction_gain`: how strongly one window's attainment deficit shrinks the capacity
     (a deficit as large as the allowed miss rate, 1 − target, divides it by 1 + gain).
     `queue_pressure`: the share of the tightest class's TTFT a mean gateway queue time may reach
-    before it counts as a sign of too little capacity.
+    before it counts as a sign of too little capacity. `max_step`: the most one decision
+    divides the correction by.
     """
 
     min_replicas: int
@@ -75,6 +76,7 @@ class ScalingSettings:
     min_correction: float = 0.25
     max_correction: float = 1.5
     queue_pressure: float = 0.25
+    max_step: float = 1.1
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_replicas <= self.max_replicas or self.max_replicas < 1:
@@ -90,6 +92,8 @@ class ScalingSettings:
                 raise ValueError(f"{name} must be finite and ≥ 0, got {value}")
         if not 0 < self.min_correction <= 1 <= self.max_correction:
             raise ValueError("need 0 < min_correction ≤ 1 ≤ max_correction")
+        if not self.max_step > 1:
+            raise ValueError(f"max_step must be above 1, got {self.max_step}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -238,11 +242,13 @@ class Recommender:
             observation.queue_time_s > settings.queue_pressure * tightest_ttft
         )
         settled = ready >= observation.current_replicas
+        # One window's figures are noisy (a few late requests), so one decision moves the
+        # correction by at most `max_step`: a sustained deficit still halves it within minutes.
         if deficit > 0 and load <= 1.0 and settled:
             # The model said the ready engines suffice, yet a class missed: it is optimistic.
-            self._correction /= 1 + settings.correction_gain * min(deficit, 4.0)
+            self._correction /= min(settings.max_step, 1 + settings.correction_gain * deficit)
         elif queued and load <= 1.0 and settled:
-            self._correction /= 1 + settings.correction_gain * 0.25
+            self._correction /= min(settings.max_step, 1 + settings.correction_gain * 0.25)
         elif measured_any and deficit <= 0 and not queued:
             if self._correction < 1:
                 self._correction = min(1.0, self._correction * 1.05)

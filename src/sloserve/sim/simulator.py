@@ -12,11 +12,15 @@ from sloserve.sim import event_loop, records, settings, summary, workload
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SimulationResult:
-    """Every request's record (in arrival order), the run's summary and the loop's counters."""
+    """Every request's record (in arrival order), the run's summary, the loop's counters, and the
+    engine-seconds the run held (GPU-seconds at one GPU per engine), and the engines asked for
+    over time (one entry for a fixed cluster; one per decision when autoscaled)."""
 
     records: tuple[records.RequestRecord, ...]
     summary: summary.RunSummary
     counters: event_loop.RunCounters
+    gpu_seconds: float
+    replicas: tuple[tuple[float, int], ...]
 
 
 def simulate(
@@ -27,7 +31,12 @@ def simulate(
     Raises ValueError for an empty workload, a duplicate request id, or a request the engines
     cannot hold (longer than `max_model_len`).
     """
-    request_records, counters = event_loop.EventLoop(requests, sim_config).run()
+    loop = event_loop.EventLoop(requests, sim_config)
+    request_records, counters = loop.run()
     return SimulationResult(
-        records=request_records, summary=summary.summarize(request_records), counters=counters
+        records=request_records,
+        summary=summary.summarize(request_records),
+        counters=counters,
+        gpu_seconds=loop.gpu_seconds,
+        replicas=loop.replica_series,
     )
