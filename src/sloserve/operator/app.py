@@ -19,7 +19,7 @@ from kubernetes.client.exceptions import ApiException
 from sloserve.api import modelservice as resource
 from sloserve.builders.defaults import EngineDefaults
 from sloserve.builders.inference_pool import PoolOptions
-from sloserve.controllers import modelservice, retries
+from sloserve.controllers import autoscaling, modelservice, retries
 from sloserve.controllers.context import OperatorContext, PlacementRuntime
 from sloserve.controllers.inference_pools import PoolRuntime
 from sloserve.controllers.slo_figures import FigureBoard
@@ -98,6 +98,7 @@ def build_registry(settings: OperatorSettings, credentials: login.Login) -> kopf
 
     kopf.on.login(registry=registry, id="login")(log_in)
     modelservice.register(registry, status_interval_s=settings.status.refresh_interval_s)
+    autoscaling.register(registry, interval_s=settings.autoscaling.interval_s)
     return registry
 
 
