@@ -29,6 +29,7 @@ __all__ = [
     "EngineFigures",
     "Fleet",
     "FleetView",
+    "Plan",
     "ScalingConfig",
     "ScalingPolicy",
 ]
