@@ -140,7 +140,7 @@ class Autoscaling(ApiModel):
 #: on the spec).
 CLASS_TARGETS_RULE = cel.rule(
     "!has(self.autoscaling) || !has(self.autoscaling.classTargets)"
-    " || self.autoscaling.classTargets.all(t, self.sloClasses.exists(c, c.name == t.name))",
+    " || self.autoscaling.classTargets.all(t, t.name in self.sloClasses.map(c, c.name))",
     message="every autoscaling.classTargets entry must name one of sloClasses",
     field_path=".autoscaling.classTargets",
 )
