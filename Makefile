@@ -78,8 +78,10 @@ test: setup lint
 test-unit: $(COMPILED)
 	$(BIN)/pytest -m "not cluster and not e2e" $(PYTEST_ARGS)
 
+# `make demo ENGINE=vllm`: real vLLM on the CPU instead of the engine simulator (minutes more).
+ENGINE ?= sim
 demo: setup
-	$(BIN)/sloserve dev demo
+	$(BIN)/sloserve dev demo --engine $(ENGINE) $(DEMO_ARGS)
 
 demo-down: $(STAMP)
 	$(BIN)/sloserve dev down

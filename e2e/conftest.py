@@ -16,6 +16,8 @@ from e2e.chart_release import ChartRelease, install, uninstall
 from sloserve_dev import handle
 
 TEST_TIMEOUT_S = 600
+#: A test on real vLLM: the first one waits for vLLM to start on the CPU (minutes when busy).
+VLLM_TEST_TIMEOUT_S = 1800
 
 
 #: Runs after every other test: it checks that none of them sent anything off the machine.
@@ -26,7 +28,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.nodeid.startswith("e2e/"):
             item.add_marker(pytest.mark.e2e)
-            item.add_marker(pytest.mark.timeout(TEST_TIMEOUT_S))
+            real_vllm = item.get_closest_marker("vllm") is not None
+            timeout_s = VLLM_TEST_TIMEOUT_S if real_vllm else TEST_TIMEOUT_S
+            item.add_marker(pytest.mark.timeout(timeout_s), append=False)
     last = [item for item in items if item.nodeid.startswith(LAST_MODULE)]
     items[:] = [item for item in items if not item.nodeid.startswith(LAST_MODULE)] + last
 

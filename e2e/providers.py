@@ -9,10 +9,15 @@ import dataclasses
 import os
 import pathlib
 
+import pytest
+
 from sloserve_dev import build, handle
 from sloserve_dev.kind import cluster, egress
 
 KUBECONFIG_ENV = "SLOSERVE_E2E_KUBECONFIG"
+#: Why the session's kind cluster was made without the vLLM engine when a test wanted it (the
+#: virtualenv's build failed, say); the repository's conftest.py sets it.
+VLLM_SETUP_FAILURE = pytest.StashKey[str]()
 #: A directory holding the kubectl and helm to use with an external cluster; without it, those
 #: the local set-up builds.
 BIN_DIR_ENV = "SLOSERVE_E2E_BIN_DIR"

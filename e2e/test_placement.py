@@ -81,9 +81,7 @@ def placement_stack(
     namespace."""
     work = tmp_path_factory.mktemp("placement")
     kube_cluster.kubectl("apply", "-f", str(REPO / "crds"))
-    kube_cluster.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd/modelservices.sloserve.io"
-    )
+    kube_cluster.wait_for_crd("modelservices.sloserve.io")
     namespace = f"placement-{uuid.uuid4().hex[:6]}"
     kube_cluster.kubectl("create", "namespace", namespace)
     env = {

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import pathlib
@@ -39,11 +40,12 @@ from sloserve.engine import profiles
 from sloserve.placement.assessor import Assessor
 from sloserve.placement.catalogue import SoloCatalogue
 from sloserve.placement.dataset import IDLE_KIND, ColocationDataset, load_dataset
+from sloserve.placement.gpus import GPU_PRODUCT_LABEL
 from sloserve.placement.pod_listing import StaticPodLister
-from sloserve.placement.predictor import InterferencePredictor
+from sloserve.placement.predictors import load_predictor
 from sloserve.placement.scoring import NodeScorer
 from sloserve.placement.sources import CatalogueSource
-from sloserve.placement.workloads import KIND_ANNOTATION, SHARING_LABEL
+from sloserve.placement.workloads import KIND_ANNOTATION, MAX_SLOWDOWN_ANNOTATION, SHARING_LABEL
 from sloserve.sim import settings, simulator, workload
 
 BACKGROUND = {
@@ -56,7 +58,12 @@ BACKGROUND = {
     "gpu-6": None,
     "gpu-7": None,
 }
+#: The other tenants' own limits on their slowdown: the two services declare one, the two batch
+#: jobs none (they are then held to the new engine's limit, the cautious reading).
+BACKGROUND_LIMITS = {"prefill_2048": "1.5", "decode_b8_c1024": "1.5"}
 ENGINE_KIND = "decode_b32_c1024"
+#: The model's engines' `maxPredictedSlowdown`: a step at most twice as slow as alone.
+ENGINE_LIMIT = "2.0"
 ENGINES = 8
 CAPACITY = 2
 POLICY = "scorpio-full"
@@ -79,39 +86,51 @@ def _place_by_count(rng: random.Random, *, most: bool) -> Layout:
     return layout
 
 
-def _pod(name: str, kind: str, node: str | None) -> dict[str, Any]:
+def _pod(name: str, kind: str, node: str | None, limit: str | None) -> dict[str, Any]:
     spec: dict[str, Any] = {"containers": [{"resources": {"limits": {"nvidia.com/gpu": "1"}}}]}
     if node is not None:
         spec["nodeName"] = node
+    annotations = {KIND_ANNOTATION: kind}
+    if limit is not None:
+        annotations[MAX_SLOWDOWN_ANNOTATION] = limit
     return {
-        "metadata": {
-            "name": name,
-            "namespace": "bench",
-            "uid": name,
-            "annotations": {KIND_ANNOTATION: kind},
-        },
+        "metadata": {"name": name, "namespace": "bench", "uid": name, "annotations": annotations},
         "spec": spec,
     }
 
 
-def _place_aware(scorer: NodeScorer, source: CatalogueSource, mode: str) -> Layout:
+def _place_aware(scorer: NodeScorer, source: CatalogueSource, mode: str, *, limits: bool) -> Layout:
+    """The extender's filter (with `limits`: every engine's and tenant's own limit) and then
+    its score; an engine every node refuses stays Pending (it is left out of the layout)."""
     layout = _empty_layout()
-    label = {SHARING_LABEL: "mps" if mode == "mps" else "time-slicing"}
+    engine_limit = float(ENGINE_LIMIT) if limits else None
+    label = {
+        SHARING_LABEL: "mps" if mode == "mps" else "time-slicing",
+        GPU_PRODUCT_LABEL: "NVIDIA-H100-80GB-HBM3",
+    }
     for number in range(ENGINES):
         pods = [
-            _pod(f"{node}-{index}", kind, node)
+            _pod(f"{node}-{index}", kind, node, _limit_of(kind, engine, limits))
             for node, kinds in layout.items()
-            for index, (kind, _) in enumerate(kinds)
+            for index, (kind, engine) in enumerate(kinds)
         ]
         open_nodes = [node for node, kinds in layout.items() if len(kinds) < CAPACITY]
         nodes = [{"metadata": {"name": node, "labels": label}} for node in open_nodes]
         assessor = Assessor(scorer, source, StaticPodLister(pods))
-        assessments = asyncio.run(
-            assessor.assess(_pod(f"engine-{number}", ENGINE_KIND, None), nodes)
-        )
-        chosen = max(assessments, key=lambda a: (a.score(), -len(layout[a.node]), a.node))
+        pod = _pod(f"engine-{number}", ENGINE_KIND, None, ENGINE_LIMIT if limits else None)
+        assessments = asyncio.run(assessor.assess(pod, nodes))
+        passing = [a for a in assessments if not a.exceeds(engine_limit)]
+        if not passing:
+            continue  # Pending: every node would break an objective
+        chosen = max(passing, key=lambda a: (a.score(), -len(layout[a.node]), a.node))
         layout[chosen.node].append((ENGINE_KIND, True))
     return layout
+
+
+def _limit_of(kind: str, engine: bool, limits: bool) -> str | None:
+    if not limits:
+        return None
+    return ENGINE_LIMIT if engine else BACKGROUND_LIMITS.get(kind)
 
 
 def _measured(dataset: ColocationDataset) -> dict[tuple[str, str, tuple[str, ...]], float]:
@@ -151,31 +170,44 @@ def _simulate(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", default="data/colocation/h100_colocation.json.gz")
-    parser.add_argument("--rate", type=float, default=96.0, help="cluster request rate (req/s)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        action="append",
+        default=None,
+        help="cluster request rate in req/s (repeat; default 96, 144 and 192)",
+    )
     parser.add_argument("--requests", type=int, default=1500)
     parser.add_argument("--seeds", type=int, default=3, help="tie-break seeds of random placements")
     parser.add_argument("--out", default="")
     args = parser.parse_args(argv)
     dataset = load_dataset(pathlib.Path(args.dataset))
     measured = _measured(dataset)
-    predictor = InterferencePredictor.load()
+    predictor = load_predictor()
     source = CatalogueSource(SoloCatalogue.load(), metrics=predictor.metrics, steps=predictor.steps)
     scorer = NodeScorer(predictor)
-    requests = workload.build_workload(
-        count=args.requests, rate_rps=args.rate, limits=workload.SCORPIO_LIMITS, seed=1
-    )
+    rates = args.rate or [96.0, 144.0, 192.0]
     placements: dict[str, Callable[[str, int], Layout]] = {
         "spread": lambda mode, seed: _place_by_count(random.Random(seed), most=False),
         "bin-pack": lambda mode, seed: _place_by_count(random.Random(seed), most=True),
-        "interference-aware": lambda mode, seed: _place_aware(scorer, source, mode),
+        "interference-aware": lambda mode, seed: _place_aware(scorer, source, mode, limits=True),
+        "interference-aware, no limits": lambda mode, seed: _place_aware(
+            scorer, source, mode, limits=False
+        ),
     }
     rows = []
-    for mode in ("timeslice", "mps"):
+    layouts: dict[tuple[str, str, int], Layout] = {}
+    for rate, mode in itertools.product(rates, ("timeslice", "mps")):
+        requests = workload.build_workload(
+            count=args.requests, rate_rps=rate, limits=workload.SCORPIO_LIMITS, seed=1
+        )
         for name, place in placements.items():
-            seeds = [0] if name == "interference-aware" else list(range(args.seeds))
+            deterministic = name.startswith("interference-aware")
+            seeds = [0] if deterministic else list(range(args.seeds))
             runs: list[dict[str, Any]] = []
             for seed in seeds:
-                layout = place(mode, seed)
+                # A placement does not depend on the rate: place once per mode and seed.
+                layout = layouts.setdefault((mode, name, seed), place(mode, seed))
                 engines, background = _slowdowns(layout, mode, measured)
                 attainment, goodput = _simulate(engines, requests=requests)
                 shown = {node: [kind for kind, _ in kinds] for node, kinds in layout.items()}
@@ -183,17 +215,28 @@ def main(argv: list[str] | None = None) -> int:
                     {
                         "seed": seed,
                         "layout": shown,
+                        "engines_placed": len(engines),
+                        "gpus_used": sum(
+                            any(engine for _, engine in kinds) for kinds in layout.values()
+                        ),
                         "engine_slowdowns": [round(v, 3) for v in engines],
                         "background_slowdowns": [round(v, 3) for v in background],
                         "attainment": round(attainment, 4),
                         "goodput_rps": round(goodput, 3),
                     }
                 )
-                print(f"{mode} {name} seed {seed}: attainment {attainment:.3f}", file=sys.stderr)
+                print(
+                    f"{rate:g} req/s {mode} {name} seed {seed}: attainment {attainment:.3f} "
+                    f"goodput {goodput:.1f}",
+                    file=sys.stderr,
+                )
             rows.append(
                 {
                     "placement": name,
                     "mode": mode,
+                    "rate_rps": rate,
+                    "engines_placed": statistics.fmean(r["engines_placed"] for r in runs),
+                    "gpus_used": statistics.fmean(r["gpus_used"] for r in runs),
                     "attainment": round(statistics.fmean(r["attainment"] for r in runs), 4),
                     "goodput_rps": round(statistics.fmean(r["goodput_rps"] for r in runs), 3),
                     "worst_engine_slowdown": round(
@@ -213,8 +256,10 @@ def main(argv: list[str] | None = None) -> int:
             "engines": ENGINES,
             "workloads_per_gpu": CAPACITY,
             "policy": POLICY,
-            "rate_rps": args.rate,
+            "rates_rps": rates,
             "requests": args.requests,
+            "engine_limit": ENGINE_LIMIT,
+            "background_limits": BACKGROUND_LIMITS,
             "profile": "h100-llama3-8b",
         },
         "slowdowns": "measured: each engine's dataset row for its final co-runners under the mode",

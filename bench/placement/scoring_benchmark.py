@@ -3,9 +3,11 @@
     python bench/placement/scoring_benchmark.py --out bench/results/placement_scoring.json
 
 Each round scores 64 nodes for a new engine, through the same path as `POST /filter`
-(`Assessor.assess`: workload kinds from pod annotations, catalogue series, one onnxruntime call
-per node), with pods listed from memory rather than the API server (listing is one call per
-request, not per node). Nodes hold 0, 1, 2 or 3 GPU workloads of assorted measured kinds.
+(`Assessor.assess`: workload kinds from pod annotations, catalogue series, feature rows, one
+onnxruntime call for all nodes), with pods listed from memory rather than the API server
+(listing is one call per request, not per node). Nodes hold 0, 1, 2 or 3 GPU workloads of
+assorted measured kinds; half are H100 nodes, half H200. The predictor is the packaged one
+(the tree model).
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from typing import Any
 
 from sloserve.placement.assessor import Assessor
 from sloserve.placement.catalogue import SoloCatalogue
+from sloserve.placement.gpus import GPU_PRODUCT_LABEL
 from sloserve.placement.pod_listing import StaticPodLister
-from sloserve.placement.predictor import InterferencePredictor
+from sloserve.placement.predictors import load_predictor
 from sloserve.placement.scoring import NodeScorer
 from sloserve.placement.sources import CatalogueSource
 from sloserve.placement.workloads import KIND_ANNOTATION
@@ -52,7 +55,9 @@ def _cluster() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     nodes, pods = [], []
     for index in range(NODES):
         name = f"gpu-{index:02d}"
-        nodes.append({"metadata": {"name": name, "labels": {}}})
+        # Half the nodes H100, half H200: the GPU product is one of the model's features.
+        product = "NVIDIA-H200" if (index // 4) % 2 else "NVIDIA-H100-80GB-HBM3"
+        nodes.append({"metadata": {"name": name, "labels": {GPU_PRODUCT_LABEL: product}}})
         for slot in range(index % 4):
             pods.append(_pod(f"w-{index}-{slot}", KINDS[(index + slot) % len(KINDS)], name))
     return nodes, pods
@@ -75,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--out", default="")
     args = parser.parse_args(argv)
-    predictor = InterferencePredictor.load()
+    predictor = load_predictor()
     source = CatalogueSource(SoloCatalogue.load(), metrics=predictor.metrics, steps=predictor.steps)
     _, pods = _cluster()
     assessor = Assessor(NodeScorer(predictor), source, StaticPodLister(pods))
@@ -88,7 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         "nodes_per_round": NODES,
         "rounds": args.rounds,
         "residents_per_node": "0 to 3 (a quarter of the nodes each)",
-        "what": "Assessor.assess per node: series lookup, stacking, one onnxruntime call",
+        "what": "Assessor.assess per node: series lookup, feature rows (the new engine, each "
+        "resident after it joins, and with two residents or more each resident before), one "
+        "onnxruntime call for all nodes",
+        "predictor": predictor.metadata.get("model", "dual-branch network"),
         "command": shlex.join(["python", *sys.argv]),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}; "
         f"load average at start {os.getloadavg()[0]:.2f}",

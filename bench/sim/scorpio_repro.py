@@ -67,11 +67,11 @@ def main() -> None:
     rows: list[Row] = []
     for point in sweep.sweep_points():
         runs: dict[str, list[simulator.SimulationResult]] = {
-            name: [] for name in policies.POLICY_NAMES
+            name: [] for name in policies.SCORPIO_POLICY_NAMES
         }
         for seed in seeds:
             requests = sweep.build_workload(point, seed)
-            for name in policies.POLICY_NAMES:
+            for name in policies.SCORPIO_POLICY_NAMES:
                 config = settings.SimulationConfig(
                     policy=name,
                     profile=profile,
@@ -89,7 +89,8 @@ def main() -> None:
             "workload": sweep.WORKLOAD_DESCRIPTION,
             "engine_configs": sweep.ENGINE_CONFIG_DESCRIPTIONS,
             "policies": {
-                name: policies.sim_policy(name).description for name in policies.POLICY_NAMES
+                name: policies.sim_policy(name).description
+                for name in policies.SCORPIO_POLICY_NAMES
             },
             "metrics": (
                 "goodput_rps = requests meeting both TTFT and TPOT / duration (first arrival to "

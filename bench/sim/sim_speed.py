@@ -77,7 +77,7 @@ def main() -> None:
     timings: list[Timing] = []
     for point in sweep.sweep_points(("vllm-defaults",)):
         requests = sweep.build_workload(point, seed=0)
-        for name in policies.POLICY_NAMES:
+        for name in policies.SCORPIO_POLICY_NAMES:
             config = settings.SimulationConfig(
                 policy=name,
                 profile=profile,
@@ -128,7 +128,7 @@ def main() -> None:
             },
             "by_policy": {
                 name: _rate([t for t in headline if t.policy == name], cpu=False)
-                for name in policies.POLICY_NAMES
+                for name in policies.SCORPIO_POLICY_NAMES
             },
             "engines_alone_share_of_cpu": {
                 scenario: round(

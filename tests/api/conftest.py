@@ -25,9 +25,7 @@ def modelservice_crd(kube_cluster: Any) -> str:
         "-",
         input=manifest,
     )
-    kube_cluster.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd.CRD_NAME}"
-    )
+    kube_cluster.wait_for_crd(crd.CRD_NAME)
     return crd.CRD_NAME
 
 

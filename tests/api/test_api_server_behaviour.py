@@ -54,9 +54,12 @@ def test_samples_apply_cleanly_and_get_shows_the_printer_columns(
     table = kube_cluster.kubectl("get", "msvc", "-n", namespace).stdout.splitlines()
     assert table[0].split() == ["NAME", "MODEL", "REPLICAS", "READY", "ATTAINMENT", "AGE"]
     rows = {line.split()[0]: line.split() for line in table[1:]}
-    for row in (rows[name] for name in applied_samples):
-        assert row[1] == "meta-llama/Llama-3.1-8B-Instruct"
-        assert row[2] == "2"
+    for path in sorted(SAMPLES.glob("*.yaml")):
+        written = _sample(path)
+        row = rows[written["metadata"]["name"]]
+        assert row[1] == written["spec"]["model"], path.name
+        assert row[2] == str(written["spec"]["replicas"]), path.name
+    assert set(applied_samples) <= set(rows)
 
 
 def test_the_sloserve_category_and_wide_columns_list_them(

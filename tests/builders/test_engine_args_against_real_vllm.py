@@ -3,8 +3,9 @@
 
 vLLM's own `vllm serve` parser must accept every command line the builders make and read each
 derived flag as the operator means it; an unknown or malformed flag in `engine.args` is refused
-by that parser; and when such a flag reaches a running engine, vLLM's own error line ends up on
-the ModelService's status (through the container's termination message).
+by that parser in words the operator recognizes; and when such a flag reaches a running engine,
+vLLM's own error line ends up on the ModelService's status as `EngineArgsRejected`, naming the
+flag (through the container's termination message).
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from typing import Any
 import pytest
 import yaml
 from builder_specs import vllm_spec
-from status_fixtures import H100, NOW, deployment, observation
+from status_fixtures import NOW, deployment, observation
 
 from sloserve.api.spec import ModelServiceSpec
 from sloserve.builders import engine_args, workloads
 from sloserve.builders.defaults import EngineDefaults
 from sloserve.builders.observed import PodState
+from sloserve.builders.refused_args import refused_arguments
 from sloserve.builders.status import Targets, build_status
 from sloserve_dev.real_vllm import arguments, environment, server
 
@@ -110,6 +112,10 @@ def test_an_unknown_or_malformed_flag_is_refused_by_vllms_parser(
     outcome = parsed[f"bad {bad}"]
     assert isinstance(outcome, arguments.RejectedArgumentsError)
     assert vllm_says in str(outcome)
+    # the operator tells a refusal from the engine's last error line, worded as vLLM words it
+    refused = refused_arguments(str(outcome).splitlines()[-1])
+    assert refused is not None
+    assert [flag.partition("=")[0] for flag in refused.flags] == [bad.partition("=")[0]]
 
 
 def _termination_message(output: str) -> str:
@@ -155,11 +161,12 @@ def test_an_unknown_flag_puts_vllms_error_line_on_the_status(
     )
     status = build_status(
         name="llama",
-        targets=Targets(replicas=1, gpu_product=H100),
+        targets=Targets.of(spec),
         observation=observation(deployment=deployment(desired=1, ready=0), pods=(crashed,)),
         now=NOW,
     )
     degraded = status.condition("Degraded")
     assert degraded is not None
-    assert degraded.reason == "CrashLooping"
+    assert degraded.reason == "EngineArgsRejected"
+    assert "unknown flag spec.engine.args[1] --no-such-flag" in degraded.message
     assert f"the engine said: {vllm_line.strip()}" in degraded.message

@@ -7,6 +7,7 @@ import datetime
 from status_fixtures import H100, NOW, deployment, observation, pod
 
 from sloserve.api.status import ConditionStatus, ModelServiceStatus
+from sloserve.builders.observed import PodState
 from sloserve.builders.status import (
     Observation,
     Reason,
@@ -87,15 +88,13 @@ def test_crash_looping_engine_reports_its_own_error_line() -> None:
         waiting_reason="CrashLoopBackOff",
         restarts=3,
         last_exit="Error (exit code 2)",
-        last_error="api_server.py: error: unrecognized arguments: --no-such-flag",
+        last_error="RuntimeError: Engine core initialization failed.",
     )
     status = _status(observation(deployment=deployment(ready=0), pods=(crashing,)))
     degraded = status.condition("Degraded")
     assert degraded is not None
     assert degraded.reason == "CrashLooping"
-    assert "the engine said: api_server.py: error: unrecognized arguments: --no-such-flag" in (
-        degraded.message
-    )
+    assert "the engine said: RuntimeError: Engine core initialization failed." in (degraded.message)
 
 
 def test_crash_loop_while_enough_engines_serve_is_ready_but_degraded() -> None:
@@ -265,11 +264,101 @@ def test_a_crash_loop_carries_the_engines_own_last_error_line() -> None:
         restarts=4,
         last_exit="Error (exit code 2)",
         last_exit_failed=True,
-        last_error="vllm serve: error: unrecognized arguments: --bogus",
+        last_error="ValueError: max_num_batched_tokens (16) is smaller than max_model_len",
     )
     status = _status(observation(deployment=deployment(ready=1), pods=(crashing, pod("llama-b"))))
     degraded = status.condition("Degraded")
     assert degraded is not None
     assert degraded.reason == "CrashLooping"
-    assert "the engine said: vllm serve: error: unrecognized arguments: --bogus" in degraded.message
+    assert "the engine said: ValueError: max_num_batched_tokens (16)" in degraded.message
     assert "kubectl logs llama-a --previous" in degraded.message
+
+
+REFUSED_LINE = "api_server.py: error: unrecognized arguments: --no-such-flag"
+ARGS = ("--max-num-seqs=4", "--no-such-flag")
+
+
+def _refusing(name: str = "llama-a", line: str = REFUSED_LINE, **more: object) -> PodState:
+    fields: dict[str, object] = {
+        "ready": False,
+        "restarts": 0,
+        "last_exit": "Error (exit code 2)",
+        "last_exit_failed": True,
+        "last_error": line,
+    }
+    fields.update(more)
+    return pod(name, **fields)
+
+
+def test_an_engine_refusing_its_flags_is_reported_at_its_first_exit_naming_the_flag() -> None:
+    refusing = _refusing()
+    status = _status(
+        observation(deployment=deployment(desired=1, ready=0), pods=(refusing,)),
+        Targets(replicas=1, gpu_product=H100, engine_args=ARGS),
+    )
+    degraded = status.condition("Degraded")
+    assert degraded is not None
+    assert (degraded.status, degraded.reason) == (ConditionStatus.TRUE, "EngineArgsRejected")
+    assert "unknown flag spec.engine.args[1] --no-such-flag" in degraded.message
+    assert f"the engine said: {REFUSED_LINE}" in degraded.message
+    assert "remove or correct it in spec.engine.args" in degraded.message
+    assert _verdict(status, "Ready") == (ConditionStatus.FALSE, "EngineArgsRejected")
+
+
+def test_a_refused_flag_is_reported_as_that_and_not_as_a_crash_loop() -> None:
+    refusing = _refusing(waiting_reason="CrashLoopBackOff", restarts=5)
+    status = _status(
+        observation(deployment=deployment(desired=1, ready=0), pods=(refusing,)),
+        Targets(replicas=1, gpu_product=H100, engine_args=ARGS),
+    )
+    reasons = [c.reason for c in status.conditions if c.type == "Degraded"]
+    assert reasons == ["EngineArgsRejected"]
+    degraded = status.condition("Degraded")
+    assert degraded is not None
+    assert "5 restarts" in degraded.message
+    assert "CrashLooping" not in degraded.message
+    once = _status(
+        observation(deployment=deployment(desired=1, ready=0), pods=(_refusing(restarts=1),)),
+        Targets(replicas=1, gpu_product=H100, engine_args=ARGS),
+    ).condition("Degraded")
+    assert once is not None
+    assert "--no-such-flag, 1 restart)" in once.message
+
+
+def test_a_bad_flag_value_names_the_flag_and_vllms_reason() -> None:
+    line = "api_server.py: error: argument --max-num-seqs: invalid int value: 'many'"
+    status = _status(
+        observation(deployment=deployment(desired=1, ready=0), pods=(_refusing(line=line),)),
+        Targets(replicas=1, gpu_product=H100, engine_args=("--max-num-seqs=many",)),
+    )
+    degraded = status.condition("Degraded")
+    assert degraded is not None
+    assert degraded.reason == "EngineArgsRejected"
+    assert "bad value of spec.engine.args[0] --max-num-seqs" in degraded.message
+    assert "invalid int value: 'many'" in degraded.message
+
+
+def test_a_refused_flag_the_spec_does_not_set_points_at_the_image() -> None:
+    status = _status(
+        observation(deployment=deployment(desired=1, ready=0), pods=(_refusing(),)),
+        Targets(replicas=1, gpu_product=H100, engine_args=()),
+    )
+    degraded = status.condition("Degraded")
+    assert degraded is not None
+    assert degraded.reason == "EngineArgsRejected"
+    assert "it is not in spec.engine.args" in degraded.message
+
+
+def test_an_engine_that_exited_cleanly_is_no_refusal_whatever_its_log_says() -> None:
+    clean = _refusing(last_exit="Completed (exit code 0)", last_exit_failed=False)
+    status = _status(
+        observation(deployment=deployment(desired=1, ready=0), pods=(clean,)),
+        Targets(replicas=1, gpu_product=H100, engine_args=ARGS),
+    )
+    degraded = status.condition("Degraded")
+    assert degraded is None or degraded.reason != "EngineArgsRejected"
+
+
+def test_lenient_targets_keep_the_engine_args_for_naming_a_refused_flag() -> None:
+    targets = Targets.lenient({"engine": {"args": ["--a", 3, "--b"]}})
+    assert targets.engine_args == ("--a", "--b")

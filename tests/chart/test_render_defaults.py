@@ -33,7 +33,8 @@ def test_defaults_render_one_of_each_part(rendered: helm_chart.Rendered) -> None
             "Role",
             "RoleBinding",
             "Secret",
-            "Service",
+            "Service",  # the gateway
+            "Service",  # the gateway's pods, headless, for the operator's direct scrapes
             "ServiceAccount",
             "ServiceAccount",
         ]

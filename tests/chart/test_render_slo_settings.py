@@ -16,8 +16,50 @@ SLO_VARIABLES = (
 )
 
 
-def test_by_default_the_operator_gets_no_slo_settings(helm: pathlib.Path) -> None:
-    env = helm_chart.render(helm).env("-operator")
+def test_by_default_the_operator_scrapes_every_gateway_pod_of_its_release(
+    helm: pathlib.Path,
+) -> None:
+    rendered = helm_chart.render(helm)
+    env = rendered.env("-operator")
+    assert [name for name in SLO_VARIABLES if name in env] == [
+        "SLOSERVE_OPERATOR__SLO__GATEWAY_URLS"
+    ]
+    pods_service = rendered.one("Service", "-gateway-pods")
+    name = pods_service["metadata"]["name"]
+    assert env["SLOSERVE_OPERATOR__SLO__GATEWAY_URLS"]["value"] == (
+        f"dns+http://{name}.sloserve-system.svc:8080"
+    )
+    # Headless, so the name resolves to each ready gateway pod, and on the pods' own port.
+    assert pods_service["spec"]["clusterIP"] == "None"
+    assert pods_service["spec"]["ports"][0]["port"] == 8080
+    gateway_pods = rendered.one("Deployment", "-gateway")["spec"]["template"]["metadata"]
+    selector = pods_service["spec"]["selector"]
+    assert selector.items() <= gateway_pods["labels"].items()
+
+
+def test_the_gateway_service_monitor_does_not_select_the_headless_service(
+    helm: pathlib.Path,
+) -> None:
+    rendered = helm_chart.render(
+        helm,
+        set_values=["metrics.serviceMonitor.enabled=true"],
+        api_versions=["monitoring.coreos.com/v1/ServiceMonitor"],
+    )
+    wanted = rendered.one("ServiceMonitor", "-gateway")["spec"]["selector"]["matchLabels"]
+    selected = [
+        service["metadata"]["name"]
+        for service in rendered.all_of("Service")
+        if wanted.items() <= service["metadata"]["labels"].items()
+    ]
+    assert selected == [rendered.one("Service", "-gateway")["metadata"]["name"]]
+
+
+def test_without_release_gateway_scrapes_the_operator_gets_no_slo_settings(
+    helm: pathlib.Path,
+) -> None:
+    env = helm_chart.render(helm, set_values=["operator.slo.scrapeReleaseGateways=false"]).env(
+        "-operator"
+    )
     assert [name for name in SLO_VARIABLES if name in env] == []
 
 

@@ -7,7 +7,7 @@ import pathlib
 from collections.abc import Iterator
 
 import pytest
-from operator_harness import REPO, Kube, OperatorProcess, eventually, start_operator, unique
+from operator_harness import REPO, Kube, OperatorProcess, start_operator, unique
 
 from sloserve_dev import handle
 
@@ -16,18 +16,7 @@ from sloserve_dev import handle
 def modelservice_crd(kube_cluster: handle.ClusterHandle) -> None:
     """The ModelService CRD, installed and established."""
     kube_cluster.kubectl("apply", "-f", str(REPO / "crds"))
-
-    def established() -> bool:
-        condition = kube_cluster.kubectl(
-            "get",
-            "crd/modelservices.sloserve.io",
-            "-o",
-            'jsonpath={.status.conditions[?(@.type=="Established")].status}',
-        ).stdout
-        return condition.strip() == "True"
-
-    # `kubectl wait` fails outright if it looks before the API server wrote any condition.
-    eventually(established, what="the ModelService CRD to be established")
+    kube_cluster.wait_for_crd("modelservices.sloserve.io")
 
 
 @pytest.fixture(scope="module")

@@ -25,9 +25,7 @@ def kube_cluster(pod_cluster: handle.ClusterHandle) -> handle.ClusterHandle:
 @pytest.fixture(scope="module")
 def modelservice_crd(kube_cluster: handle.ClusterHandle) -> None:
     kube_cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    kube_cluster.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd/modelservices.sloserve.io"
-    )
+    kube_cluster.wait_for_crd("modelservices.sloserve.io")
 
 
 def _has_condition(kube: Kube, name: str, kind: str, status: str, reason: str) -> bool:

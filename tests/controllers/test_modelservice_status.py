@@ -76,3 +76,75 @@ def test_args_the_operator_owns_are_refused_by_the_api_server(kube: Kube) -> Non
     assert refused.returncode != 0
     assert "spec.engine.args" in refused.stderr
     assert "--port is set by the operator from engine.port" in refused.stderr
+
+
+# What a vLLM engine's container status holds after vLLM refused an unknown flag: its last log
+# lines as the termination message (FallbackToLogsOnError), exit status 2 from argparse.
+_VLLM_REFUSAL = (
+    "usage: api_server.py [-h] [--headless] [--api-server-count API_SERVER_COUNT]\n"
+    "                     [--config CONFIG] [--disable-log-stats]\n"
+    "api_server.py: error: unrecognized arguments: --no-such-flag\n"
+)
+
+
+def _engine_refused_its_flag(kube: Kube, pod_name: str) -> None:
+    """Writes the pod's status as a kubelet would after the engine exited on a refused flag."""
+    kube.core.patch_namespaced_pod_status(
+        pod_name,
+        kube.namespace,
+        {
+            "status": {
+                "conditions": [{"type": "Ready", "status": "False"}],
+                "containerStatuses": [
+                    {
+                        "name": "engine",
+                        "image": "vllm/vllm-openai:v0.32.0",
+                        "imageID": "",
+                        "ready": False,
+                        "restartCount": 0,
+                        "state": {
+                            "terminated": {
+                                "reason": "Error",
+                                "exitCode": 2,
+                                "message": _VLLM_REFUSAL,
+                            }
+                        },
+                    }
+                ],
+            }
+        },
+    )
+
+
+def test_an_engine_refusing_a_flag_in_engine_args_degrades_naming_the_flag(kube: Kube) -> None:
+    name = unique("refused")
+    manifest = engine_with(
+        sample(name, replicas=1),
+        kind="vllm",
+        image="vllm/vllm-openai:v0.32.0",
+        gpus=1,
+        args=["--max-num-seqs=4", "--no-such-flag"],
+    )
+    kube.apply(manifest)
+    selector = f"sloserve.io/modelservice={name}"
+    eventually(lambda: bool(kube.list_json("pods", selector)), what="the engine pod")
+    (pod,) = kube.list_json("pods", selector)
+    _engine_refused_its_flag(kube, pod["metadata"]["name"])
+    eventually(
+        lambda: _has_condition(kube, name, "Degraded", "True", "EngineArgsRejected"),
+        what="Degraded=True with reason EngineArgsRejected",
+    )
+    degraded = kube.condition(name, "Degraded")
+    assert degraded is not None
+    assert "unknown flag spec.engine.args[1] --no-such-flag" in degraded["message"]
+    assert (
+        "the engine said: api_server.py: error: unrecognized arguments: --no-such-flag"
+        in degraded["message"]
+    )
+    ready = kube.condition(name, "Ready")
+    assert ready is not None
+    assert (ready["status"], ready["reason"]) == ("False", "EngineArgsRejected")
+    eventually(
+        lambda: ("Warning", "EngineArgsRejected") in _reasons(kube.events(name)),
+        what="a Warning Event for the refused flag",
+    )

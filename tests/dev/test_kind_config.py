@@ -60,3 +60,16 @@ def test_the_service_range_is_the_one_the_node_guard_rejects() -> None:
     )
     assert guard.strip() == f"SERVICE_CIDR={cluster.SERVICE_SUBNET}"
     assert _config()["networking"]["serviceSubnet"] == cluster.SERVICE_SUBNET
+
+
+def test_host_mounts_reach_every_node_read_only_as_asked() -> None:
+    mount = cluster.HostMount(host_path="/cache/vllm", node_path="/var/lib/vllm")
+    config = _config(nodes=2, host_mounts=(mount,))
+    for node in config["nodes"]:
+        assert node["extraMounts"] == [
+            {"hostPath": "/cache/vllm", "containerPath": "/var/lib/vllm", "readOnly": True}
+        ]
+
+
+def test_a_cluster_without_host_mounts_mounts_nothing() -> None:
+    assert all("extraMounts" not in node for node in _config(nodes=2)["nodes"])

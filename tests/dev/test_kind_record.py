@@ -42,3 +42,29 @@ def test_session_cluster_names_differ_between_sessions() -> None:
     first, second = lifecycle.session_cluster_name(), lifecycle.session_cluster_name()
     assert first != second
     assert first.startswith("sloserve-test-")
+
+
+def test_a_cluster_made_without_the_vllm_engine_is_not_reused_for_it() -> None:
+    from sloserve_dev.real_vllm import engine_image
+
+    plain = cluster.KindOptions()
+    changed = lifecycle.differences(_record(plain), engine_image.with_vllm_engine(plain))
+    assert [line.split(":")[0] for line in changed] == ["mounts", "extra images"]
+    assert engine_image.IMAGE_NAME in changed[1]
+
+
+def test_the_vllm_engine_options_are_found_again_in_the_record() -> None:
+    from sloserve_dev.real_vllm import engine_image
+
+    options = engine_image.with_vllm_engine(cluster.KindOptions(name="vllm"))
+    record = _record(options).model_copy(
+        update={
+            "host_mounts": tuple(
+                (m.host_path, m.node_path, m.read_only) for m in options.host_mounts
+            ),
+            "extra_images": options.extra_images,
+        }
+    )
+    assert lifecycle.differences(record, options) == []
+    # asking twice adds nothing twice
+    assert engine_image.with_vllm_engine(options) == options

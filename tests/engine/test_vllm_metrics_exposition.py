@@ -71,3 +71,17 @@ async def test_the_kv_cache_size_is_published_as_vllm_publishes_it() -> None:
     assert info["num_gpu_blocks"] == str(engine.num_gpu_blocks)
     assert info["block_size"] == str(engine.block_size)
     assert info["engine"] == "0"
+
+
+async def test_a_repeated_prompt_is_a_prefix_cache_hit_in_the_counters() -> None:
+    prompt = " ".join(f"w{index}" for index in range(40))
+    async with in_process(settings()) as (client, _):
+        for _ in range(2):
+            await client.post(
+                "/v1/completions", json={"model": MODEL, "prompt": prompt, "max_tokens": 2}
+            )
+        samples = _samples((await client.get("/metrics")).text)
+    label = (("engine", "0"), ("model_name", MODEL))
+    assert samples["vllm:prefix_cache_queries_total", label] == 80
+    # 40 tokens: two full blocks of 16, found again by the second request
+    assert samples["vllm:prefix_cache_hits_total", label] == 32

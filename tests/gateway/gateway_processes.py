@@ -97,6 +97,7 @@ class Processes:
         *,
         max_num_seqs: int = 256,
         grace_period_s: float = 10.0,
+        classes: Sequence[dict[str, str]] = CLASSES,
         extra: Sequence[str] = (),
     ) -> Server:
         port = free_port()
@@ -109,7 +110,7 @@ class Processes:
                             "model": MODEL,
                             "profile": "synthetic",
                             "maxNumSeqs": max_num_seqs,
-                            "sloClasses": CLASSES,
+                            "sloClasses": list(classes),
                             "defaultClass": "standard",
                             "engines": [engine.url for engine in engines],
                         }

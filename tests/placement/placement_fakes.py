@@ -8,8 +8,9 @@ from typing import Any
 
 from sloserve.placement.assessor import Assessor
 from sloserve.placement.catalogue import SoloCatalogue
+from sloserve.placement.gpus import GPU_PRODUCT_LABEL
 from sloserve.placement.pod_listing import StaticPodLister
-from sloserve.placement.predictor import InterferencePredictor
+from sloserve.placement.predictors import load_predictor
 from sloserve.placement.scoring import NodeScorer
 from sloserve.placement.settings import ExtenderSettings
 from sloserve.placement.sources import CatalogueSource
@@ -38,20 +39,20 @@ def gpu_pod(
     }
 
 
-def node(name: str, *, mps: bool = False) -> dict[str, Any]:
+def node(name: str, *, mps: bool = False, product: str | None = None) -> dict[str, Any]:
     labels = {SHARING_LABEL: "mps"} if mps else {}
+    if product is not None:
+        labels[GPU_PRODUCT_LABEL] = product
     return {"metadata": {"name": name, "labels": labels}}
 
 
 def catalogue_source() -> CatalogueSource:
-    predictor = InterferencePredictor.load()
+    predictor = load_predictor()
     return CatalogueSource(SoloCatalogue.load(), metrics=predictor.metrics, steps=predictor.steps)
 
 
 def assessor(pods: Sequence[dict[str, Any]]) -> Assessor:
-    return Assessor(
-        NodeScorer(InterferencePredictor.load()), catalogue_source(), StaticPodLister(list(pods))
-    )
+    return Assessor(NodeScorer(load_predictor()), catalogue_source(), StaticPodLister(list(pods)))
 
 
 def opener(pods: Sequence[dict[str, Any]]) -> Any:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sloserve.report import compute, model, samples
+from sloserve.report import compute, model, render, samples
 
 GATEWAY = {"namespace": "ns", "modelservice": "svc", "model": "m", "slo_class": "fast"}
 
@@ -166,3 +166,25 @@ def test_attainment_counts_the_requests_that_ended_and_leaves_client_errors_out(
     assert counts.client_errors == 3
     assert counts.attainment == pytest.approx(11 / 12)
     assert counts.attainment <= 1.0
+
+
+def test_a_static_gateway_list_is_reported_under_its_model_with_its_engines() -> None:
+    static = {"namespace": "", "modelservice": "", "model": "m", "slo_class": "fast"}
+    report = _report(
+        [
+            _series("sloserve_requests_total", 4, **static),
+            _series("sloserve_requests_attained_total", 3, **static),
+            _series("sloserve_requests_finished_total", 4, **static, outcome="served"),
+        ],
+        [_gauge("vllm:num_requests_running", 2, model_name="m", instance="127.0.0.1:8000")],
+    )
+    (namespace,) = report.clusters[0].namespaces
+    (service,) = namespace.modelservices
+    assert (namespace.name, service.name, service.model) == ("", "", "m")
+    assert [engine.name for engine in service.engines] == ["127.0.0.1:8000"]
+    assert service.utilization.running_mean == 2
+    assert _only_class(report).counts.attainment == pytest.approx(3 / 4)
+    assert report.warnings == []
+    table = render.render(report, "table", width=100)
+    assert "(static) m" in table
+    assert "75.0%" in table

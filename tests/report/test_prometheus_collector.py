@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
-from sloserve.report import samples
+from sloserve.report import compute, samples
 from sloserve.report.collect import prometheus
 from sloserve.report.collect.prometheus_api import PrometheusAPI
 from sloserve.report.errors import CollectError
@@ -200,3 +201,71 @@ def test_an_answer_of_the_wrong_shape_is_refused() -> None:
 
     with pytest.raises(CollectError, match="with a scalar, expected a vector"):
         _collect(scalar)
+
+
+class ScrapedEvery15Seconds:
+    """A Prometheus that scraped one gateway every 15 s, at the times in `scrapes`; it answers the
+    collector's instant queries as Prometheus would (the value at a time is the last sample at or
+    before it, within its 5-minute lookback)."""
+
+    def __init__(self, scrapes: dict[str, list[tuple[float, float]]]) -> None:
+        self.scrapes = scrapes
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        form = dict(urllib.parse.parse_qsl(request.content.decode()))
+        if request.url.path == "/api/v1/query_range":
+            return httpx.Response(200, json={"status": "success", "data": _matrix()})
+        query, at = form["query"], float(form["time"])
+        items: list[tuple[dict[str, str], str]] = []
+        for name, points in self.scrapes.items():
+            labels = {**GATEWAY, "instance": "gw-1", "__name__": name}
+            if query == name:
+                before = [value for time, value in points if at - 300 < time <= at]
+                items.extend([(labels, str(before[-1]))] if before else [])
+            elif query == f"last_over_time({name}[10000ms])":
+                inside = [value for time, value in points if at - 10 < time <= at]
+                items.extend([(labels, str(inside[-1]))] if inside else [])
+            elif query == f"resets({name}[10000ms])":
+                items.append((labels, "0"))
+        return httpx.Response(200, json={"status": "success", "data": _vector(*items)})
+
+
+def _collect_10s(scrapes: dict[str, list[tuple[float, float]]]) -> samples.WindowSamples:
+    with httpx.Client(transport=httpx.MockTransport(ScrapedEvery15Seconds(scrapes))) as client:
+        return prometheus.collect(
+            api=PrometheusAPI(base_url=BASE, client=client),
+            end=END,
+            window_seconds=10,
+            step_seconds=10,
+        )
+
+
+def test_a_window_shorter_than_the_scrape_interval_without_a_scrape_says_so() -> None:
+    # Scraped 12 s and 27 s before the end: nothing inside the 10 s window.
+    window = _collect_10s({"sloserve_requests_total": [(END - 27, 30), (END - 12, 40)]})
+    assert window.increases == ()
+    (warning,) = window.warnings
+    assert "1 counter series have a sample before the window but none in it" in warning
+    assert "shorter than Prometheus' scrape interval" in warning
+    assert "--window" in warning
+
+
+def test_a_window_shorter_than_the_scrape_interval_never_attains_more_than_ended() -> None:
+    # One scrape inside the window: each counter's increase runs from the scrape before it, and
+    # both counters were sampled at the same scrapes, so attained stays within what ended.
+    window = _collect_10s(
+        {
+            "sloserve_requests_total": [(END - 19, 40), (END - 4, 52)],
+            "sloserve_requests_attained_total": [(END - 19, 35), (END - 4, 45)],
+            "sloserve_requests_finished_total": [(END - 19, 38), (END - 4, 49)],
+        }
+    )
+    assert _requests(window, "sloserve_requests_total") == {"gw-1": 12}
+    assert _requests(window, "sloserve_requests_attained_total") == {"gw-1": 10}
+    assert window.warnings == ()
+    report = compute.build_report(
+        window, default_cluster="main", generated_at=datetime(2025, 1, 1, tzinfo=UTC)
+    )
+    (cls,) = report.clusters[0].namespaces[0].modelservices[0].classes
+    assert cls.counts.attainment is not None
+    assert cls.counts.attainment <= 1.0

@@ -44,6 +44,20 @@ def test_terminal_table_shows_the_figures_within_its_width(recorded_report: mode
     assert max(len(line) for line in text.splitlines()) <= 150
 
 
+def test_terminal_table_on_80_columns_cuts_no_figure_and_no_name(
+    recorded_report: model.Report,
+) -> None:
+    text = render.render(recorded_report, "table", width=80)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "…" not in text
+    for shown in ("team-a/llama-8b", "interactive", "66.7%", ">30.00 s", "4.0 / 8.0"):
+        assert shown in text
+    # The short headers are used only where the full ones do not fit.
+    assert " Req " in text
+    assert "Requests" not in text
+    assert "Requests" in render.render(recorded_report, "table", width=160)
+
+
 class _Tags(html.parser.HTMLParser):
     def __init__(self) -> None:
         super().__init__()

@@ -108,3 +108,126 @@ def test_engine_gauges_with_an_escaped_colon_are_read_under_vllm_names() -> None
             sleep=clock.sleep,
         )
     assert [(g.name, g.mean) for g in window.gauges] == [("vllm:kv_cache_usage_perc", 0.5)]
+
+
+def _requests_exposition(count: float) -> str:
+    return (
+        "# TYPE sloserve_requests_total counter\n"
+        'sloserve_requests_total{model="m",modelservice="svc",namespace="ns",'
+        f'slo_class="interactive"}} {count}\n'
+    )
+
+
+def _replicas_transport(
+    clock: recorded.FakeClock, counts: dict[str, list[float]]
+) -> httpx.MockTransport:
+    """Each address answers its own replica's counter at the clock's step."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        step = round((clock.now - recorded.START) / 150)
+        series = counts.get(request.url.host)
+        if series is None or step >= len(series):
+            raise httpx.ConnectError("Connection refused", request=request)
+        return httpx.Response(200, text=_requests_exposition(series[step]))
+
+    return httpx.MockTransport(answer)
+
+
+def _collect_replicas(
+    counts: dict[str, list[float]], resolve: scrape.Resolve, gateway: str
+) -> samples.WindowSamples:
+    clock = recorded.FakeClock(recorded.START)
+    with httpx.Client(transport=_replicas_transport(clock, counts)) as client:
+        return scrape.collect(
+            gateways=[gateway],
+            window_seconds=300,
+            step_seconds=150,
+            client=client,
+            clock=clock.time,
+            sleep=clock.sleep,
+            resolve=resolve,
+        )
+
+
+def _requests(window: samples.WindowSamples) -> dict[str, float]:
+    increases = window.increases
+    return {s.label("instance"): s.value for s in increases if s.name == "sloserve_requests_total"}
+
+
+def test_a_dns_name_scrapes_every_address_as_its_own_replica() -> None:
+    counts = {"10.244.1.5": [0, 10, 20], "10.244.2.7": [100, 105, 110]}
+    looked_up: list[tuple[str, int]] = []
+
+    def resolve(host: str, port: int) -> list[str]:
+        looked_up.append((host, port))
+        return sorted(counts)
+
+    window = _collect_replicas(counts, resolve, "dns+http://gateway-pods.sloserve:8080")
+    assert _requests(window) == {
+        "http://10.244.1.5:8080/metrics": 20,
+        "http://10.244.2.7:8080/metrics": 10,
+    }
+    # Looked up again at every round, so replicas that come and go are followed.
+    assert looked_up == [("gateway-pods.sloserve", 8080)] * 3
+    assert window.warnings == ()
+
+
+def test_a_replica_gone_during_the_window_is_a_warning_and_its_scrapes_still_count() -> None:
+    counts = {"10.244.1.5": [0, 10, 20], "10.244.2.7": [100, 104]}
+
+    def resolve(host: str, port: int) -> list[str]:
+        return sorted(counts)
+
+    window = _collect_replicas(counts, resolve, "dns+http://gateway-pods:8080")
+    assert _requests(window) == {
+        "http://10.244.1.5:8080/metrics": 20,
+        "http://10.244.2.7:8080/metrics": 4,
+    }
+    assert len(window.warnings) == 1
+    assert "scrape 2 of 2 failed" in window.warnings[0]
+    assert "10.244.2.7" in window.warnings[0]
+
+
+def test_a_dns_name_that_resolves_to_nothing_at_the_start_stops_with_what_to_check() -> None:
+    def resolve(host: str, port: int) -> list[str]:
+        return []
+
+    with pytest.raises(CollectError, match="gateway-pods resolves to no address") as caught:
+        _collect_replicas({}, resolve, "dns+http://gateway-pods:8080")
+    assert "headless Service" in str(caught.value)
+
+
+def test_a_failed_lookup_after_the_start_is_a_warning() -> None:
+    counts = {"10.244.1.5": [0, 10, 20]}
+    calls = 0
+
+    def resolve(host: str, port: int) -> list[str]:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise OSError("Temporary failure in name resolution")
+        return sorted(counts)
+
+    window = _collect_replicas(counts, resolve, "dns+http://gateway-pods:8080")
+    assert _requests(window) == {"http://10.244.1.5:8080/metrics": 20}
+    assert window.warnings == (
+        "scrape 1 of 2: cannot resolve gateway-pods: Temporary failure in name resolution"
+        " (from dns+http://gateway-pods:8080/metrics); check that the gateways run and that"
+        " the name is a headless Service of theirs",
+    )
+
+
+def test_ipv6_addresses_are_scraped_in_brackets() -> None:
+    counts = {"fd00::5": [0, 1, 3]}
+
+    def resolve(host: str, port: int) -> list[str]:
+        return ["fd00::5"]
+
+    window = _collect_replicas(counts, resolve, "dns+http://gateway-pods:8080")
+    assert _requests(window) == {"http://[fd00::5]:8080/metrics": 3}
+
+
+def test_a_dns_url_without_a_port_is_refused_with_an_example() -> None:
+    with pytest.raises(CollectError, match="needs a host name and a port"):
+        scrape.metrics_url("dns+http://gateway-pods")
+    assert scrape.metrics_url("dns+http://gw:8080") == "dns+http://gw:8080/metrics"

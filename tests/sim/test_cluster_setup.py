@@ -53,7 +53,7 @@ def test_slowdowns_must_match_the_engines() -> None:
         settings.SimulationConfig(policy="fcfs", profile=PROFILE, engines=3, slowdowns=(1.0, 2.0))
 
 
-def test_a_request_longer_than_the_engines_hold_is_named() -> None:
+def test_a_request_longer_than_the_engines_hold_is_rejected_not_fatal() -> None:
     requests = workload.build_workload(count=50, rate_rps=1.0, seed=0)
     longest = max(requests, key=lambda request: request.prompt_tokens + request.output_tokens)
     sim_config = settings.SimulationConfig(
@@ -61,5 +61,6 @@ def test_a_request_longer_than_the_engines_hold_is_named() -> None:
         profile=PROFILE,
         engine_settings=cluster.EngineSettings(max_model_len=2048),
     )
-    with pytest.raises(ValueError, match=longest.request_id):
-        simulator.simulate([longest], sim_config)
+    [record] = simulator.simulate([longest], sim_config).records
+    assert record.request_id == longest.request_id
+    assert record.reject_reason == "prompt_too_long"

@@ -67,6 +67,8 @@ def test_the_local_cluster_package_carries_its_scripts_and_node_files(
         "sloserve_dev/kind/manifests/coredns.yaml",
         "sloserve_dev/kind/node-files/usr/local/sbin/sloserve-service-guard",
         "sloserve_dev/kind/tools/runc-wrapper/main.go",
+        "sloserve_dev/real_vllm/image/Dockerfile",
+        "sloserve_dev/real_vllm/engine_entrypoint.py",
     ):
         assert name in files, name
     assert not any(name.startswith("sloserve/") for name in files)

@@ -107,6 +107,13 @@ The Secret holding the gateway's tenants file.
 {{- end }}
 
 {{/*
+The headless Service that names every gateway pod, ready or not (the operator's direct scrapes).
+*/}}
+{{- define "sloserve.gateway.podsServiceName" -}}
+{{- include "sloserve.componentName" (dict "context" . "component" "gateway-pods") }}
+{{- end }}
+
+{{/*
 Where the tenants Secret is mounted in the gateway container.
 */}}
 {{- define "sloserve.gateway.tenantsDir" -}}

@@ -49,6 +49,16 @@ class _DevGroup(click.Group):
         return super().get_command(ctx, cmd_name)
 
 
+def _with_vllm_engine(options: cluster.KindOptions) -> cluster.KindOptions:
+    from sloserve_dev.real_vllm import engine_image, environment, tiny_model
+
+    try:
+        tiny_model.ensure(environment.ensure())
+    except (environment.BuildError, tiny_model.ModelError) as error:
+        raise click.ClickException(str(error)) from error
+    return engine_image.with_vllm_engine(options)
+
+
 @click.group(cls=_DevGroup)
 def dev() -> None:
     """The local cluster: kind on an engine of our own, built offline, with simulated GPUs."""
@@ -58,10 +68,12 @@ def dev() -> None:
 @click.option("--force", is_flag=True, help="Run the binaries' build script even if all exist.")
 def build_command(force: bool) -> None:
     """Build everything the local cluster needs, once: the Kubernetes binaries, kubectl and
-    helm, kind, CoreDNS, the node image and the sloserve image (cached; rebuilt when their
-    sources change)."""
+    helm, kind, CoreDNS, the node image, the sloserve image and the vLLM engine image (cached;
+    rebuilt when their sources change)."""
     try:
         bin_dir = build.build(force=force)
+        from sloserve_dev.real_vllm import engine_image  # noqa: F401  (registers its image)
+
         for tag, fresh in lifecycle.build_images():
             click.echo(f"{'built' if fresh else 'cached'}: {tag}", err=True)
     except _FAILURES as error:
@@ -100,6 +112,12 @@ def build_command(force: bool) -> None:
     show_default=True,
     help="Seconds the nodes and add-ons may take to become ready.",
 )
+@click.option(
+    "--vllm-engine",
+    is_flag=True,
+    help="Also run real vLLM engines: build the vLLM virtualenv and tiny model if missing, "
+    "mount them into the nodes and load the vLLM engine image (see docs/real-vllm.md).",
+)
 def up(
     state_dir: pathlib.Path | None,
     name: str,
@@ -107,6 +125,7 @@ def up(
     gpu_product: str,
     gpus_per_node: int,
     timeout_s: float,
+    vllm_engine: bool,
 ) -> None:
     """Create the cluster (or find it running) and print the line that points kubectl at it:
     eval "$(sloserve dev up)"."""
@@ -114,6 +133,8 @@ def up(
         name=name, nodes=nodes, gpu_product=gpu_product, gpus_per_node=gpus_per_node
     )
     try:
+        if vllm_engine:
+            options = _with_vllm_engine(options)
         record, reused = lifecycle.up(_state_dir(state_dir), options, timeout_s=timeout_s)
     except _FAILURES as error:
         raise click.ClickException(str(error)) from error

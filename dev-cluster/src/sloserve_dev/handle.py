@@ -7,6 +7,7 @@ import dataclasses
 import os
 import pathlib
 import subprocess
+import time
 
 import yaml
 
@@ -75,3 +76,20 @@ class ClusterHandle:
     ) -> subprocess.CompletedProcess[str]:
         """Runs helm against this cluster, like `kubectl`."""
         return self._run("helm", args, input=input, check=check)
+
+    def wait_for_crd(self, name: str, *, timeout_s: float = 60.0) -> None:
+        """Waits until the CustomResourceDefinition `name` is Established. `kubectl wait
+        --for=condition=Established` fails outright when it looks before the API server has
+        written any condition, which a just-applied CRD may not have yet; this asks again."""
+        deadline = time.monotonic() + timeout_s
+        jsonpath = 'jsonpath={.status.conditions[?(@.type=="Established")].status}'
+        while True:
+            found = self.kubectl("get", f"crd/{name}", "-o", jsonpath, check=False)
+            if found.returncode == 0 and found.stdout.strip() == "True":
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"crd/{name} was not Established within {timeout_s:g} s: {found.stderr}"
+                    f"{found.stdout}"
+                )
+            time.sleep(0.2)

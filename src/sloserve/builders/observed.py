@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sloserve.builders import engine_pod
+from sloserve.builders.refused_args import RefusedArguments, refused_arguments
 
 __all__ = [
     "ERROR_LINE_MAX_CHARS",
@@ -224,6 +225,14 @@ class PodState:
         if self.waiting_reason == "CrashLoopBackOff":
             return True
         return not self.ready and self.restarts >= CRASH_LOOP_RESTARTS and self.last_exit_failed
+
+    @property
+    def refused_arguments(self) -> RefusedArguments | None:
+        """The flags the engine's parser refused when it last exited, if that is why it
+        failed: a fault of the spec that no restart mends."""
+        if not self.last_exit_failed:
+            return None
+        return refused_arguments(self.last_error)
 
     @property
     def config_failing(self) -> bool:

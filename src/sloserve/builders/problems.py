@@ -27,9 +27,36 @@ def _first_pod(pods: list[PodState], describe: str) -> str:
     return f"pod {first.name}{more} {describe}"
 
 
-def _pod_problems(pods: tuple[PodState, ...], *, gpu_product_missing: bool) -> list[Problem]:
+def _refused_args_problem(refusing: list[PodState], args: tuple[str, ...]) -> Problem:
+    pod = refusing[0]
+    refused = pod.refused_arguments
+    assert refused is not None
+    plural = "s" if pod.restarts != 1 else ""
+    restarts = f", {pod.restarts} restart{plural}" if pod.restarts else ""
+    fix = (
+        "remove or correct it in spec.engine.args"
+        if not refused.outside(args)
+        else "it is not in spec.engine.args: check the engine image and spec.engine.kind"
+    )
+    return Problem(
+        Reason.ENGINE_ARGS_REJECTED,
+        _first_pod(
+            refusing,
+            f"exited because its engine refused its command line ({refused.describe(args)}"
+            f"{restarts}); the engine said: {pod.last_error}; {fix}, restarting will not help",
+        ),
+    )
+
+
+def _pod_problems(
+    pods: tuple[PodState, ...], *, gpu_product_missing: bool, engine_args: tuple[str, ...]
+) -> list[Problem]:
     live = [pod for pod in pods if not pod.terminating]
     problems: list[Problem] = []
+    # A refused command line is reported at the first exit: every restart fails the same way.
+    refusing = [pod for pod in live if pod.refused_arguments is not None]
+    if refusing:
+        problems.append(_refused_args_problem(refusing, engine_args))
     pulling = [pod for pod in live if pod.image_pull_failing]
     if pulling:
         pod = pulling[0]
@@ -44,7 +71,7 @@ def _pod_problems(pods: tuple[PodState, ...], *, gpu_product_missing: bool) -> l
                 ),
             )
         )
-    crashing = [pod for pod in live if pod.crash_looping]
+    crashing = [pod for pod in live if pod.crash_looping and pod.refused_arguments is None]
     if crashing:
         pod = crashing[0]
         last = f", last {pod.last_exit}" if pod.last_exit else ""
@@ -103,7 +130,8 @@ def profile_unknown_message(check: ProfileCheck) -> str:
 def problems(targets: Targets, observation: Observation) -> list[Problem]:
     """Everything wrong, most fundamental first: a failed apply, an unknown profile, a GPU
     product no node has, pods that cannot pull, crash, start or be scheduled, a ReplicaSet
-    that cannot create pods, a stuck rollout."""
+    that cannot create pods, a stuck rollout. An engine whose parser refused its arguments is
+    reported as that (`EngineArgsRejected`), not as crash-looping."""
     found: list[Problem] = []
     if observation.failure is not None:
         found.append(Problem(observation.failure.reason, observation.failure.message))
@@ -119,7 +147,11 @@ def problems(targets: Targets, observation: Observation) -> list[Problem]:
                 f"on nodes: {offered}); add such a node or change spec.engine.gpuProduct",
             )
         )
-    found += _pod_problems(observation.pods, gpu_product_missing=gpu_product_missing)
+    found += _pod_problems(
+        observation.pods,
+        gpu_product_missing=gpu_product_missing,
+        engine_args=targets.engine_args,
+    )
     deployment = observation.deployment
     if deployment is not None and deployment.replica_failure_message is not None:
         found.append(

@@ -30,6 +30,7 @@ class Reason(enum.StrEnum):
     APPLY_FAILED = "ApplyFailed"
     NO_NODE_WITH_GPU_PRODUCT = "NoNodeWithGPUProduct"
     IMAGE_PULL_FAILING = "ImagePullFailing"
+    ENGINE_ARGS_REJECTED = "EngineArgsRejected"
     CRASH_LOOPING = "CrashLooping"
     CONTAINER_CONFIG_FAILING = "ContainerConfigFailing"
     UNSCHEDULABLE = "Unschedulable"
@@ -50,10 +51,17 @@ class Targets:
     replicas: int
     gpu_product: str | None
     profile: ProfileCheck | None = None
+    engine_args: tuple[str, ...] = ()
+    """`spec.engine.args`, to say which of them an engine refused."""
 
     @classmethod
     def of(cls, spec: ModelServiceSpec, *, profile: ProfileCheck | None = None) -> Targets:
-        return cls(replicas=spec.replicas, gpu_product=spec.engine.gpu_product, profile=profile)
+        return cls(
+            replicas=spec.replicas,
+            gpu_product=spec.engine.gpu_product,
+            profile=profile,
+            engine_args=tuple(spec.engine.args),
+        )
 
     @classmethod
     def lenient(cls, spec: Mapping[str, Any]) -> Targets:
@@ -62,9 +70,13 @@ class Targets:
         replicas = spec.get("replicas", 1)
         engine = spec.get("engine")
         product = engine.get("gpuProduct") if isinstance(engine, Mapping) else None
+        args = engine.get("args") if isinstance(engine, Mapping) else None
         return cls(
             replicas=replicas if isinstance(replicas, int) and replicas >= 0 else 0,
             gpu_product=product if isinstance(product, str) else None,
+            engine_args=(
+                tuple(a for a in args if isinstance(a, str)) if isinstance(args, list) else ()
+            ),
         )
 
 

@@ -57,6 +57,11 @@ logger = logging.getLogger("sloserve.engine_sim")
 @click.option("--tensor-parallel-size", type=int, default=1, show_default=True)
 @click.option("--enable-chunked-prefill/--no-enable-chunked-prefill", default=True)
 @click.option(
+    "--enable-prefix-caching/--no-enable-prefix-caching",
+    default=True,
+    help="Automatic prefix caching of prompt blocks (on, as in vLLM V1).",
+)
+@click.option(
     "--num-gpu-blocks-override", type=int, default=None, help="KV blocks, instead of computing."
 )
 @click.option(
@@ -101,6 +106,7 @@ def engine_sim(
     max_model_len: int,
     tensor_parallel_size: int,
     enable_chunked_prefill: bool,
+    enable_prefix_caching: bool,
     num_gpu_blocks_override: int | None,
     profile_reference: str,
     slowdown: float,
@@ -125,6 +131,7 @@ def engine_sim(
             max_model_len=max_model_len,
             tensor_parallel_size=tensor_parallel_size,
             enable_chunked_prefill=enable_chunked_prefill,
+            enable_prefix_caching=enable_prefix_caching,
             num_gpu_blocks_override=num_gpu_blocks_override,
             profile_reference=profile_reference,
             slowdown=slowdown,
@@ -167,6 +174,7 @@ def build_settings(
     slowdown: float,
     time_scale: float,
     cpu_overhead_ms: float | None,
+    enable_prefix_caching: bool = True,
 ) -> runtime.ServerSettings:
     """Server settings from the flags; raises ValueError naming the flag that is wrong."""
     profile = profiles.resolve(profile_reference)
@@ -200,6 +208,7 @@ def build_settings(
         max_model_len=max_model_len,
         enable_chunked_prefill=enable_chunked_prefill,
         policy=config.Policy(scheduling_policy),
+        enable_prefix_caching=enable_prefix_caching,
     )
     name = model or profile.model.shape
     if not slowdown > 0:

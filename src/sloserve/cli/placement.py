@@ -90,8 +90,9 @@ def train(
     ensemble: int | None,
     seed: int,
 ) -> None:
-    """Train the dual-branch predictor without the held-out kinds, export it to ONNX, and
-    evaluate it and the baselines on those kinds."""
+    """Train the dual-branch network without the held-out kinds, export it to ONNX, and
+    evaluate it and the baselines on those kinds. It also writes solo_series.json of its one
+    dataset, over the packaged one of both GPUs: run `train-trees` afterwards to restore it."""
     fit, pipeline = _training_modules()
     overrides = {"seed": seed}
     if epochs is not None:
@@ -109,6 +110,58 @@ def train(
         report=lambda line: click.echo(line, err=True),
     )
     _write_record(_provenance(record), results)
+
+
+@placement.command("train-trees")
+@click.option(
+    "--dataset",
+    "datasets",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=pathlib.Path),
+    default=(
+        pathlib.Path("data/colocation/h100_colocation.json.gz"),
+        pathlib.Path("data/colocation/h200_colocation.json.gz"),
+    ),
+    show_default=True,
+    help="co-location dataset, one per GPU product (repeat; the order gives the GPU codes)",
+)
+@_HELDOUT
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=pathlib.Path),
+    default=_PACKAGE_MODELS,
+    show_default="the package's models/",
+    help="where interference_trees.onnx and solo_series.json are written",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+def train_trees(
+    datasets: tuple[pathlib.Path, ...],
+    heldout: tuple[str, ...],
+    out_dir: pathlib.Path,
+    seed: int,
+) -> None:
+    """Train the shipped predictor (extra trees on log P, every GPU's rows together) without the
+    held-out kinds, and write it and the solo catalogue of every GPU.
+    `python bench/placement/interference_benchmark.py` evaluates it against the baselines."""
+    try:
+        from sloserve.placement.training import tree_pipeline, trees
+    except ModuleNotFoundError as missing:
+        raise click.ClickException(
+            f"training needs the `train` extra ({missing.name} is not installed): "
+            "pip install 'sloserve[train]'"
+        ) from None
+    from sloserve.placement.catalogue import CATALOGUE_FILE
+    from sloserve.placement.tree_predictor import TREE_MODEL
+
+    summary = tree_pipeline.train_trees(
+        dataset_paths=datasets,
+        heldout=heldout or None,
+        settings=trees.TreeSettings(seed=seed),
+        model_path=out_dir / TREE_MODEL,
+        catalogue_path=out_dir / CATALOGUE_FILE,
+        report=lambda line: click.echo(line, err=True),
+    )
+    click.echo(json.dumps(summary, indent=1))
 
 
 @placement.command()

@@ -68,7 +68,8 @@ def _end_time(text: str) -> float:
     "gateway_urls",
     metavar="URL",
     multiple=True,
-    help="Without a Prometheus: a gateway to scrape over the window (repeat for replicas). "
+    help="Without a Prometheus: a gateway to scrape over the window (repeat for replicas, or "
+    "dns+http://NAME:PORT for every address NAME resolves to, like a headless Service). "
     "The report takes the whole window to collect.",
 )
 @click.option(
@@ -209,7 +210,8 @@ def report(
 
 def _write(result: model.Report, *, fmt: render.Format, output: Path | None) -> None:
     if output is None and fmt == "table":
-        Console().print(terminal.renderable(result))
+        console = Console()
+        console.print(terminal.renderable(result, console))
         return
     rendered = render.render(result, fmt)
     if output is None:

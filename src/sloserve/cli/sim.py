@@ -6,17 +6,35 @@
 `--qps` is the arrival rate of the whole cluster. Lengths come from the Azure conversation trace
 shipped with sloserve, clamped to SCORPIO's limits (prompt ≤ 1024, prompt + output ≤ 2048) unless
 `--lengths trace`; classes are SCORPIO's three, picked uniformly.
+
+    sloserve sim run --trace conversations.jsonl --time-scale 0.5 --max-requests 2000 \
+        --policy scorpio-prefix --engines 4 --max-model-len 131072
+
+`--trace FILE` replays a trace file instead (`sim.trace_files`: the Azure CSV, the Mooncake JSONL
+with `hash_ids`, or sloserve's generic JSONL; `.gz` allowed) with its own arrivals times
+`--time-scale` and its own lengths, classes by tenant unless the file names them. A request
+longer than `--max-model-len` is counted as rejected (prompt_too_long), as vLLM answers it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import click
 
 from sloserve.engine import profiles
-from sloserve.sim import cluster, policies, settings, simulator, summary, workload
+from sloserve.sim import (
+    cluster,
+    policies,
+    prefix_workloads,
+    settings,
+    simulator,
+    summary,
+    trace_files,
+    workload,
+)
 
 _LENGTHS = {"scorpio": workload.SCORPIO_LIMITS, "trace": workload.LengthLimits()}
 
@@ -122,6 +140,37 @@ def sim() -> None:
     default=None,
     help="Seconds between gateway re-checks while requests wait (default: on events only).",
 )
+@click.option(
+    "--trace",
+    "trace_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Replay this trace file (Azure CSV, Mooncake JSONL or generic JSONL; .gz allowed).",
+)
+@click.option(
+    "--trace-format",
+    type=click.Choice([f.value for f in trace_files.TraceFormat]),
+    default=None,
+    help="The trace file's format (default: from its name and first line).",
+)
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="With --trace: multiplier on its arrival times (0.5 replays twice as fast).",
+)
+@click.option(
+    "--max-requests",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --trace: replay only its first N requests.",
+)
+@click.option(
+    "--no-prefix-caching",
+    is_flag=True,
+    help="Engines without automatic prefix caching (vLLM's --no-enable-prefix-caching).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def run(
     *,
@@ -140,6 +189,11 @@ def run(
     num_gpu_blocks_override: int | None,
     max_model_len: int,
     recheck_interval: float | None,
+    trace_path: Path | None,
+    trace_format: str | None,
+    time_scale: float,
+    max_requests: int | None,
+    no_prefix_caching: bool,
     as_json: bool,
 ) -> None:
     """Simulate one workload under one policy and print goodput, adherence and latencies."""
@@ -153,14 +207,25 @@ def run(
             "or once per engine",
             param_hint="--slowdown",
         )
-    requests = workload.build_workload(
-        count=count,
-        rate_rps=qps,
-        arrivals=workload.Arrivals(arrivals),
-        limits=_LENGTHS[lengths],
-        seed=seed,
-        gamma_cv=gamma_cv,
-    )
+    if trace_path is not None:
+        try:
+            entries = trace_files.read_trace(
+                trace_path, None if trace_format is None else trace_files.TraceFormat(trace_format)
+            )
+            requests = prefix_workloads.from_trace(
+                entries, time_scale=time_scale, max_requests=max_requests
+            )
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--trace") from error
+    else:
+        requests = workload.build_workload(
+            count=count,
+            rate_rps=qps,
+            arrivals=workload.Arrivals(arrivals),
+            limits=_LENGTHS[lengths],
+            seed=seed,
+            gamma_cv=gamma_cv,
+        )
     config = settings.SimulationConfig(
         policy=policy,
         profile=latency_profile,
@@ -171,6 +236,7 @@ def run(
             max_num_batched_tokens=max_num_batched_tokens,
             num_gpu_blocks=num_gpu_blocks_override,
             max_model_len=max_model_len,
+            enable_prefix_caching=not no_prefix_caching,
         ),
         recheck_interval_s=recheck_interval,
     )
@@ -178,16 +244,20 @@ def run(
         result = simulator.simulate(requests, config)
     except ValueError as error:
         raise click.UsageError(str(error)) from error
-    described = {
+    described: dict[str, object] = {
         "policy": policy,
         "qps": qps,
-        "requests": count,
+        "requests": len(requests),
         "engines": engines,
         "seed": seed,
         "profile": latency_profile.name,
         "arrivals": arrivals,
         "lengths": lengths,
     }
+    if trace_path is not None:
+        described |= {"trace": trace_path.name, "time_scale": time_scale}
+        for key in ("qps", "arrivals", "lengths", "seed"):
+            del described[key]
     if as_json:
         document = {**described, "summary": dataclasses.asdict(result.summary)}
         click.echo(json.dumps(document, indent=2))

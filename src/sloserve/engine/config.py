@@ -37,6 +37,9 @@ class EngineConfig:
     max_model_len: int = 8192
     enable_chunked_prefill: bool = True
     policy: Policy = Policy.FCFS
+    # vLLM's automatic prefix caching (`--enable-prefix-caching`, on by default in vLLM V1):
+    # requests that carry block hashes reuse cached prompt blocks
+    enable_prefix_caching: bool = True
 
     def __post_init__(self) -> None:
         for field, flag in (

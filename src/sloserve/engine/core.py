@@ -35,6 +35,11 @@ class EngineSnapshot:
     kv_blocks_used: int
     queued_prefill_tokens: int
     step_end: float | None
+    # vLLM's prefix-cache counters (prompt tokens looked up and found at admissions) and the
+    # cached blocks evicted so far
+    prefix_cache_queries: int = 0
+    prefix_cache_hits: int = 0
+    prefix_cache_evictions: int = 0
 
     @property
     def kv_usage(self) -> float:
@@ -109,6 +114,12 @@ class EngineCore:
             )
         if spec.request_id in self._requests:
             raise ValueError(f"request id {spec.request_id!r} is already in the engine")
+        if len(spec.block_hashes) > spec.prompt_tokens // self.config.block_size:
+            raise ValueError(
+                f"request {spec.request_id!r} has {len(spec.block_hashes)} block hashes, more "
+                f"than its {spec.prompt_tokens} prompt tokens fill in blocks of "
+                f"{self.config.block_size}: hash full blocks at the engine's block size"
+            )
         self._catch_up(at)
         request = requests.EngineRequest(spec, arrival=at, sequence=next(self._sequence))
         self._requests[spec.request_id] = request
@@ -182,6 +193,9 @@ class EngineCore:
             kv_blocks_used=sched.kv.used,
             queued_prefill_tokens=sched.queued_prefill_tokens(),
             step_end=self._step_end if self._step is not None else None,
+            prefix_cache_queries=sched.prefix_queries,
+            prefix_cache_hits=sched.prefix_hits,
+            prefix_cache_evictions=sched.kv.evictions,
         )
 
     def load_figures(self) -> tuple[int, int, int, float | None]:
@@ -299,6 +313,7 @@ class EngineCore:
             prefill_tokens=plan.prefill_tokens,
             decode_batch=plan.decode_batch,
             decode_context=plan.decode_context_mean,
+            prefill_attended=plan.attended,
         )
 
 

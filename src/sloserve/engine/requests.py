@@ -22,6 +22,9 @@ class RequestSpec:
     max_tokens, min_tokens and stop conditions). `priority`: lower is served first under the
     `priority` policy (vLLM's meaning). `tpot_target_s`: its time-per-output-token target, used by
     the `credit` policy; None behaves as the tightest target among running requests.
+    `block_hashes`: the chained hashes of the prompt's full KV blocks at the engine's block size
+    (`scheduling.prefix_blocks.chain_hashes`), for prefix caching; empty when the content is
+    unknown (nothing is reused then). The first n of them may cover fewer blocks than the prompt.
     """
 
     request_id: str
@@ -29,6 +32,7 @@ class RequestSpec:
     output_tokens: int
     priority: int = 0
     tpot_target_s: float | None = None
+    block_hashes: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.prompt_tokens < 1:
@@ -60,6 +64,9 @@ class RequestStats:
     prompt_tokens: int
     output_tokens: int
     num_preemptions: int
+    # prompt tokens found in the prefix cache when it was first scheduled (vLLM's
+    # num_cached_tokens)
+    cached_tokens: int = 0
 
     @property
     def queue_time(self) -> float:
@@ -116,6 +123,7 @@ class EngineRequest:
     __slots__ = (
         "arrival",
         "blocks",
+        "cached_tokens",
         "cohort",
         "context_base",
         "credit",
@@ -125,6 +133,9 @@ class EngineRequest:
         "num_computed",
         "num_preemptions",
         "output_base",
+        "queued_tokens",
+        "references",
+        "registered",
         "sequence",
         "spec",
         "status",
@@ -147,6 +158,14 @@ class EngineRequest:
         self.first_scheduled: float | None = None
         self.first_token: float | None = None
         self.num_preemptions = 0
+        # prefix caching: the cached blocks it references (hashes, in prompt order), how many of
+        # its prompt blocks it has registered or found cached, the prompt tokens found cached
+        # when first scheduled, and the tokens it was counted with in the engine's queued
+        # prefill figure while waiting
+        self.references: list[int] = []
+        self.registered = 0
+        self.cached_tokens = 0
+        self.queued_tokens = 0
 
     @property
     def request_id(self) -> str:
@@ -180,6 +199,7 @@ class EngineRequest:
             prompt_tokens=self.spec.prompt_tokens,
             output_tokens=self.num_output(),
             num_preemptions=self.num_preemptions,
+            cached_tokens=self.cached_tokens,
         )
 
 

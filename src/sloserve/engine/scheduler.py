@@ -11,6 +11,13 @@ When a running request's next tokens need KV blocks that are not free, running r
 preempted by recompute until they are (the most recently admitted under `fcfs`/`credit`, the
 lowest priority under `priority`; possibly the request itself), and no waiting request is admitted
 in that step. Preempted requests go back to waiting and lose their KV cache.
+
+With prefix caching on (`EngineConfig.enable_prefix_caching`, vLLM's default) a request admitted
+from waiting first looks up its prompt's block hashes in the cache (`kv_cache.BlockPool`): the
+longest run of cached blocks from the start, at most all but the last prompt token (vLLM always
+computes at least one token), is taken as computed, and only the rest is prefilled. Each full
+prompt block it computes is registered for later requests. The engine's queued prefill figure
+counts a waiting request's tokens less the cached prefix it had when it was queued.
 """
 
 from __future__ import annotations
@@ -33,6 +40,9 @@ class StepPlan:
     decode_batch: int = 0
     decode_context_sum: int = 0
     chunks: dict[requests.EngineRequest, int] = field(default_factory=dict)
+    # Σ over the chunks of chunk tokens × tokens already computed before the chunk: the
+    # attention over earlier context (cached or from earlier chunks) the step's timing adds
+    attended: int = 0
 
     @property
     def prefill_tokens(self) -> int:
@@ -65,18 +75,22 @@ class IterationScheduler:
         self._targets: collections.Counter[float] = collections.Counter()
         self._tightest_target: float | None = None
         self._ratios_stale = False
+        self._prefix_caching = engine_config.enable_prefix_caching
+        # vLLM's prefix-cache counters: prompt tokens looked up, and found, at admissions
+        self.prefix_queries = 0
+        self.prefix_hits = 0
 
     def add(self, request: requests.EngineRequest) -> None:
         """Queue a new request."""
         self.waiting.push(request)
-        self.waiting_tokens += request.num_tokens()
+        self._count_waiting(request)
 
     def abort(self, request: requests.EngineRequest) -> None:
         """Drop a waiting or running request and free its blocks."""
         if request.status is requests.Status.WAITING:
             request.status = requests.Status.ABORTED
             self.waiting.discard(request)
-            self.waiting_tokens -= request.num_tokens()
+            self.waiting_tokens -= request.queued_tokens
         elif request.status is requests.Status.RUNNING:
             self._leave_running(request)
             request.status = requests.Status.ABORTED
@@ -115,6 +129,8 @@ class IterationScheduler:
             if request.status is not requests.Status.RUNNING:
                 continue
             request.num_computed += tokens
+            if request.spec.block_hashes and self._prefix_caching:
+                self._register_blocks(request)
             if request.num_computed < request.num_tokens():
                 continue
             index = request.stored_output
@@ -352,6 +368,7 @@ class IterationScheduler:
         plan.start = now
         plan.cohorts = cohorts
         plan.chunks.clear()
+        plan.attended = 0
         plan.decode_batch = batch
         plan.decode_context_sum = context_sum
         plan.budget = self._config.max_num_batched_tokens - batch
@@ -372,6 +389,7 @@ class IterationScheduler:
         plan.start = now
         plan.cohorts = [cohort]
         plan.chunks.clear()
+        plan.attended = 0
         plan.decode_batch = batch
         plan.decode_context_sum = cohort.context_sum()
         plan.budget = self._config.max_num_batched_tokens - batch
@@ -445,6 +463,7 @@ class IterationScheduler:
             self.kv.allocate(extra)
             request.blocks += extra
             plan.chunks[request] = tokens
+            plan.attended += tokens * request.num_computed
             plan.budget -= tokens
 
         if len(preempted) == preemptions_before:
@@ -461,25 +480,81 @@ class IterationScheduler:
             head = self.waiting.peek()
             if head is None:
                 return
-            needed = head.num_tokens()
+            total = head.num_tokens()
+            hashes = self._lookup_hashes(head)
+            cached_blocks, idle_blocks = self.kv.cached_prefix(hashes, len(hashes))
+            cached = cached_blocks * block_size
+            needed = total - cached
             tokens = min(needed, plan.budget)
             if tokens < needed and not self._config.enable_chunked_prefill:
                 return
-            blocks = requests.blocks_for(tokens, block_size)
-            if blocks > self.kv.free:
+            blocks = requests.blocks_for(cached + tokens, block_size) - cached_blocks
+            if blocks + idle_blocks > self.kv.free:
                 return
             self.waiting.pop()
-            self.waiting_tokens -= needed
+            self.waiting_tokens -= head.queued_tokens
             head.status = requests.Status.RUNNING
             if head.first_scheduled is None:
                 head.first_scheduled = now
+                head.cached_tokens = cached
+            if self._prefix_caching:
+                self.prefix_queries += total
+                self.prefix_hits += cached
             self.running[head] = None
             self.prefilling[head] = None
             self._add_target(head)
+            if cached_blocks:
+                found = hashes[:cached_blocks]
+                self.kv.acquire(found)
+                head.references = found
+            head.registered = cached_blocks
+            head.num_computed = cached
             self.kv.allocate(blocks)
-            head.blocks = blocks
+            head.blocks = cached_blocks + blocks
             plan.chunks[head] = tokens
+            plan.attended += tokens * cached
             plan.budget -= tokens
+
+    def _lookup_hashes(self, request: requests.EngineRequest) -> list[int]:
+        """The block hashes a request may find cached: its prompt's, at most all but its last
+        token's worth (at least one token is computed); empty with prefix caching off."""
+        block_hashes = request.spec.block_hashes
+        if not block_hashes or not self._prefix_caching:
+            return []
+        limit = (request.num_tokens() - 1) // self._config.block_size
+        return list(block_hashes[:limit])
+
+    def _count_waiting(self, request: requests.EngineRequest) -> None:
+        """Count a request that joins the waiting queue in the queued prefill figure: its tokens
+        less the prefix cached now (what it would find if admitted at once)."""
+        hashes = self._lookup_hashes(request)
+        cached = 0
+        if hashes:
+            cached = self.kv.cached_prefix(hashes, len(hashes))[0] * self._config.block_size
+        request.queued_tokens = request.num_tokens() - cached
+        self.waiting_tokens += request.queued_tokens
+
+    def _register_blocks(self, request: requests.EngineRequest) -> None:
+        """Cache the prompt blocks `request` has now computed in full."""
+        block_hashes = request.spec.block_hashes
+        complete = min(len(block_hashes), request.num_computed // self._config.block_size)
+        for index in range(request.registered, complete):
+            block_hash = block_hashes[index]
+            if self.kv.register(block_hash):
+                request.references.append(block_hash)
+        if complete > request.registered:
+            request.registered = complete
+
+    def _release_blocks(self, request: requests.EngineRequest) -> None:
+        """Give back every block `request` holds: its private ones, and its references to
+        cached ones (which stay cached, free, until evicted)."""
+        references = request.references
+        self.kv.release(request.blocks - len(references))
+        if references:
+            self.kv.release_cached(references)
+            request.references = []
+        request.registered = 0
+        request.blocks = 0
 
     def _make_room(
         self,
@@ -515,13 +590,15 @@ class IterationScheduler:
             plan.decode_context_sum -= victim.context()
             plan.budget += 1
         if victim in plan.chunks:
-            plan.budget += plan.chunks.pop(victim)
+            tokens = plan.chunks.pop(victim)
+            plan.budget += tokens
+            plan.attended -= tokens * victim.num_computed
         self._leave_running(victim)
         victim.status = requests.Status.WAITING
         victim.num_computed = 0
         victim.num_preemptions += 1
         self.waiting.push_preempted(victim)
-        self.waiting_tokens += victim.num_tokens()
+        self._count_waiting(victim)
         preempted.append(events.Preempted(victim.request_id, now))
 
     def _leave_running(self, request: requests.EngineRequest) -> None:
@@ -529,16 +606,14 @@ class IterationScheduler:
             self.pool.leave(request)
         else:
             del self.prefilling[request]
-        self.kv.release(request.blocks)
-        request.blocks = 0
+        self._release_blocks(request)
         del self.running[request]
         self._remove_target(request)
 
     def _finish(
         self, request: requests.EngineRequest, end: float, produced: list[events.EngineEvent]
     ) -> None:
-        self.kv.release(request.blocks)
-        request.blocks = 0
+        self._release_blocks(request)
         del self.running[request]
         self._remove_target(request)
         request.status = requests.Status.FINISHED

@@ -8,6 +8,9 @@ GPU time of a step, by what it computes:
   plus what P more token rows cost the dense layers; when the profile has `mixed` points that
   composition is multiplied by a correction factor interpolated between the measured points
   (held constant outside them), so each measured mixed step is reproduced exactly.
+- a prefill chunk that follows earlier context (a cached prefix, or its prompt's earlier chunks)
+  also attends over it: `prefill_attended` (Σ chunk tokens × earlier tokens) times the cost of
+  one attention pair fitted on the profile's prefill curve (`scheduling.attention_cost`).
 
 Step time = (GPU time × slowdown + CPU overhead per step) × time scale. The co-location slowdown
 scales only the GPU part: interference between co-located engines is contention for the GPU's SMs
@@ -20,7 +23,7 @@ import math
 from collections.abc import Callable
 
 from sloserve.engine import interpolation
-from sloserve.scheduling import latency_profile
+from sloserve.scheduling import attention_cost, latency_profile
 
 
 class StepTimer:
@@ -72,6 +75,7 @@ class StepTimer:
         overhead = profile.cpu_overhead_ms_per_step if cpu_overhead_ms is None else cpu_overhead_ms
         _require_non_negative("cpu_overhead_ms", overhead)
         self._cpu_overhead_ms = overhead
+        self._attention_ms_per_pair = attention_cost.attention_ms_per_pair(profile)
 
     @property
     def slowdown(self) -> float:
@@ -101,13 +105,27 @@ class StepTimer:
         """CPU time added to every step, in milliseconds."""
         return self._cpu_overhead_ms
 
-    def gpu_ms(self, *, prefill_tokens: int, decode_batch: int, decode_context: float) -> float:
+    def gpu_ms(
+        self,
+        *,
+        prefill_tokens: int,
+        decode_batch: int,
+        decode_context: float,
+        prefill_attended: int = 0,
+    ) -> float:
         """GPU time in milliseconds of a step (no slowdown, no CPU overhead).
 
-        `decode_context` is the mean number of cached tokens of the decoding sequences.
+        `decode_context` is the mean number of cached tokens of the decoding sequences;
+        `prefill_attended` the (prefill token, earlier context token) pairs of its chunks.
         """
         if prefill_tokens < 0 or decode_batch < 0:
             raise ValueError("prefill_tokens and decode_batch must be at or above zero")
+        if prefill_attended > 0:
+            return self._attention_ms_per_pair * prefill_attended + self.gpu_ms(
+                prefill_tokens=prefill_tokens,
+                decode_batch=decode_batch,
+                decode_context=decode_context,
+            )
         if decode_batch == 0:
             return self._prefill_ms(prefill_tokens) if prefill_tokens else 0.0
         if prefill_tokens == 0:
@@ -120,11 +138,19 @@ class StepTimer:
         )
 
     def step_seconds(
-        self, *, prefill_tokens: int, decode_batch: int, decode_context: float
+        self,
+        *,
+        prefill_tokens: int,
+        decode_batch: int,
+        decode_context: float,
+        prefill_attended: int = 0,
     ) -> float:
         """Wall time of a step in seconds: (GPU × slowdown + CPU overhead) × time scale."""
         gpu = self.gpu_ms(
-            prefill_tokens=prefill_tokens, decode_batch=decode_batch, decode_context=decode_context
+            prefill_tokens=prefill_tokens,
+            decode_batch=decode_batch,
+            decode_context=decode_context,
+            prefill_attended=prefill_attended,
         )
         return (gpu * self._slowdown + self._cpu_overhead_ms) * self._time_scale / 1000.0
 

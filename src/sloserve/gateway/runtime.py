@@ -56,6 +56,7 @@ class ModelRuntime:
         scrape_interval_s: float,
         failure_cooldown_s: float,
         routing_plugins: dict[str, plugins.Factory] | None = None,
+        prefix_capacity_tokens: int | None = None,
     ) -> None:
         self.record = record
         self.clock = clock
@@ -66,6 +67,7 @@ class ModelRuntime:
             clock_source=clock,
             latency=latency,
             routing_plugins=routing_plugins,
+            prefix_capacity_tokens=prefix_capacity_tokens,
         )
         self._client = client
         self._recheck_interval_s = recheck_interval_s

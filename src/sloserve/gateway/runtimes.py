@@ -103,6 +103,9 @@ class Runtimes:
             scrape_interval_s=self._config.engine_metrics_interval_s,
             failure_cooldown_s=self._config.failure_cooldown_s,
             routing_plugins=self._routing_plugins,
+            prefix_capacity_tokens=(
+                self._config.prefix_cache_tokens if self._config.prefix_aware else None
+            ),
         )
         fresh.start()
         self._runtimes[model] = fresh

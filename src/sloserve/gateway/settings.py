@@ -129,6 +129,23 @@ class SchedulingSettings(BaseModel):
         description="Characters per prompt token, for estimating prompt length without a "
         "tokenizer (default 4).",
     )
+    prefix_aware: bool = Field(
+        default=False,
+        description="Keep an index of which engine probably holds which prompt blocks in its "
+        "prefix cache, learnt from routing, and predict and route on the prefill a prompt "
+        "leaves there (docs/scheduling.md); off by default.",
+    )
+    prefix_block_tokens: int = Field(
+        default=64,
+        ge=1,
+        description="Tokens per prompt block of the prefix index (default 64).",
+    )
+    prefix_cache_tokens: int = Field(
+        default=400_000,
+        ge=1,
+        description="Tokens an engine's prefix cache is taken to hold, for ageing the index "
+        "(default 400000, about an 8B model's KV cache on an 80 GB GPU).",
+    )
     admission: Literal["at-arrival", "hold-then-reject"] = Field(
         default="at-arrival",
         description="How the TTFT guard treats engines whose max_num_seqs slots are all taken: "

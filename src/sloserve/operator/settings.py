@@ -217,8 +217,9 @@ class SLOSettings(_Group):
     gateway_urls: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         description="Gateways to scrape directly when no Prometheus is set, comma-separated "
-        "(default none). A direct scrape takes the whole window, so figures change once per "
-        "window.",
+        "(default none): one URL per replica, or dns+http://NAME:PORT for every address NAME "
+        "resolves to (a headless Service). A direct scrape takes the whole window, so figures "
+        "change once per window.",
     )
     window: str = Field(
         default="5m", description="Window the figures cover, a duration like 5m (default 5m)."

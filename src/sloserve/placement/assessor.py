@@ -10,7 +10,7 @@ from typing import Any
 from sloserve.placement.pod_listing import PodLister
 from sloserve.placement.scoring import NodeAssessment, NodeQuery, NodeScorer, Resident
 from sloserve.placement.sources import SeriesSource
-from sloserve.placement.workloads import GpuWorkload, sharing_mode
+from sloserve.placement.workloads import GpuWorkload, gpu_product, sharing_mode
 
 __all__ = ["Assessor"]
 
@@ -54,17 +54,19 @@ class Assessor:
         self, candidate: GpuWorkload, others: list[GpuWorkload], node: Body, name: str
     ) -> NodeQuery:
         mode = sharing_mode(node)
-        mine = await self.source.resolve(candidate, mode, running=False)
+        gpu = gpu_product(node)
+        mine = await self.source.resolve(candidate, mode, running=False, gpu=gpu)
         residents = []
         for other in others:
-            resolved = await self.source.resolve(other, mode, running=True)
-            residents.append(Resident(name=other.key, series=resolved.prepared))
+            resolved = await self.source.resolve(other, mode, running=True, gpu=gpu)
+            residents.append(Resident(name=other.key, series=resolved.prepared, limit=other.limit))
         return NodeQuery(
             node=name,
             mode=mode,
             candidate=mine.prepared,
             residents=tuple(residents),
-            idle=self.source.idle(mode),
+            idle=self.source.idle(mode, gpu),
+            gpu=gpu,
         )
 
 

@@ -1,12 +1,16 @@
 """The kube-scheduler extender: `POST /filter` and `POST /prioritize` for the sloserve scheduler
 profile, answered from predicted co-location slowdowns.
 
-- filter: a node is refused when the predicted slowdown of the pod, or of any GPU workload
-  already on the node once the pod joins, exceeds the pod's limit (annotation
-  `placement.sloserve.io/max-predicted-slowdown`, else the extender's default; no limit, no
-  filtering). The reason names the engine and the prediction; the scheduler puts it in the pod's
-  `FailedScheduling` event and `PodScheduled` condition.
-- prioritize: 0..10 per node, ten times the P of the most slowed engine on it.
+- filter: a node is refused when placing the pod there breaks an objective: the pod's predicted
+  slowdown exceeds its limit (annotation `placement.sloserve.io/max-predicted-slowdown`, else
+  the extender's default), or a GPU workload already on the node would exceed its own limit (its
+  annotation; the pod's limit when it declares none). No limit anywhere, no filtering. The reason
+  names the engine, the prediction and the limit; the scheduler puts it in the pod's
+  `FailedScheduling` event and `PodScheduled` condition, and a pod refused by every node stays
+  Pending with it.
+- prioritize: 0..10 per node, 10 x exp(-predicted loss): the new engine's log slowdown plus how
+  much every resident's log slowdown grows (`NodeAssessment.predicted_loss`). An empty node
+  scores 10.
 
 Errors (a bad annotation, the API or Prometheus unreachable) are answered in the protocol's
 `Error` field, which makes the scheduler retry the pod later rather than place it blind.
@@ -68,7 +72,7 @@ async def filter_nodes(
     failed = {}
     passing = []
     for node, assessment in zip(nodes, assessments, strict=True):
-        if limit is not None and assessment.exceeds(limit):
+        if assessment.exceeds(limit):
             failed[assessment.node] = assessment.reason(limit)
         else:
             passing.append(node)

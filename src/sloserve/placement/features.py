@@ -11,6 +11,7 @@ the dataset has no co-location of more than three workloads to learn from.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -45,6 +46,22 @@ class PreparedSeries:
     def of(cls, series: MetricSeries, *, metrics: Sequence[str], steps: int) -> PreparedSeries:
         """Raises KeyError naming the model metrics `series` lacks."""
         return cls(resample(series.select(metrics).values, steps), series.mean(LOAD_METRIC))
+
+    # Summary statistics over time, computed once per prepared series: the tree predictor's
+    # features are built from them for every row that involves the series, so a scheduling
+    # request with a few hundred rows costs lookups, not reductions. Each is reduced exactly as
+    # `summary_features` reduces a stacked batch, so both give the same numbers.
+    @functools.cached_property
+    def means(self) -> FloatArray:
+        return np.asarray(self.values[np.newaxis].mean(axis=1)[0], dtype=np.float32)
+
+    @functools.cached_property
+    def stds(self) -> FloatArray:
+        return np.asarray(self.values[np.newaxis].std(axis=1)[0], dtype=np.float32)
+
+    @functools.cached_property
+    def maxima(self) -> FloatArray:
+        return np.asarray(self.values[np.newaxis].max(axis=1)[0], dtype=np.float32)
 
 
 def stack_inputs(

@@ -8,6 +8,7 @@ exporter series and the factor that converts the exporter's unit into the datase
 from __future__ import annotations
 
 import dataclasses
+import re
 
 __all__ = ["DCGM_FIELDS", "DcgmField", "SharingMode"]
 
@@ -46,15 +47,45 @@ DCGM_FIELDS: dict[str, DcgmField] = {
 
 
 class SharingMode:
-    """How co-located workloads share a GPU: the model's `mode` input is 0 or 1."""
+    """How co-located workloads share a GPU: time-slicing (`timeslice`), MPS (`mps`), or MPS
+    with every client limited to a share of the SMs through CUDA_MPS_ACTIVE_THREAD_PERCENTAGE
+    (`mps_t50`: 50%). The models read a mode as two numbers: `code` (0 time-slicing, 1 MPS of
+    either kind) and `thread_fraction` (the limit as a fraction; 1 without one)."""
 
     TIMESLICE = "timeslice"
     MPS = "mps"
     ALL = (TIMESLICE, MPS)
 
     @staticmethod
+    def limited(percent: int) -> str:
+        """The mode of MPS with clients limited to `percent` of the SMs (100: no limit)."""
+        if not 1 <= percent <= 100:
+            raise ValueError(f"an MPS thread percentage must be 1 to 100, not {percent}")
+        return SharingMode.MPS if percent == 100 else f"{SharingMode.MPS}_t{percent}"
+
+    @staticmethod
+    def _percent(mode: str) -> int | None:
+        if mode == SharingMode.MPS:
+            return 100
+        match = re.fullmatch(r"mps_t(\d{1,3})", mode)
+        if match and 1 <= int(match.group(1)) <= 100:
+            return int(match.group(1))
+        return None
+
+    @staticmethod
     def code(mode: str) -> float:
-        """The model's encoding of a sharing mode; an unknown mode raises ValueError."""
-        if mode not in SharingMode.ALL:
-            raise ValueError(f"sharing mode {mode!r} is not one of {SharingMode.ALL}")
-        return 1.0 if mode == SharingMode.MPS else 0.0
+        """The models' encoding of a sharing mode; an unknown mode raises ValueError."""
+        if mode == SharingMode.TIMESLICE:
+            return 0.0
+        if SharingMode._percent(mode) is None:
+            raise ValueError(
+                f"sharing mode {mode!r} is not one of {SharingMode.ALL} or mps_tNN (NN percent)"
+            )
+        return 1.0
+
+    @staticmethod
+    def thread_fraction(mode: str) -> float:
+        """The MPS thread limit of `mode` as a fraction of the SMs; 1 when there is none."""
+        SharingMode.code(mode)
+        percent = SharingMode._percent(mode)
+        return 1.0 if percent is None else percent / 100.0

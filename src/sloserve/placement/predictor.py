@@ -1,8 +1,9 @@
-"""The trained interference model, served with onnxruntime.
+"""The dual-branch interference network, served with onnxruntime.
 
 The ONNX file carries what it was trained on as metadata: the metric names and their order, the
-number of time steps, and the held-out kinds. The packaged model is `models/interference.onnx`;
-`sloserve placement train` writes a new one.
+number of time steps, and the held-out kinds. The packaged network is `models/interference.onnx`
+(trained on the H100 dataset); `sloserve placement train` writes a new one. The predictor node
+scoring uses by default is the tree model (`tree_predictor`, `predictors.load_predictor`).
 """
 
 from __future__ import annotations
@@ -10,11 +11,16 @@ from __future__ import annotations
 import importlib.resources
 import json
 import pathlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnxruntime
 
 from sloserve.placement.series import FloatArray
+
+if TYPE_CHECKING:
+    from sloserve.placement.tree_features import ModelRow
 
 __all__ = ["DEFAULT_MODEL", "InterferencePredictor", "packaged_file"]
 
@@ -29,7 +35,8 @@ def packaged_file(name: str) -> pathlib.Path:
     if not path.is_file():
         raise FileNotFoundError(
             f"{name} is not in the sloserve package; train it with "
-            "`sloserve placement train --dataset data/colocation/h100_colocation.json.gz`"
+            "`sloserve placement train-trees` (the tree model and the catalogue) or "
+            "`sloserve placement train` (the dual-branch network)"
         )
     return path
 
@@ -58,6 +65,8 @@ class InterferencePredictor:
             ) from None
         self.metadata: dict[str, str] = dict(metadata)
         self.path = path
+        #: The network was trained on one GPU and has no GPU input.
+        self.gpus: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: pathlib.Path | None = None) -> InterferencePredictor:
@@ -78,3 +87,11 @@ class InterferencePredictor:
             },
         )
         return np.asarray(outputs[0], dtype=np.float32)
+
+    def predict_rows(self, rows: Sequence[ModelRow]) -> FloatArray:
+        """P of each row (the GPU of a row is not an input of this model)."""
+        from sloserve.placement.features import stack_inputs
+
+        inputs = np.stack([stack_inputs(row.candidate, row.neighbours, row.idle) for row in rows])
+        modes = np.array([row.mode for row in rows], dtype=np.float32)
+        return self.predict(inputs, modes).reshape(-1)

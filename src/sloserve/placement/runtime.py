@@ -13,7 +13,7 @@ import httpx
 from sloserve.placement.assessor import Assessor
 from sloserve.placement.catalogue import SoloCatalogue
 from sloserve.placement.pod_listing import KubernetesPodLister
-from sloserve.placement.predictor import InterferencePredictor
+from sloserve.placement.predictors import load_predictor
 from sloserve.placement.scoring import NodeScorer
 from sloserve.placement.settings import ExtenderSettings
 from sloserve.placement.sources import CatalogueSource, PrometheusSource
@@ -45,7 +45,7 @@ def kubernetes_api_client(kubeconfig: pathlib.Path | None) -> Any:
 def _catalogue_parts(
     model: pathlib.Path | None, catalogue: pathlib.Path | None
 ) -> tuple[NodeScorer, CatalogueSource]:
-    predictor = InterferencePredictor.load(model)
+    predictor = load_predictor(model)
     source = CatalogueSource(
         SoloCatalogue.load(catalogue), metrics=predictor.metrics, steps=predictor.steps
     )

@@ -40,7 +40,7 @@ class ExtenderSettings(BaseSettings):
 
     default_max_slowdown: float | None = Field(default=None, ge=1.0)
     """Limit for pods without the max-predicted-slowdown annotation; unset: such pods are
-    only prioritized, never filtered."""
+    filtered only by the limits the workloads already on a node declare."""
 
     kubeconfig: pathlib.Path | None = None
     """Kubeconfig for listing pods; unset: the in-cluster service account, else the default

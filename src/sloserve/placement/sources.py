@@ -39,10 +39,13 @@ class ResolvedSeries:
 class SeriesSource(Protocol):
     """Resolves workloads to series in the predictor's metrics and steps."""
 
-    def idle(self, mode: str) -> PreparedSeries: ...
+    def idle(self, mode: str, gpu: str | None = None) -> PreparedSeries: ...
 
-    async def resolve(self, workload: GpuWorkload, mode: str, *, running: bool) -> ResolvedSeries:
-        """`running`: whether the workload already runs (telemetry may exist for it)."""
+    async def resolve(
+        self, workload: GpuWorkload, mode: str, *, running: bool, gpu: str | None = None
+    ) -> ResolvedSeries:
+        """`running`: whether the workload already runs (telemetry may exist for it); `gpu`:
+        the node's GPU product key (None: unknown, the catalogue's default GPU)."""
         ...
 
 
@@ -53,35 +56,54 @@ class CatalogueSource:
         self.catalogue = catalogue
         self._metrics = tuple(metrics)
         self._steps = steps
-        self._prepared: dict[tuple[str, str], PreparedSeries] = {}
+        self._prepared: dict[tuple[str, str, str], PreparedSeries] = {}
 
     def prepare(self, series: MetricSeries) -> PreparedSeries:
         return PreparedSeries.of(series, metrics=self._metrics, steps=self._steps)
 
-    def kind_series(self, mode: str, kind: str) -> PreparedSeries:
-        """The prepared solo series of `kind`; raises KeyError listing the known kinds."""
-        key = (mode, kind)
+    def kind_series(self, mode: str, kind: str, gpu: str | None = None) -> PreparedSeries:
+        """The prepared solo series of `kind` on `gpu`, or on another GPU when `gpu` lacks it
+        under `mode`; raises KeyError listing the known kinds."""
+        chosen = self.catalogue.gpu_or_default(gpu)
+        if not self.catalogue.has(mode, kind, chosen):
+            elsewhere = self.catalogue.measured_on(mode, kind)
+            chosen = elsewhere[0] if elsewhere else chosen
+        key = (chosen, mode, kind)
         if key not in self._prepared:
-            self._prepared[key] = self.prepare(self.catalogue.series(mode, kind))
+            self._prepared[key] = self.prepare(self.catalogue.series(mode, kind, key[0]))
         return self._prepared[key]
 
-    def idle(self, mode: str) -> PreparedSeries:
-        return self.kind_series(mode, IDLE_KIND)
+    def idle(self, mode: str, gpu: str | None = None) -> PreparedSeries:
+        return self.kind_series(mode, IDLE_KIND, gpu)
 
-    def resolve_now(self, workload: GpuWorkload, mode: str) -> ResolvedSeries:
-        """The workload's kind's series; a workload without a known kind is taken to be the
-        heaviest kind, the cautious guess, and the origin says so."""
-        if workload.kind is not None and self.catalogue.has(mode, workload.kind):
-            origin = f"kind {workload.kind}"
-            kind = workload.kind
-        else:
-            kind = self.catalogue.heaviest_kind(mode)
-            declared = "no kind" if workload.kind is None else f"unknown kind {workload.kind}"
-            origin = f"{declared}: assumed {kind}"
-        return ResolvedSeries(workload.key, self.kind_series(mode, kind), origin)
+    def resolve_now(
+        self, workload: GpuWorkload, mode: str, gpu: str | None = None
+    ) -> ResolvedSeries:
+        """The workload's kind's series on the node's GPU. A kind measured only on another GPU
+        uses that GPU's series (utilizations read alike across GPUs; the GPU feature still says
+        which GPU the node has). A workload without a known kind is taken to be the heaviest
+        kind, the cautious guess, and the origin says so."""
+        chosen = self.catalogue.gpu_or_default(gpu)
+        kind = workload.kind
+        if kind is not None and self.catalogue.has(mode, kind, chosen):
+            return ResolvedSeries(
+                workload.key, self.kind_series(mode, kind, chosen), f"kind {kind}"
+            )
+        elsewhere = self.catalogue.measured_on(mode, kind) if kind is not None else ()
+        if kind is not None and elsewhere:
+            series = self.kind_series(mode, kind, elsewhere[0])
+            return ResolvedSeries(
+                workload.key, series, f"kind {kind} as measured on {elsewhere[0]}"
+            )
+        heaviest = self.catalogue.heaviest_kind(mode, chosen)
+        declared = "no kind" if kind is None else f"unknown kind {kind}"
+        origin = f"{declared}: assumed {heaviest}"
+        return ResolvedSeries(workload.key, self.kind_series(mode, heaviest, chosen), origin)
 
-    async def resolve(self, workload: GpuWorkload, mode: str, *, running: bool) -> ResolvedSeries:
-        return self.resolve_now(workload, mode)
+    async def resolve(
+        self, workload: GpuWorkload, mode: str, *, running: bool, gpu: str | None = None
+    ) -> ResolvedSeries:
+        return self.resolve_now(workload, mode, gpu)
 
 
 class PrometheusSource:
@@ -110,15 +132,17 @@ class PrometheusSource:
         self._window_s = window_s
         self._step_s = step_s
 
-    def idle(self, mode: str) -> PreparedSeries:
-        return self._fallback.idle(mode)
+    def idle(self, mode: str, gpu: str | None = None) -> PreparedSeries:
+        return self._fallback.idle(mode, gpu)
 
-    async def resolve(self, workload: GpuWorkload, mode: str, *, running: bool) -> ResolvedSeries:
+    async def resolve(
+        self, workload: GpuWorkload, mode: str, *, running: bool, gpu: str | None = None
+    ) -> ResolvedSeries:
         if not running:
-            return self._fallback.resolve_now(workload, mode)
+            return self._fallback.resolve_now(workload, mode, gpu)
         series = await self._query(workload)
         if series is None:
-            resolved = self._fallback.resolve_now(workload, mode)
+            resolved = self._fallback.resolve_now(workload, mode, gpu)
             return dataclasses.replace(
                 resolved, origin=f"no DCGM series in Prometheus, {resolved.origin}"
             )

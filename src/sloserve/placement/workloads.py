@@ -17,6 +17,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sloserve.placement.gpus import GPU_PRODUCT_LABEL, gpu_key
 from sloserve.placement.metrics import SharingMode
 
 __all__ = [
@@ -24,8 +25,11 @@ __all__ = [
     "GPU_RESOURCE",
     "KIND_ANNOTATION",
     "MAX_SLOWDOWN_ANNOTATION",
+    "REPLICAS_LABEL",
     "SHARING_LABEL",
+    "THREAD_PERCENTAGE_LABEL",
     "GpuWorkload",
+    "gpu_product",
     "max_predicted_slowdown",
     "requests_gpu",
     "sharing_mode",
@@ -38,6 +42,11 @@ MAX_SLOWDOWN_ANNOTATION = "placement.sloserve.io/max-predicted-slowdown"
 #: Set by NVIDIA's GPU feature discovery when the device plugin shares GPUs: `time-slicing`,
 #: `mps` or `none`.
 SHARING_LABEL = "nvidia.com/gpu.sharing-strategy"
+#: GPU feature discovery: how many pods one GPU is advertised to (MPS or time-slicing replicas).
+REPLICAS_LABEL = "nvidia.com/gpu.replicas"
+#: Set by the cluster's operator on MPS nodes whose clients run with
+#: CUDA_MPS_ACTIVE_THREAD_PERCENTAGE: the percentage. Wins over REPLICAS_LABEL.
+THREAD_PERCENTAGE_LABEL = "placement.sloserve.io/mps-thread-percentage"
 #: A serving engine's steady state is decoding a large batch; its measured stand-in.
 DEFAULT_DECODE_KIND = "decode_b128_c1024"
 
@@ -50,12 +59,15 @@ def _mapping(value: object) -> Body:
 
 @dataclasses.dataclass(frozen=True)
 class GpuWorkload:
-    """A pod that uses a GPU: `namespace/name`, its declared kind (None if it declares none)."""
+    """A pod that uses a GPU: `namespace/name`, its declared kind (None if it declares none)
+    and its own limit on predicted slowdown (None if it declares none, or a malformed one: that
+    pod's own scheduling reports the malformed value; a neighbour's must not block others)."""
 
     namespace: str
     name: str
     kind: str | None
     uid: str = ""
+    limit: float | None = None
 
     @property
     def key(self) -> str:
@@ -65,11 +77,16 @@ class GpuWorkload:
     def from_pod(cls, pod: Body) -> GpuWorkload:
         meta = _mapping(pod.get("metadata"))
         kind = _mapping(meta.get("annotations")).get(KIND_ANNOTATION)
+        try:
+            limit = max_predicted_slowdown(pod)
+        except ValueError:
+            limit = None
         return cls(
             namespace=str(meta.get("namespace", "default")),
             name=str(meta.get("name", "")),
             kind=kind if isinstance(kind, str) and kind else None,
             uid=str(meta.get("uid", "")),
+            limit=limit,
         )
 
 
@@ -86,10 +103,35 @@ def requests_gpu(pod: Body) -> bool:
 
 
 def sharing_mode(node: Body) -> str:
-    """`mps` on nodes whose GPUs are shared through MPS, else `timeslice` (the driver's default
-    when processes share a GPU)."""
+    """`timeslice` (the driver's default when processes share a GPU) unless the node's GPUs are
+    shared through MPS. Under MPS, the clients' SM limit (CUDA_MPS_ACTIVE_THREAD_PERCENTAGE) is
+    the node's THREAD_PERCENTAGE_LABEL when set, else 100 / `nvidia.com/gpu.replicas` (the NVIDIA
+    device plugin's MPS sharing gives each of N replicas an equal share), giving `mps_tNN`; with
+    neither, `mps`. Raises ValueError naming the label when its value is not a percentage."""
     labels = _mapping(_mapping(node.get("metadata")).get("labels"))
-    return SharingMode.MPS if labels.get(SHARING_LABEL) == "mps" else SharingMode.TIMESLICE
+    if labels.get(SHARING_LABEL) != "mps":
+        return SharingMode.TIMESLICE
+    explicit = labels.get(THREAD_PERCENTAGE_LABEL)
+    if explicit is not None:
+        text = str(explicit)
+        if not text.isdigit() or not 1 <= int(text) <= 100:
+            raise ValueError(
+                f"node label {THREAD_PERCENTAGE_LABEL}={text!r} must be a whole percentage "
+                "from 1 to 100"
+            )
+        return SharingMode.limited(int(text))
+    replicas = str(labels.get(REPLICAS_LABEL, ""))
+    if replicas.isdigit() and int(replicas) >= 2:
+        return SharingMode.limited(round(100 / int(replicas)))
+    return SharingMode.MPS
+
+
+def gpu_product(node: Body) -> str | None:
+    """The node's GPU product key (`H100`, `H200`) from GPU feature discovery's
+    `nvidia.com/gpu.product` label; None when the node has no such label."""
+    labels = _mapping(_mapping(node.get("metadata")).get("labels"))
+    value = labels.get(GPU_PRODUCT_LABEL)
+    return gpu_key(value) if isinstance(value, str) else None
 
 
 def max_predicted_slowdown(pod: Body) -> float | None:

@@ -339,8 +339,11 @@ class EngineState:
             return False
         return max_waiting is None or self.waiting_requests < max_waiting
 
-    def with_dispatched(self, request: slo.Request) -> "EngineState":
-        """This snapshot after `request` is sent here: running and waiting, its prompt queued."""
+    def with_dispatched(
+        self, request: slo.Request, *, prefill_tokens: int | None = None
+    ) -> "EngineState":
+        """This snapshot after `request` is sent here: running and waiting, its prompt queued
+        (`prefill_tokens` of it when the caller expects part of it cached)."""
         arrival = RunningRequest(
             request_id=request.request_id,
             tpot_s=request.tpot_s,
@@ -358,7 +361,8 @@ class EngineState:
             max_num_seqs=self.max_num_seqs,
             running=(*self.running, arrival),
             waiting_requests=self.waiting_requests + 1,
-            queued_prefill_tokens=self.queued_prefill_tokens + request.prompt_tokens,
+            queued_prefill_tokens=self.queued_prefill_tokens
+            + (request.prompt_tokens if prefill_tokens is None else prefill_tokens),
             kv_free_tokens=self.kv_free_tokens,
             slowdown=self.slowdown,
             prefill_start_delay_s=self.prefill_start_delay_s,

@@ -23,6 +23,7 @@ from sloserve.scheduling import (
     output_length,
     policy,
     prefill_meter,
+    prefix_index,
     rejections,
     request_queue,
     slo,
@@ -48,6 +49,12 @@ class Scheduler:
     learns from served requests; a fresh default estimator when not given.
     `routing_plugins`: the plugin types the policy's routing profile may name
     (`routing.plugins.default_factories()` when not given).
+    `prefix_capacity_tokens`: with it, the scheduler keeps a prefix index
+    (`prefix_index.PrefixIndex`, engines' caches of that many tokens) of what it routed where;
+    requests that carry prefix hashes are then predicted by the TTFT guard, charged to engines
+    and routed with only the prefill their engine would leave (the uncached tokens, plus their
+    attention over the cache, from `prefix_attention`: (ms per attention pair, ms per prompt
+    token), `attention_cost`; None counts no attention).
     """
 
     def __init__(
@@ -59,6 +66,8 @@ class Scheduler:
         latency: latency_model.LatencyModel | None = None,
         output_lengths: output_length.OutputLengthEstimator | None = None,
         routing_plugins: Mapping[str, plugins.Factory] | None = None,
+        prefix_capacity_tokens: int | None = None,
+        prefix_attention: tuple[float, float] | None = None,
     ) -> None:
         if not model:
             raise ValueError("model must not be empty")
@@ -87,6 +96,17 @@ class Scheduler:
             if policy_config.predict_slot_waits
             else None
         )
+        self._prefixes: prefix_index.PrefixIndex | None = None
+        self._prefix_view: prefix_index.PrefixView | None = None
+        if prefix_capacity_tokens is not None:
+            self._prefixes = prefix_index.PrefixIndex(capacity_tokens=prefix_capacity_tokens)
+            ms_per_pair, ms_per_token = prefix_attention or (0.0, 0.0)
+            self._prefix_view = prefix_index.PrefixView(
+                self._prefixes,
+                ms_per_pair=ms_per_pair,
+                ms_per_token=ms_per_token,
+                chunk_tokens=0 if latency is None else latency.max_batched_tokens,
+            )
         self._meter: prefill_meter.PrefillMeter | None = None
         if policy_config.meter_prefill and latency is not None:
             self._meter = prefill_meter.PrefillMeter(
@@ -112,6 +132,7 @@ class Scheduler:
                 headroom=policy_config.step_headroom,
                 max_waiting=policy_config.max_engine_waiting,
                 meter=self._meter,
+                prefixes=self._prefixes,
             ),
             factories=routing_plugins,
             feasible=self._feasible,
@@ -134,6 +155,11 @@ class Scheduler:
     def output_lengths(self) -> output_length.OutputLengthEstimator:
         """The output-length estimator fed by served requests."""
         return self._output_lengths
+
+    @property
+    def prefix_index(self) -> prefix_index.PrefixIndex | None:
+        """The index of routed prompt blocks, when the scheduler keeps one."""
+        return self._prefixes
 
     @property
     def queued(self) -> tuple[slo.Request, ...]:
@@ -195,6 +221,7 @@ class Scheduler:
                 margin_s=self._policy.ttft_margin_s,
                 slots=self._slot_waits,
                 protect_queued=self._slot_waits is not None,
+                prefix=self._prefix_view,
             )
             headroom_s = self._admission_headroom * request.ttft_s
             if prediction.predicted_ttft_s + headroom_s > prediction.slack_s:
@@ -244,10 +271,11 @@ class Scheduler:
                 largest_prompt = self._largest_prompt(snapshots)
             if isinstance(route, contract.Placement):
                 index = index_by_id[route.engine_id]
-                snapshot = snapshots[index].with_dispatched(request)
+                prefill_tokens = self._prefill_tokens(request, route.engine_id)
+                snapshot = snapshots[index].with_dispatched(request, prefill_tokens=prefill_tokens)
                 snapshots[index] = snapshot
                 if self._meter is not None:
-                    self._meter.charge(snapshot, prompt_tokens=request.prompt_tokens, now_s=now_s)
+                    self._meter.charge(snapshot, prompt_tokens=prefill_tokens, now_s=now_s)
                     if not self._meter.is_open(snapshot, now_s=now_s):
                         metered_out |= {snapshot.engine_id}
                 decisions.append(self._dispatch_queued(request, route, now_s))
@@ -263,6 +291,7 @@ class Scheduler:
                 now_s=now_s,
                 margin_s=self._policy.ttft_margin_s,
                 slots=self._slot_waits,
+                prefix=self._prefix_view,
             )
             decisions.extend(
                 self._reject_queued(
@@ -371,12 +400,26 @@ class Scheduler:
         engines: Sequence[engine_state.EngineState],
         now_s: float,
     ) -> contract.RouteDecision:
+        cached: Mapping[str, int] | None = None
+        prefill: Mapping[str, int] | None = None
+        view = self._prefix_view
+        if view is not None and request.prefix_hashes:
+            cached, prefill = view.by_engine(request, [engine.engine_id for engine in engines])
         return self._routing.route(
             request=request,
             engines=engines,
             now_s=now_s,
             output_tokens=self._output_lengths.estimate(request.max_tokens),
+            cached_tokens=cached,
+            prefill_tokens=prefill,
         )
+
+    def _prefill_tokens(self, request: slo.Request, engine_id: str) -> int:
+        """The prefill `request` leaves on `engine_id` (its whole prompt without an index)."""
+        view = self._prefix_view
+        if view is None:
+            return request.prompt_tokens
+        return view.prefill_tokens(request, engine_id)
 
     def _dispatch_queued(
         self, request: slo.Request, placement: contract.Placement, now_s: float
@@ -384,6 +427,8 @@ class Scheduler:
         self._queue.remove(request.request_id)
         self._running[request.request_id] = _Running(request=request, engine_id=placement.engine_id)
         self._routing.dispatched(request, placement.engine_id)
+        if self._prefixes is not None:
+            self._prefixes.record(request, placement.engine_id)
         return outcomes.Dispatch(
             request=request,
             engine_id=placement.engine_id,

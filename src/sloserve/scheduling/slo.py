@@ -41,7 +41,9 @@ class Request:
     `request_id` is unique among the requests a scheduler holds. `arrival_s` is on the scheduler's
     clock. `ttft_target_s` / `tpot_target_s`, when set, override the class's targets for this
     request only. `session_id` names the conversation it belongs to, when the client says (for
-    session-affinity routing).
+    session-affinity routing). `prefix_hashes`: the chained hashes of the prompt's full
+    `prefix_block_tokens`-token blocks (`prefix_blocks.chain_hashes`), when its content is known,
+    for prefix-aware routing and prediction; empty otherwise.
     """
 
     request_id: str
@@ -53,6 +55,8 @@ class Request:
     ttft_target_s: float | None = None
     tpot_target_s: float | None = None
     session_id: str | None = None
+    prefix_hashes: tuple[int, ...] = ()
+    prefix_block_tokens: int = 0
     # Derived in __post_init__: the targets in force (the request's own, else its class's) and
     # the TTFT deadline (arrival + TTFT target). Stored, because the TTFT guard reads them for
     # every queued request at every dispatch.

@@ -22,6 +22,10 @@ will not run.
 Slot waits are predicted only when the caller asks (`SlotWaits`); without them the guard assumes,
 as SCORPIO does, that the engine starts a new prefill after the step in flight, and a request
 held back by full engines is rejected only once its slack runs out in the queue.
+
+With a prefix view (`prefix_index.PrefixView`) a request's own tokens on an engine are the
+prefill it would leave there: its prompt less the prefix that engine probably holds, plus the
+attention of the new tokens over the cached ones. Without one, every prompt is prefilled whole.
 """
 
 import collections
@@ -29,7 +33,14 @@ import heapq
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from sloserve.scheduling import engine_state, latency_model, output_length, request_queue, slo
+from sloserve.scheduling import (
+    engine_state,
+    latency_model,
+    output_length,
+    prefix_index,
+    request_queue,
+    slo,
+)
 
 DEFAULT_MARGIN_S = 0.050
 # One step of the walk: (request, engine index, predicted TTFT, slack).
@@ -141,12 +152,13 @@ def predict_in_order(
     now_s: float,
     margin_s: float = DEFAULT_MARGIN_S,
     slots: SlotWaits | None = None,
+    prefix: prefix_index.PrefixView | None = None,
 ) -> Iterator[TTFTPrediction]:
     """Predict each request of `ordered` in turn, as described in the module docstring.
 
     Raises ValueError when `engines` is empty: with nowhere to run, there is nothing to predict.
     """
-    for step in _walk(ordered, engines, latency, now_s, margin_s, slots):
+    for step in _walk(ordered, engines, latency, now_s, margin_s, slots, prefix):
         yield _prediction(step, engines)
 
 
@@ -160,6 +172,7 @@ def check_admission(
     margin_s: float = DEFAULT_MARGIN_S,
     slots: SlotWaits | None = None,
     protect_queued: bool = False,
+    prefix: prefix_index.PrefixView | None = None,
 ) -> TTFTPrediction:
     """The candidate's prediction if it joined `queue` now: only the requests that would pop
     before it count against it.
@@ -171,11 +184,19 @@ def check_admission(
     """
     ahead = tuple(queue.ahead_of(candidate))
     if not protect_queued:
-        return _last_prediction((*ahead, candidate), engines, latency, now_s, margin_s, slots)
+        return _last_prediction(
+            (*ahead, candidate), engines, latency, now_s, margin_s, slots, prefix
+        )
     own: TTFTPrediction | None = None
     displaced: list[str] = []
     for step in _walk(
-        (*ahead, candidate, *queue.behind(candidate)), engines, latency, now_s, margin_s, slots
+        (*ahead, candidate, *queue.behind(candidate)),
+        engines,
+        latency,
+        now_s,
+        margin_s,
+        slots,
+        prefix,
     ):
         request, _, predicted_ttft_s, slack_s = step
         if request is candidate:
@@ -196,11 +217,12 @@ def check_admission(
             now_s=now_s,
             margin_s=margin_s,
             slots=slots,
+            prefix=prefix,
         )
     }
     if all(request_id in already_missing for request_id in displaced):
         return own
-    return _last_prediction((*queue, candidate), engines, latency, now_s, margin_s, slots)
+    return _last_prediction((*queue, candidate), engines, latency, now_s, margin_s, slots, prefix)
 
 
 def _last_prediction(
@@ -210,9 +232,10 @@ def _last_prediction(
     now_s: float,
     margin_s: float,
     slots: SlotWaits | None,
+    prefix: prefix_index.PrefixView | None,
 ) -> TTFTPrediction:
     """The prediction of the last request of `ordered`."""
-    walk = _walk(ordered, engines, latency, now_s, margin_s, slots)
+    walk = _walk(ordered, engines, latency, now_s, margin_s, slots, prefix)
     # Only the last step of the walk is wanted.
     return _prediction(collections.deque(walk, maxlen=1)[0], engines)
 
@@ -235,12 +258,13 @@ def recheck(
     now_s: float,
     margin_s: float = DEFAULT_MARGIN_S,
     slots: SlotWaits | None = None,
+    prefix: prefix_index.PrefixView | None = None,
 ) -> list[TTFTPrediction]:
     """The queued requests that have become unattainable by `now_s`, in queue order. The queue is
     not changed: the caller removes and rejects them."""
     return [
         _prediction(step, engines)
-        for step in _walk(queue, engines, latency, now_s, margin_s, slots)
+        for step in _walk(queue, engines, latency, now_s, margin_s, slots, prefix)
         if step[3] < step[2]
     ]
 
@@ -294,12 +318,13 @@ class _Lane:
         )
         return max(predicted_s, slot_bound_s)
 
-    def keep(self, request: slo.Request, predicted_ttft_s: float) -> None:
-        """`request` will run here, first token at `predicted_ttft_s`."""
-        self.tokens += request.prompt_tokens
+    def keep(self, request: slo.Request, predicted_ttft_s: float, prompt_tokens: int) -> None:
+        """`request`, leaving `prompt_tokens` to prefill here, will run here, first token at
+        `predicted_ttft_s`."""
+        self.tokens += prompt_tokens
         if self.slots is None:
             return
-        prefill_s = self.slowdown * self.latency.prefill_time_s(request.prompt_tokens)
+        prefill_s = self.slowdown * self.latency.prefill_time_s(prompt_tokens)
         if self.free_slots > 0:
             self.free_slots -= 1
             if self.releases is None:
@@ -362,6 +387,7 @@ def _walk(
     now_s: float,
     margin_s: float,
     slots: SlotWaits | None,
+    prefix: prefix_index.PrefixView | None = None,
 ) -> Iterator[_Step]:
     """(request, engine index, predicted TTFT, slack) for each request in order."""
     if not engines:
@@ -369,13 +395,24 @@ def _walk(
     lanes = [_Lane(engine, latency, margin_s, slots) for engine in engines]
     for request in ordered:
         own = request.prompt_tokens
-        best_index = 0
-        best_s = lanes[0].predict(own)
-        for index in range(1, len(lanes)):
-            ttft_s = lanes[index].predict(own)
-            if ttft_s < best_s:
-                best_index, best_s = index, ttft_s
+        if prefix is None or not request.prefix_hashes:
+            best_own = own
+            best_index = 0
+            best_s = lanes[0].predict(own)
+            for index in range(1, len(lanes)):
+                ttft_s = lanes[index].predict(own)
+                if ttft_s < best_s:
+                    best_index, best_s = index, ttft_s
+        else:
+            best_own = prefix.prefill_tokens(request, lanes[0].engine.engine_id)
+            best_index = 0
+            best_s = lanes[0].predict(best_own)
+            for index in range(1, len(lanes)):
+                lane_own = prefix.prefill_tokens(request, lanes[index].engine.engine_id)
+                ttft_s = lanes[index].predict(lane_own)
+                if ttft_s < best_s:
+                    best_index, best_s, best_own = index, ttft_s, lane_own
         slack_s = request.deadline_s - now_s
         if slack_s >= best_s:
-            lanes[best_index].keep(request, best_s)
+            lanes[best_index].keep(request, best_s, best_own)
         yield request, best_index, best_s, slack_s

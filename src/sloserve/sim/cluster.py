@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sloserve.engine import config, core, timing
-from sloserve.scheduling import latency_fit, latency_model, latency_profile, slo
+from sloserve.scheduling import attention_cost, latency_fit, latency_model, latency_profile, slo
 from sloserve.sim import engines, workload
 
 
@@ -30,6 +30,7 @@ class EngineSettings:
     block_size: int = 16
     max_model_len: int = 8192
     gpu_memory_utilization: float = 0.9
+    enable_prefix_caching: bool = True
 
     def engine_config(
         self, profile: latency_profile.LatencyProfile, policy: config.Policy
@@ -54,6 +55,7 @@ class EngineSettings:
             block_size=self.block_size,
             max_model_len=self.max_model_len,
             policy=policy,
+            enable_prefix_caching=self.enable_prefix_caching,
         )
 
 
@@ -88,6 +90,12 @@ def fitted_latency(
     """The scheduler's latency model fitted on `profile` (cached: a fit costs milliseconds, and a
     sweep runs many simulations on one profile)."""
     return latency_fit.fit_latency_model(profile, max_batched_tokens=max_batched_tokens).model
+
+
+def attention_figures(profile: latency_profile.LatencyProfile) -> tuple[float, float]:
+    """(ms per attention pair, ms per prompt token) of `profile`, for the scheduler's prediction
+    of prompts that follow a cached prefix (`attention_cost`)."""
+    return attention_cost.attention_ms_per_pair(profile), attention_cost.per_token_ms(profile)
 
 
 def slo_classes(shares: Sequence[workload.ClassShare]) -> dict[str, slo.SLOClass]:

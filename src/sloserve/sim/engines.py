@@ -54,6 +54,8 @@ class SimEngine:
         self._totals = engine_state.RunningTotalsTracker() if track_contexts else None
         self._max_num_seqs = engine_core.config.max_num_seqs
         self._block_size = engine_core.config.block_size
+        # what llm-d's KV-utilization scorer reads against the free tokens
+        self._signals = {"kv_capacity_tokens": engine_core.config.kv_capacity_tokens}
 
     @property
     def held(self) -> int:
@@ -61,15 +63,24 @@ class SimEngine:
         return len(self._members)
 
     def send(
-        self, request: slo.Request, *, output_tokens: int, priority: int, now_s: float
+        self,
+        request: slo.Request,
+        *,
+        output_tokens: int,
+        priority: int,
+        now_s: float,
+        block_hashes: tuple[int, ...] = (),
     ) -> None:
-        """Hand `request` to the engine at `now_s`; it will generate exactly `output_tokens`."""
+        """Hand `request` to the engine at `now_s`; it will generate exactly `output_tokens`.
+        `block_hashes`: its prompt's block hashes at the engine's block size, for the engine's
+        prefix cache."""
         spec = requests.RequestSpec(
             request_id=request.request_id,
             prompt_tokens=request.prompt_tokens,
             output_tokens=output_tokens,
             priority=priority,
             tpot_target_s=request.tpot_s,
+            block_hashes=block_hashes,
         )
         self.core.add_request(spec, at=now_s)
         self._members[request.request_id] = engine_state.RunningRequest(
@@ -109,6 +120,7 @@ class SimEngine:
             slowdown=self.core.timer.slowdown,
             prefill_start_delay_s=0.0 if step_end is None else max(0.0, step_end - now_s),
             known_totals=None if self._totals is None else self._totals.totals(),
+            signals=self._signals,
         )
 
     def _refresh_contexts(self, now_s: float) -> None:

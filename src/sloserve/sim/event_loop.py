@@ -34,7 +34,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sloserve.engine import events
-from sloserve.scheduling import clock, engine_state, outcomes, scheduler, slo
+from sloserve.scheduling import (
+    clock,
+    context_length,
+    engine_state,
+    outcomes,
+    prefix_blocks,
+    scheduler,
+    slo,
+)
 from sloserve.sim import cluster, engines, fleet, policies, records, settings, workload
 
 
@@ -62,10 +70,13 @@ class EventLoop:
             sim_config.profile, self._policy.engine
         )
         self._workload = sorted(requests, key=lambda request: request.arrival_s)
-        self._outputs = _output_tokens_by_id(
-            self._workload, max_model_len=engine_config.max_model_len
-        )
+        self._outputs = _output_tokens_by_id(self._workload)
+        self._max_model_len = engine_config.max_model_len
+        self._block_size = engine_config.block_size
+        self._prefix_caching = engine_config.enable_prefix_caching
+        self._by_id = {request.request_id: request for request in self._workload}
         classes = cluster.slo_classes([request.slo_class for request in self._workload])
+        gateway_prefixes = self._policy.prefix_aware
         self._requests = [
             slo.Request(
                 request_id=request.request_id,
@@ -75,6 +86,11 @@ class EventLoop:
                 prompt_tokens=request.prompt_tokens,
                 # benchmarks force the output length, so a client's max_tokens is exactly it
                 max_tokens=request.output_tokens,
+                session_id=request.session_id,
+                prefix_hashes=(
+                    _gateway_hashes(request) if gateway_prefixes and request.prefix_ids else ()
+                ),
+                prefix_block_tokens=request.prefix_block_tokens if gateway_prefixes else 0,
             )
             for request in self._workload
         ]
@@ -84,6 +100,10 @@ class EventLoop:
             model=sim_config.model,
             policy_config=gateway,
             clock_source=self._clock,
+            prefix_capacity_tokens=(engine_config.kv_capacity_tokens if gateway_prefixes else None),
+            prefix_attention=(
+                cluster.attention_figures(sim_config.profile) if gateway_prefixes else None
+            ),
             latency=(
                 cluster.fitted_latency(sim_config.profile, engine_config.max_num_batched_tokens)
                 if gateway.predicts
@@ -124,6 +144,7 @@ class EventLoop:
         self._arrival_times = [request.arrival_s for request in self._requests] + [math.inf]
         self._records: dict[str, records.RequestRecord] = {}
         self._dispatched_at: dict[str, float] = {}
+        self._predicted_ttft: dict[str, float | None] = {}
         self._snapshots: list[engine_state.EngineState] | None = None
         # requests waiting at the gateway (the scheduler's queue_length), counted here from the
         # decisions: the loop asks at every step, and an int is cheaper to ask than a property
@@ -342,6 +363,8 @@ class EventLoop:
             first_token_s=stats.first_token,
             finished_s=stats.finished,
             preemptions=stats.num_preemptions,
+            cached_tokens=stats.cached_tokens,
+            predicted_ttft_s=self._predicted_ttft.pop(request_id),
         )
         scaled = self._fleet
         if scaled is not None:
@@ -379,6 +402,17 @@ class EventLoop:
                     prompt=request.prompt_tokens,
                     output=self._outputs[request.request_id],
                 )
+            too_long = context_length.prompt_too_long(
+                request,
+                prompt_tokens=request.prompt_tokens,
+                requested_output_tokens=request.max_tokens,
+                max_model_len=self._max_model_len,
+                now_s=now_s,
+            )
+            if too_long is not None:
+                # as vLLM answers 400: counted with its reason, never sent, never a crash
+                self._reject(too_long)
+                continue
             decision = self._scheduler.submit(request, self._snapshot_all(now_s))
             if isinstance(decision, outcomes.Rejected):
                 self._reject(decision)
@@ -402,15 +436,30 @@ class EventLoop:
                 output_tokens=self._outputs[request.request_id],
                 priority=request.slo_class.priority if self._policy.class_priorities else 0,
                 now_s=now_s,
+                block_hashes=self._engine_hashes(request.request_id),
             )
             self._dispatched_at[request.request_id] = now_s
             if self._fleet is not None:
                 self._fleet.dispatched(waited_s=now_s - request.arrival_s)
+            self._predicted_ttft[request.request_id] = decision.predicted_ttft_s
             touched.add(index)
         if touched:
             self._snapshots = None
             for index in touched:
                 self._refresh_next_event(index)
+
+    def _engine_hashes(self, request_id: str) -> tuple[int, ...]:
+        """The request's prompt blocks hashed at the engines' block size (none when its
+        content is unknown or the engines do not cache prefixes)."""
+        request = self._by_id[request_id]
+        if not request.prefix_ids or not self._prefix_caching:
+            return ()
+        return prefix_blocks.chain_hashes(
+            request.prefix_ids,
+            unit_tokens=request.prefix_block_tokens,
+            prompt_tokens=request.prompt_tokens,
+            block_tokens=self._block_size,
+        )
 
     def _reject(self, rejection: outcomes.Rejected) -> None:
         request = rejection.request
@@ -439,10 +488,9 @@ class EventLoop:
         )
 
 
-def _output_tokens_by_id(
-    requests: Sequence[workload.WorkloadRequest], *, max_model_len: int
-) -> dict[str, int]:
-    """Each request's output length, after checking ids are unique and every request fits."""
+def _output_tokens_by_id(requests: Sequence[workload.WorkloadRequest]) -> dict[str, int]:
+    """Each request's output length, after checking ids are unique. A request longer than the
+    engines' max_model_len is not an error here: it is rejected as prompt_too_long at arrival."""
     outputs: dict[str, int] = {}
     for request in requests:
         if request.request_id in outputs:
@@ -450,12 +498,16 @@ def _output_tokens_by_id(
                 f"request id {request.request_id!r} appears twice in the workload; ids must be "
                 "unique"
             )
-        total = request.prompt_tokens + request.output_tokens
-        if total > max_model_len:
-            raise ValueError(
-                f"request {request.request_id!r} needs {total} tokens, more than the engines' "
-                f"max_model_len {max_model_len}: clamp the workload's lengths (SCORPIO's limits "
-                "keep prompt + output within 2048) or raise max_model_len"
-            )
         outputs[request.request_id] = request.output_tokens
     return outputs
+
+
+def _gateway_hashes(request: workload.WorkloadRequest) -> tuple[int, ...]:
+    """The request's prompt blocks hashed at its own content granularity, as the gateway's
+    prefix index keys them."""
+    return prefix_blocks.chain_hashes(
+        request.prefix_ids,
+        unit_tokens=request.prefix_block_tokens,
+        prompt_tokens=request.prompt_tokens,
+        block_tokens=request.prefix_block_tokens,
+    )

@@ -40,6 +40,10 @@ class RequestRecord:
     first_token_s: float | None = None
     finished_s: float | None = None
     preemptions: int = 0
+    # prompt tokens the engine found in its prefix cache, and the TTFT the gateway predicted
+    # when it dispatched the request (None: the policy does not predict)
+    cached_tokens: int = 0
+    predicted_ttft_s: float | None = None
 
     @property
     def ttft_s(self) -> float | None:

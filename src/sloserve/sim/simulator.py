@@ -28,8 +28,9 @@ def simulate(
 ) -> SimulationResult:
     """Run `requests` (any order) through the cluster and policy of `sim_config`.
 
-    Raises ValueError for an empty workload, a duplicate request id, or a request the engines
-    cannot hold (longer than `max_model_len`).
+    Raises ValueError for an empty workload or a duplicate request id. A request longer than
+    the engines' `max_model_len` is not an error: it is recorded as rejected with reason
+    prompt_too_long, as vLLM answers it with a 400.
     """
     loop = event_loop.EventLoop(requests, sim_config)
     request_records, counters = loop.run()

@@ -57,6 +57,11 @@ class WorkloadRequest:
     prompt_tokens: int
     output_tokens: int
     slo_class: ClassShare
+    # what is known of the prompt's content: ids of consecutive `prefix_block_tokens`-token runs
+    # (`scheduling.prefix_blocks`), for prefix caching; and the conversation it belongs to
+    prefix_ids: tuple[int, ...] = ()
+    prefix_block_tokens: int = 512
+    session_id: str | None = None
 
 
 class Arrivals(enum.StrEnum):
@@ -99,21 +104,41 @@ def load_trace(path: Path | None = None) -> list[TraceRecord]:
         text = (resources.files("sloserve.sim") / "traces" / AZURE_CONVERSATION_TRACE).read_text()
     else:
         text = path.read_text()
+    return parse_azure_csv(text, source=str(path or AZURE_CONVERSATION_TRACE))
+
+
+def parse_azure_csv(text: str, *, source: str) -> list[TraceRecord]:
+    """The requests of an Azure-format CSV text, sorted by time; a malformed row raises
+    ValueError naming `source`, its line number and the column."""
     rows = list(csv.DictReader(text.splitlines()))
     if not rows:
-        raise ValueError(f"trace {path or AZURE_CONVERSATION_TRACE} has no requests")
+        raise ValueError(f"trace {source} has no requests")
     missing = {"TIMESTAMP", "ContextTokens", "GeneratedTokens"} - set(rows[0])
     if missing:
-        raise ValueError(f"trace {path} lacks the column(s) {sorted(missing)}")
-    stamps = [_parse_timestamp(row["TIMESTAMP"]) for row in rows]
+        raise ValueError(f"trace {source} lacks the column(s) {sorted(missing)}")
+    stamps: list[datetime] = []
+    lengths: list[tuple[int, int]] = []
+    # line 1 is the header
+    for line, row in enumerate(rows, start=2):
+        column = "TIMESTAMP"
+        try:
+            stamps.append(_parse_timestamp(row[column] or ""))
+            column = "ContextTokens"
+            prompt = int(row[column] or "")
+            column = "GeneratedTokens"
+            output = int(row[column] or "")
+        except (TypeError, ValueError) as error:
+            raise ValueError(
+                f"{source} line {line}: column {column} has {row.get(column)!r}, not a "
+                f"{'time' if column == 'TIMESTAMP' else 'whole number'}"
+            ) from error
+        lengths.append((prompt, output))
     start = min(stamps)
     records = [
         TraceRecord(
-            offset_s=(stamp - start).total_seconds(),
-            prompt_tokens=int(row["ContextTokens"]),
-            output_tokens=int(row["GeneratedTokens"]),
+            offset_s=(stamp - start).total_seconds(), prompt_tokens=prompt, output_tokens=output
         )
-        for stamp, row in zip(stamps, rows, strict=True)
+        for stamp, (prompt, output) in zip(stamps, lengths, strict=True)
     ]
     records.sort(key=lambda record: record.offset_s)
     return records

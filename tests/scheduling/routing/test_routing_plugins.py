@@ -46,7 +46,9 @@ def test_an_unknown_type_lists_the_known_ones(latency):
     spec = plugins.RoutingSpec(scorers=(plugins.PluginSpec(type="prefix-hit"),))
 
     with pytest.raises(
-        ValueError, match="unknown plugin type 'prefix-hit'; known types: highest-score, load"
+        ValueError,
+        match="unknown plugin type 'prefix-hit'; known types: cache-aware, highest-score, "
+        "kv-cache-utilization, load",
     ):
         plugins.build_profile(spec, plugins.PluginContext(latency=latency))
 

@@ -96,7 +96,7 @@ def _sloserve_inputs() -> list[images.Input]:
     ]
 
 
-def _python_base(context: images.BuildContext) -> str:
+def python_base(context: images.BuildContext) -> str:
     """A Debian rootfs with Python and its venv module, made by debootstrap and imported."""
     tag = f"{PYTHON_BASE_IMAGE}:{images.digest(['bookworm', PYTHON_BASE_PACKAGES])}"
     if images.present(context, tag):
@@ -125,7 +125,7 @@ def _python_base(context: images.BuildContext) -> str:
 
 
 def _build_sloserve(context: images.BuildContext, tag: str) -> None:
-    base = _python_base(context)
+    base = python_base(context)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
     dependencies = [str(d) for d in _project()["dependencies"]]  # type: ignore[attr-defined]
     with tempfile.TemporaryDirectory(dir=context.cache_root) as scratch:

@@ -49,6 +49,16 @@ class PortMapping:
 
 
 @dataclasses.dataclass(frozen=True)
+class HostMount:
+    """A directory of this machine that every node has at `node_path` (kind's `extraMounts`),
+    for pods to mount as a hostPath volume."""
+
+    host_path: str
+    node_path: str
+    read_only: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
 class KindOptions:
     name: str = "sloserve"
     #: a control-plane node and `nodes - 1` workers; every node carries simulated GPUs
@@ -56,6 +66,10 @@ class KindOptions:
     gpu_product: str = DEFAULT_GPU_PRODUCT
     gpus_per_node: int = 8
     port_mappings: tuple[PortMapping, ...] = ()
+    host_mounts: tuple[HostMount, ...] = ()
+    #: registered images that are not loaded into every cluster (`load=False`) to load into
+    #: this one, e.g. the vLLM engine image
+    extra_images: tuple[str, ...] = ()
 
     def node_names(self) -> list[str]:
         workers = [f"{self.name}-worker{'' if i == 1 else i}" for i in range(1, self.nodes)]
@@ -90,9 +104,20 @@ def kind_config(options: KindOptions, *, node_image: str) -> dict[str, object]:
             }
             for mapping in options.port_mappings
         ]
-    workers = [
+    workers: list[dict[str, object]] = [
         {"role": "worker", "image": node_image, "labels": labels} for _ in range(options.nodes - 1)
     ]
+    if options.host_mounts:
+        mounts = [
+            {
+                "hostPath": mount.host_path,
+                "containerPath": mount.node_path,
+                "readOnly": mount.read_only,
+            }
+            for mount in options.host_mounts
+        ]
+        for node in (control_plane, *workers):
+            node["extraMounts"] = mounts
     return {
         "kind": "Cluster",
         "apiVersion": "kind.x-k8s.io/v1alpha4",
@@ -241,12 +266,9 @@ def create(session: Session, options: KindOptions, *, timeout_s: float = 300.0) 
     loaded tags. The caller has started the engine and recorded what it started."""
     context = images.default_context(builtin_images.REPOSITORY)
     node_image, _ = images.ensure(context, builtin_images.NODE)
-    loaded = [
-        tag
-        for image in images.registered()
-        if image.load
-        for tag in images.ensure_tags(context, image)
-    ]
+    wanted = [image for image in images.registered() if image.load]
+    wanted += [images.get(name) for name in options.extra_images]
+    loaded = [tag for image in wanted for tag in images.ensure_tags(context, image)]
     ensure_network(session)
     config = session.kubeconfig.with_name("kind-config.yaml")
     config.write_text(yaml.safe_dump(kind_config(options, node_image=node_image)))

@@ -34,7 +34,14 @@ class KindRecord(pydantic.BaseModel):
     gpu_product: str = cluster.DEFAULT_GPU_PRODUCT
     gpus_per_node: int = 8
     port_mappings: tuple[tuple[int, int], ...] = ()
+    #: (host path, node path, read-only) of each directory mounted into the nodes
+    host_mounts: tuple[tuple[str, str, bool], ...] = ()
+    extra_images: tuple[str, ...] = ()
     loaded_images: tuple[str, ...] = ()
+
+
+def _mounts(options: cluster.KindOptions) -> tuple[tuple[str, str, bool], ...]:
+    return tuple((m.host_path, m.node_path, m.read_only) for m in options.host_mounts)
 
 
 def _wanted(options: cluster.KindOptions) -> dict[str, object]:
@@ -44,6 +51,8 @@ def _wanted(options: cluster.KindOptions) -> dict[str, object]:
         "GPU product": options.gpu_product,
         "GPUs per node": options.gpus_per_node,
         "port mappings": tuple((m.container_port, m.host_port) for m in options.port_mappings),
+        "mounts": _mounts(options),
+        "extra images": options.extra_images,
     }
 
 
@@ -54,6 +63,8 @@ def _recorded(record: KindRecord) -> dict[str, object]:
         "GPU product": record.gpu_product,
         "GPUs per node": record.gpus_per_node,
         "port mappings": record.port_mappings,
+        "mounts": record.host_mounts,
+        "extra images": record.extra_images,
     }
 
 
@@ -157,6 +168,8 @@ def up(
             gpu_product=options.gpu_product,
             gpus_per_node=options.gpus_per_node,
             port_mappings=tuple((m.container_port, m.host_port) for m in options.port_mappings),
+            host_mounts=_mounts(options),
+            extra_images=options.extra_images,
         )
         _save(state_dir, record)
         _owners(engine).mkdir(parents=True, exist_ok=True)

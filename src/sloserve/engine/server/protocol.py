@@ -14,6 +14,7 @@ from typing import ClassVar
 import pydantic
 
 from sloserve.engine import generation
+from sloserve.engine.server import tokens
 
 
 class UnsupportedFieldError(ValueError):
@@ -83,6 +84,11 @@ class GenerationRequest(pydantic.BaseModel):
         """Tokens of the prompt; raises UnsupportedFieldError for a prompt the simulator refuses."""
         raise NotImplementedError
 
+    def prompt_token_ids(self) -> list[int]:
+        """The prompt's token ids (`tokens.token_ids` of its words), for the prefix cache; call
+        after `prompt_tokens` has accepted the prompt."""
+        raise NotImplementedError
+
     def requested_max_tokens(self) -> int | None:
         """The output limit the client asked for (None: up to max_model_len)."""
         raise NotImplementedError
@@ -142,6 +148,19 @@ class CompletionRequest(GenerationRequest):
                 "Either prompt or prompt_embeds must be provided and non-empty. (parameter=prompt)",
             )
         return tokens
+
+    def prompt_token_ids(self) -> list[int]:
+        prompt = self.prompt
+        if isinstance(prompt, list) and prompt and not isinstance(prompt[0], int):
+            only = prompt[0]
+            if isinstance(only, str):
+                return tokens.token_ids(only)
+            return [int(token) for token in only] if isinstance(only, list) else []
+        if isinstance(prompt, str):
+            return tokens.token_ids(prompt)
+        if prompt is None:
+            return []
+        return [token for token in prompt if isinstance(token, int)]
 
 
 class ContentPart(pydantic.BaseModel):
@@ -218,3 +237,17 @@ class ChatCompletionRequest(GenerationRequest):
                     )
                 total += generation.count_words(part.text)
         return max(total, 1)
+
+    def prompt_token_ids(self) -> list[int]:
+        """The ids of every message's words in order (no chat template), or the one template
+        token of a chat without words."""
+        ids: list[int] = []
+        for message in self.messages:
+            content = message.content
+            if isinstance(content, str):
+                ids.extend(tokens.token_ids(content))
+            elif content is not None:
+                for part in content:
+                    if part.text is not None:
+                        ids.extend(tokens.token_ids(part.text))
+        return ids or [tokens.CHAT_TEMPLATE_TOKEN]

@@ -14,6 +14,7 @@ allows.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import secrets
 from collections.abc import Mapping
@@ -32,7 +33,7 @@ from sloserve.gateway import (
     settings,
     tenants,
 )
-from sloserve.gateway.serving import exchange, rejections, schemas
+from sloserve.gateway.serving import exchange, prompt_prefix, rejections, schemas
 from sloserve.scheduling import context_length, outcomes, slo
 
 Endpoint = Literal["chat", "completions"]
@@ -146,6 +147,17 @@ def prepare(
         tpot_target_s=choice.tpot_target_s,
         session_id=classify.session_of(headers),
     )
+    if scheduling.prefix_aware:
+        request = dataclasses.replace(
+            request,
+            prefix_hashes=prompt_prefix.prefix_hashes(
+                parsed.prompt_content(),
+                prompt_tokens=request.prompt_tokens,
+                block_tokens=scheduling.prefix_block_tokens,
+                chars_per_token=scheduling.chars_per_token,
+            ),
+            prefix_block_tokens=scheduling.prefix_block_tokens,
+        )
     # The autoscaler reads per-class prompt lengths from this (with the output tokens).
     series.prompt_tokens.inc(request.prompt_tokens)
     prepared = Prepared(request=request, model_runtime=model_runtime, series=series)

@@ -33,6 +33,13 @@ class ChatMessage(BaseModel):
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: StrictStr | list[ContentPart] | None = None
 
+    def text(self) -> str:
+        if isinstance(self.content, str):
+            return self.content
+        if self.content is None:
+            return ""
+        return "".join(part.text or "" for part in self.content)
+
     def text_length(self) -> int:
         if isinstance(self.content, str):
             return len(self.content)
@@ -74,6 +81,10 @@ class ChatCompletionRequest(_GenerationRequest):
         characters = sum(message.text_length() for message in self.messages)
         return max(1, round(characters / chars_per_token))
 
+    def prompt_content(self) -> str | list[int]:
+        """The messages' roles and texts in order, for prefix hashing."""
+        return "".join(f"{message.role}\n{message.text()}\n" for message in self.messages)
+
 
 PromptValue = StrictStr | list[StrictStr] | list[StrictInt] | list[list[StrictInt]]
 
@@ -98,6 +109,18 @@ class CompletionRequest(_GenerationRequest):
         if isinstance(prompt[0], str):
             return max(1, round(max(len(text) for text in prompt) / chars_per_token))
         return max(1, max(len(ids) for ids in prompt))
+
+    def prompt_content(self) -> str | list[int]:
+        """The prompt's text or token ids (a batch's first prompt), for prefix hashing."""
+        prompt: Any = self.prompt
+        if isinstance(prompt, str):
+            return prompt
+        if not prompt:
+            return ""
+        first = prompt[0]
+        if isinstance(first, int):
+            return list(prompt)
+        return first if isinstance(first, str) else list(first)
 
     def exact_prompt_tokens(self) -> int | None:
         prompt: Any = self.prompt

@@ -7,6 +7,8 @@ which extrapolates each series to the window's edges on its own, this is exact, 
 never exceed requests because one series started later than another (a gateway creates a class's
 series at its first request). A series that restarted in the window (`resets(name[W]) > 0`) falls
 back to `increase()`, and a warning says so. The computation sums the series (gateway replicas).
+A series with a sample before the window but none inside it is reported too: the window is then
+shorter than Prometheus' scrape interval (nothing in it was scraped), or its gateway stopped.
 
 Gauges are summarised with `last_over_time`, `avg_over_time` and `max_over_time`. The timeline
 reads the raw values of the request counters at each step with a range query.
@@ -32,9 +34,11 @@ def collect(
     )
     increases: list[samples.Series] = []
     restarted: list[str] = []
+    unscraped = 0
     for name in counter_names:
-        found, restarts = _increases(api, name, window=window, start=start, end=end)
+        found, restarts, missing = _increases(api, name, window=window, start=start, end=end)
         increases.extend(found)
+        unscraped += missing
         if restarts:
             restarted.append(f"{name} ({restarts} series)")
     gauges = tuple(
@@ -46,15 +50,19 @@ def collect(
         for labels, points in api.range(name, start=start, end=end, step=step_seconds)
         if points
     )
-    warnings = (
-        (
+    warnings: list[str] = []
+    if restarted:
+        warnings.append(
             "counters restarted during the window (a gateway restarted): "
             + ", ".join(restarted)
-            + "; their counts are Prometheus' increase(), extrapolated to the window's edges",
+            + "; their counts are Prometheus' increase(), extrapolated to the window's edges"
         )
-        if restarted
-        else ()
-    )
+    if unscraped:
+        warnings.append(
+            f"{unscraped} counter series have a sample before the window but none in it: the"
+            f" window ({window_seconds:g} s) is shorter than Prometheus' scrape interval, so"
+            " nothing in it was scraped (widen --window), or their gateway stopped before it"
+        )
     return samples.WindowSamples(
         source=samples.Source(kind="prometheus", urls=(api.base_url,)),
         start=start,
@@ -63,14 +71,15 @@ def collect(
         increases=tuple(increases),
         gauges=gauges,
         timeline=timeline,
-        warnings=warnings,
+        warnings=tuple(warnings),
     )
 
 
 def _increases(
     api: PrometheusAPI, name: str, *, window: str, start: float, end: float
-) -> tuple[list[samples.Series], int]:
-    """Each series' increase over the window, and how many series restarted in it."""
+) -> tuple[list[samples.Series], int, int]:
+    """Each series' increase over the window, how many series restarted in it, and how many
+    had a sample before it but none in it."""
     last = api.instant(f"last_over_time({name}{window})", at=end)
     first = dict(api.instant(name, at=start))
     resets = dict(api.instant(f"resets({name}{window})", at=end))
@@ -85,7 +94,8 @@ def _increases(
             # Lower than at the start: it restarted just as the window began, from zero.
             increase = value - before if value >= before else value
         found.append(samples.Series(name=name, labels=labels, value=increase))
-    return found, len(restarted)
+    in_window = {labels for labels, _ in last}
+    return found, len(restarted), sum(1 for labels in first if labels not in in_window)
 
 
 def _gauge(api: PrometheusAPI, name: str, window: str, end: float) -> list[samples.GaugeSeries]:

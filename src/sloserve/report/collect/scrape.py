@@ -6,12 +6,21 @@ differences between consecutive scrapes (a drop means the process restarted and 
 so they are exact, unlike Prometheus' extrapolated `increase()`. A target that cannot be reached at
 the first scrape stops the collection; one that fails a later scrape is reported as a warning and
 its remaining scrapes are used.
+
+A URL written `dns+http://name:port` stands for every address `name` resolves to, looked up again
+at each round, as Prometheus' DNS service discovery does: a Kubernetes headless Service names every
+ready pod behind it that way. Each address is its own target (its own `instance`), so gateway
+replicas are counted one by one; a Service's cluster address would hand each scrape to whichever
+replica it picks, and differences between two replicas' counters mean nothing. An address that
+stops answering (a replica removed during the window) becomes a warning.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
+import socket
 import time
 import urllib.parse
 from collections.abc import Callable, Collection, Sequence
@@ -31,6 +40,18 @@ _WANTED: frozenset[str] = frozenset(
 )
 _COUNTER_NAMES: frozenset[str] = _WANTED - frozenset(metric_names.GAUGES)
 
+#: The prefix of a URL that stands for every address its host name resolves to.
+DNS_PREFIX = "dns+"
+
+#: Resolves a host name and port to its addresses (IPv4 or IPv6, as text).
+Resolve = Callable[[str, int], Sequence[str]]
+
+
+def resolve_addresses(host: str, port: int) -> list[str]:
+    """Every distinct address `host` resolves to for TCP, in a stable order."""
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return sorted({str(info[4][0]) for info in found})
+
 
 @dataclasses.dataclass(frozen=True)
 class Target:
@@ -49,13 +70,64 @@ class _Scrape:
 
 
 def metrics_url(url: str) -> str:
-    """`url` itself when it names a path, else its `/metrics` (so `http://gw:8080` works)."""
-    parsed = urllib.parse.urlsplit(url)
+    """`url` itself when it names a path, else its `/metrics` (so `http://gw:8080` works); a
+    `dns+` prefix is kept."""
+    discovered = url.startswith(DNS_PREFIX)
+    parsed = urllib.parse.urlsplit(url.removeprefix(DNS_PREFIX))
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise CollectError(f"{url!r} is not an http(s) URL; write it like http://localhost:8080")
+        raise CollectError(
+            f"{url!r} is not an http(s) URL; write it like http://localhost:8080, or"
+            " dns+http://gateway-pods:8080 for every address a name resolves to"
+        )
+    if discovered and (parsed.hostname is None or parsed.port is None):
+        raise CollectError(
+            f"{url!r} needs a host name and a port to resolve, like dns+http://gateway-pods:8080"
+        )
     if parsed.path in ("", "/"):
-        return urllib.parse.urlunsplit(parsed._replace(path="/metrics"))
-    return url
+        parsed = parsed._replace(path="/metrics")
+    return (DNS_PREFIX if discovered else "") + urllib.parse.urlunsplit(parsed)
+
+
+def _address_url(url: str, address: str) -> str:
+    """`url` (without its `dns+` prefix) with its host replaced by `address`."""
+    parsed = urllib.parse.urlsplit(url.removeprefix(DNS_PREFIX))
+    host = f"[{address}]" if ipaddress.ip_address(address).version == 6 else address
+    return urllib.parse.urlunsplit(parsed._replace(netloc=f"{host}:{parsed.port}"))
+
+
+def _round_targets(
+    targets: Sequence[Target], resolve: Resolve, *, first: bool
+) -> tuple[list[tuple[Target, bool]], list[str]]:
+    """This round's targets, each with whether it was discovered (so its failure is a warning
+    even in the first round), and the warnings of lookups that failed after the first round."""
+    current: list[tuple[Target, bool]] = []
+    warnings: list[str] = []
+    for target in targets:
+        if not target.url.startswith(DNS_PREFIX):
+            current.append((target, False))
+            continue
+        parsed = urllib.parse.urlsplit(target.url.removeprefix(DNS_PREFIX))
+        # metrics_url refused dns+ URLs without a host and a port.
+        assert parsed.hostname is not None
+        assert parsed.port is not None
+        try:
+            addresses = list(resolve(parsed.hostname, parsed.port))
+        except OSError as error:
+            addresses, problem = [], f"cannot resolve {parsed.hostname}: {error}"
+        else:
+            problem = f"{parsed.hostname} resolves to no address"
+        if not addresses:
+            message = (
+                f"{problem} (from {target.url}); check that the {target.role}s run and that"
+                " the name is a headless Service of theirs"
+            )
+            if first:
+                raise CollectError(message)
+            warnings.append(message)
+        current.extend(
+            (Target(_address_url(target.url, address), target.role), True) for address in addresses
+        )
+    return current, warnings
 
 
 def scrape_times(*, start: float, window_seconds: float, step_seconds: float) -> list[float]:
@@ -102,42 +174,47 @@ def collect(
     client: httpx.Client,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
+    resolve: Resolve = resolve_addresses,
 ) -> samples.WindowSamples:
     """Scrapes `gateways` (and `engines`) over a window of `window_seconds` starting now and
-    returns its samples. `clock` is wall time in unix seconds; `sleep` waits (both injectable so
-    tests run on fake time)."""
+    returns its samples. `clock` is wall time in unix seconds; `sleep` waits and `resolve` looks
+    up `dns+` names (all injectable so tests run on fake time and names)."""
     if not gateways:
         raise CollectError("no gateway to scrape: pass at least one --gateway URL")
     targets = [Target(metrics_url(url), "gateway") for url in gateways] + [
         Target(metrics_url(url), "engine") for url in engines
     ]
-    scrapes: dict[Target, list[_Scrape]] = {target: [] for target in targets}
+    scrapes: dict[Target, list[_Scrape]] = {}
     warnings: list[str] = []
     start = clock()
     schedule = scrape_times(start=start, window_seconds=window_seconds, step_seconds=step_seconds)
     rounds = len(schedule) - 1
     for round_index, planned in enumerate(schedule):
         sleep(max(0.0, planned - clock()))
-        for target in targets:
+        current, lookup_warnings = _round_targets(targets, resolve, first=round_index == 0)
+        warnings.extend(f"scrape {round_index} of {rounds}: {w}" for w in lookup_warnings)
+        for target, discovered in current:
+            taken = scrapes.setdefault(target, [])
             try:
                 values = _scrape(client, target)
             except CollectError as error:
-                if round_index == 0:
+                if round_index == 0 and not discovered:
                     raise
                 warnings.append(f"scrape {round_index} of {rounds} failed: {error}")
                 continue
-            scrapes[target].append(_Scrape(planned, values))
+            taken.append(_Scrape(planned, values))
     end = clock()
     for target, taken in scrapes.items():
         if len(taken) < 2:
+            answered = "only one scrape" if taken else "no scrape"
             warnings.append(
-                f"the {target.role} at {target.url} answered only the first scrape;"
+                f"the {target.role} at {target.url} answered {answered};"
                 " its counters show no increase"
             )
     if end <= start:
         raise CollectError(f"the clock did not advance during the {window_seconds} s window")
     return samples.WindowSamples(
-        source=samples.Source(kind="gateways", urls=tuple(target.url for target in targets)),
+        source=samples.Source(kind="gateways", urls=tuple(target.url for target in scrapes)),
         start=start,
         end=end,
         step_seconds=step_seconds,

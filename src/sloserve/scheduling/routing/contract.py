@@ -19,7 +19,7 @@ ones read the same figure. Per-engine signals that the core does not know (a pre
 for instance) travel in the snapshot's `engine_state.EngineState.signals`.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,12 +29,30 @@ from sloserve.scheduling import engine_state, latency_model, outcomes, slo, ttft
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RouteRequest:
     """One request being routed: `now_s` on the scheduler's clock, its `slack_s` then, and the
-    output tokens the scheduler expects of it (`output_tokens`)."""
+    output tokens the scheduler expects of it (`output_tokens`).
+
+    With a prefix index, `cached_tokens` holds the prompt tokens each engine (by id) probably has
+    cached, and `prefill_tokens` the prefill the request would leave there (uncached tokens plus
+    their attention over the cache, in tokens); None without one (every prompt whole)."""
 
     request: slo.Request
     now_s: float
     slack_s: float
     output_tokens: int
+    cached_tokens: Mapping[str, int] | None = None
+    prefill_tokens: Mapping[str, int] | None = None
+
+    def prefill_tokens_on(self, engine_id: str) -> int:
+        """The prompt tokens the request would leave to prefill on `engine_id`."""
+        prefill = self.prefill_tokens
+        if prefill is None:
+            return self.request.prompt_tokens
+        return prefill.get(engine_id, self.request.prompt_tokens)
+
+    def cached_tokens_on(self, engine_id: str) -> int:
+        """The prompt tokens `engine_id` probably has cached for the request."""
+        cached = self.cached_tokens
+        return 0 if cached is None else cached.get(engine_id, 0)
 
 
 class Candidate:
@@ -58,7 +76,7 @@ class Candidate:
             found = self.ttft_prediction_s = ttft_guard.engine_ttft_s(
                 engine=self.engine,
                 latency=latency,
-                prompt_tokens_ahead=route.request.prompt_tokens,
+                prompt_tokens_ahead=route.prefill_tokens_on(self.engine.engine_id),
                 margin_s=margin_s,
             )
         return found

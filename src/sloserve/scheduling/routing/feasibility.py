@@ -3,10 +3,11 @@ waiting cannot help and the scheduler rejects it instead of holding it.
 
 - TPOT: the TPOT guard refuses it on every engine even alone there (`tpot_guard.check_alone`);
 - TTFT: its own prefill on the least slowed idle engine already exceeds its slack
-  (`ttft_guard.idle_ttft_s`).
+  (`ttft_guard.idle_ttft_s`); with a prefix index, the prefill it would leave on each engine
+  (a cached prefix is still there when the engine is idle).
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sloserve.scheduling import (
     engine_state,
@@ -56,9 +57,14 @@ class Feasibility:
         return False
 
     def unattainable(
-        self, request: slo.Request, engines: Sequence[engine_state.EngineState], now_s: float
+        self,
+        request: slo.Request,
+        engines: Sequence[engine_state.EngineState],
+        now_s: float,
+        prefill_tokens: Mapping[str, int] | None = None,
     ) -> outcomes.Rejected | None:
-        """A rejection when the request misses a target on every engine even were it idle."""
+        """A rejection when the request misses a target on every engine even were it idle;
+        `prefill_tokens`: what its prefill would be on each engine (by id), when known."""
         if not engines:
             return None
         if not self.tpot_attainable_somewhere(request, engines):
@@ -67,7 +73,11 @@ class Feasibility:
             ttft_guard.idle_ttft_s(
                 engine=engine,
                 latency=self._latency,
-                prompt_tokens=request.prompt_tokens,
+                prompt_tokens=(
+                    request.prompt_tokens
+                    if prefill_tokens is None
+                    else prefill_tokens.get(engine.engine_id, request.prompt_tokens)
+                ),
                 margin_s=self._margin_s,
             )
             for engine in engines

@@ -18,13 +18,21 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sloserve.scheduling import latency_model, prefill_meter, tpot_guard, ttft_guard
-from sloserve.scheduling.routing import contract, feasibility, pickers, profile
+from sloserve.scheduling import latency_model, prefill_meter, prefix_index, tpot_guard, ttft_guard
+from sloserve.scheduling.routing import contract, feasibility, pickers, profile, round_robin
 from sloserve.scheduling.routing.filters import prefill_meter as meter_filter
-from sloserve.scheduling.routing.filters import room
+from sloserve.scheduling.routing.filters import prefix_affinity, room
 from sloserve.scheduling.routing.filters import tpot_guard as tpot_filter
 from sloserve.scheduling.routing.filters import ttft_guard as ttft_filter
-from sloserve.scheduling.routing.scorers import load, predicted_completion, session_affinity
+from sloserve.scheduling.routing.scorers import (
+    cache_aware,
+    kv_utilization,
+    load,
+    predicted_completion,
+    prefix_cache,
+    queue_depth,
+    session_affinity,
+)
 
 FILTERS = "filters"
 SCORERS = "scorers"
@@ -80,6 +88,7 @@ class PluginContext:
     headroom: float = tpot_guard.DEFAULT_HEADROOM
     max_waiting: int | None = None
     meter: prefill_meter.PrefillMeter | None = None
+    prefixes: prefix_index.PrefixIndex | None = None
 
 
 Factory = Callable[[Mapping[str, Any], PluginContext], object]
@@ -95,7 +104,13 @@ def default_factories() -> dict[str, Factory]:
         predicted_completion.NAME: _predicted_completion,
         load.NAME: _load,
         session_affinity.NAME: _session_affinity,
+        prefix_cache.NAME: _prefix_cache,
+        prefix_affinity.NAME: _prefix_affinity,
+        queue_depth.NAME: _queue,
+        kv_utilization.NAME: _kv_utilization,
+        cache_aware.NAME: _cache_aware,
         pickers.HIGHEST_SCORE: _highest_score,
+        round_robin.NAME: _round_robin,
     }
 
 
@@ -289,6 +304,76 @@ def _session_affinity(parameters: Mapping[str, Any], context: PluginContext) -> 
     return session_affinity.SessionAffinityScorer(
         max_sessions=_positive_int(session_affinity.NAME, "maxSessions", max_sessions)
     )
+
+
+def _prefix_index(name: str, context: PluginContext) -> prefix_index.PrefixIndex:
+    if context.prefixes is None:
+        raise ValueError(
+            f"routing plugin {name!r} reads the gateway's prefix index: give the scheduler one "
+            "(prefix_capacity_tokens)"
+        )
+    return context.prefixes
+
+
+def _prefix_cache(parameters: Mapping[str, Any], context: PluginContext) -> object:
+    _parameters(prefix_cache.NAME, parameters, ())
+    _prefix_index(prefix_cache.NAME, context)
+    return prefix_cache.PrefixCacheScorer()
+
+
+def _prefix_affinity(parameters: Mapping[str, Any], context: PluginContext) -> object:
+    name = prefix_affinity.NAME
+    given = _parameters(name, parameters, ("minShare", "maxWaitShare"))
+    _prefix_index(name, context)
+    values = {
+        "minShare": given.get("minShare", prefix_affinity.DEFAULT_MIN_SHARE),
+        "maxWaitShare": given.get("maxWaitShare", prefix_affinity.DEFAULT_MAX_WAIT_SHARE),
+    }
+    for parameter, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise ValueError(f"routing plugin {name!r}: {parameter} must be a number in [0, 1]")
+    try:
+        return prefix_affinity.PrefixAffinityFilter(
+            min_share=float(values["minShare"]), max_wait_share=float(values["maxWaitShare"])
+        )
+    except ValueError as error:
+        raise ValueError(f"routing plugin {name!r}: {error}") from error
+
+
+def _queue(parameters: Mapping[str, Any], context: PluginContext) -> object:
+    _parameters(queue_depth.NAME, parameters, ())
+    return queue_depth.QueueScorer()
+
+
+def _kv_utilization(parameters: Mapping[str, Any], context: PluginContext) -> object:
+    _parameters(kv_utilization.NAME, parameters, ())
+    return kv_utilization.KVUtilizationScorer()
+
+
+def _cache_aware(parameters: Mapping[str, Any], context: PluginContext) -> object:
+    name = cache_aware.NAME
+    given = _parameters(
+        name, parameters, ("cacheThreshold", "balanceAbsThreshold", "balanceRelThreshold")
+    )
+    threshold = given.get("cacheThreshold", cache_aware.DEFAULT_CACHE_THRESHOLD)
+    relative = given.get("balanceRelThreshold", cache_aware.DEFAULT_BALANCE_REL_THRESHOLD)
+    for parameter, value in (("cacheThreshold", threshold), ("balanceRelThreshold", relative)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ValueError(f"routing plugin {name!r}: {parameter} must be a number at or above 0")
+    absolute = given.get("balanceAbsThreshold", cache_aware.DEFAULT_BALANCE_ABS_THRESHOLD)
+    if isinstance(absolute, bool) or not isinstance(absolute, int) or absolute < 0:
+        raise ValueError(f"routing plugin {name!r}: balanceAbsThreshold must be a whole number")
+    return cache_aware.CacheAwareScorer(
+        index=_prefix_index(name, context),
+        cache_threshold=float(threshold),
+        balance_abs_threshold=absolute,
+        balance_rel_threshold=float(relative),
+    )
+
+
+def _round_robin(parameters: Mapping[str, Any], context: PluginContext) -> object:
+    _parameters(round_robin.NAME, parameters, ())
+    return round_robin.RoundRobinPicker()
 
 
 def _highest_score(parameters: Mapping[str, Any], context: PluginContext) -> object:

@@ -5,7 +5,7 @@ rejection if no engine could serve the request even idle (`feasibility`), else a
 what held it back. The profile tells its dispatch observers of every dispatch (`dispatched`).
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sloserve.scheduling import engine_state, slo
 from sloserve.scheduling.routing import contract, feasibility
@@ -44,13 +44,18 @@ class RoutingProfile:
         engines: Sequence[engine_state.EngineState],
         now_s: float,
         output_tokens: int,
+        cached_tokens: Mapping[str, int] | None = None,
+        prefill_tokens: Mapping[str, int] | None = None,
     ) -> contract.RouteDecision:
-        """Place `request`, expected to produce `output_tokens` tokens, on one of `engines`."""
+        """Place `request`, expected to produce `output_tokens` tokens, on one of `engines`;
+        `cached_tokens` and `prefill_tokens` as `contract.RouteRequest` has them."""
         route = contract.RouteRequest(
             request=request,
             now_s=now_s,
             slack_s=request.slack_s(now_s),
             output_tokens=output_tokens,
+            cached_tokens=cached_tokens,
+            prefill_tokens=prefill_tokens,
         )
         candidates = [contract.Candidate(engine) for engine in engines]
         blocked: list[str] = []
@@ -64,7 +69,9 @@ class RoutingProfile:
         if not candidates:
             rejection = None
             if self._feasible is not None:
-                rejection = self._feasible.unattainable(request, engines, now_s)
+                rejection = self._feasible.unattainable(
+                    request, engines, now_s, route.prefill_tokens
+                )
             return rejection or contract.Wait(reason="; ".join(blocked) or "no engines were given")
         totals = [0.0] * len(candidates)
         for weight, scorer in self.scorers:
