@@ -94,7 +94,10 @@ def test_lists_by_model_id_with_a_field_selector(
     selected = kube_cluster.kubectl(
         "get", "msvc", "-n", namespace, "-o", "name", "--field-selector", "spec.engine.kind=sim"
     ).stdout.split()
-    assert selected == ["modelservice.sloserve.io/llama-8b-sim"]
+    assert selected == [
+        "modelservice.sloserve.io/llama-8b-autoscaled",
+        "modelservice.sloserve.io/llama-8b-sim",
+    ]
 
 
 def test_status_written_through_the_subresource_shows_in_get(

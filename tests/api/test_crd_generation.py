@@ -115,6 +115,7 @@ def test_every_rule_has_a_message(definition: dict[str, Any]) -> None:
     ("path", "field_path", "rule_mentions"),
     [
         ("", ".defaultClass", "self.sloClasses.exists"),
+        ("", ".autoscaling.classTargets", "classTargets.all"),
         (".engine", ".image", "has(self.image)"),
         (".engine.resources", ".limits", "quantity("),
     ],

@@ -53,6 +53,7 @@ def test_operator_manages_only_its_own_kinds_and_never_deletes(
         ("sloserve.io", "modelservices", "patch"),
         ("sloserve.io", "modelservices/status", "patch"),
         ("sloserve.io", "modelservices/finalizers", "update"),
+        ("sloserve.io", "modelservices/scale", "patch"),
         *{
             (group, kind, verb)
             for group, kind in (

@@ -13,6 +13,7 @@ from typing import Annotated
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from sloserve.api import cel, durations
+from sloserve.api.autoscaling import CLASS_TARGETS_RULE, Autoscaling
 
 # The engine's types are re-exported: callers read the whole spec's vocabulary from here.
 from sloserve.api.engine import AUTO_PROFILE, DEFAULT_PROFILE, Engine, EngineKind
@@ -26,6 +27,7 @@ __all__ = [
     "GPU_RESOURCE",
     "MAX_DRAIN_SECONDS",
     "MAX_SLO_CLASSES",
+    "Autoscaling",
     "Engine",
     "EngineKind",
     "EnvVar",
@@ -110,7 +112,8 @@ class ModelServiceSpec(ApiModel):
                     " sloClasses'"
                 ),
                 field_path=".defaultClass",
-            )
+            ),
+            CLASS_TARGETS_RULE,
         )
     )
 
@@ -121,7 +124,7 @@ class ModelServiceSpec(ApiModel):
     """The inference server of each replica."""
 
     replicas: int = Field(default=1, ge=0, le=INT32_MAX, json_schema_extra=_INT32)
-    """Number of engine replicas."""
+    """Number of engine replicas; with `autoscaling` set, the operator writes it."""
 
     slo_classes: Annotated[
         tuple[SLOClass, ...],
@@ -144,6 +147,10 @@ class ModelServiceSpec(ApiModel):
     engine gets SIGTERM; default the operator's `engines.drain_seconds` (120). The pod's
     `terminationGracePeriodSeconds` is this plus the engine's shutdown allowance."""
 
+    autoscaling: Autoscaling | None = None
+    """Replicas that follow demand from the classes' SLO headroom; absent: `replicas` is
+    fixed."""
+
     @field_validator("slo_classes")
     @classmethod
     def _class_names_unique(cls, classes: tuple[SLOClass, ...]) -> tuple[SLOClass, ...]:
@@ -158,6 +165,20 @@ class ModelServiceSpec(ApiModel):
                 f'defaultClass "{self.default_class}" must be the name of one of sloClasses: '
                 + ", ".join(names)
             )
+        return self
+
+    @model_validator(mode="after")
+    def _class_targets_name_classes(self) -> ModelServiceSpec:
+        if self.autoscaling is None:
+            return self
+        names = {slo_class.name for slo_class in self.slo_classes}
+        for target in self.autoscaling.class_targets:
+            if target.name not in names:
+                raise ValueError(
+                    f"autoscaling.classTargets names {target.name!r}, which is not one of"
+                    f" sloClasses: {', '.join(sorted(names))}; every autoscaling.classTargets"
+                    " entry must name one of sloClasses"
+                )
         return self
 
     def slo_class(self, name: str) -> SLOClass:

@@ -14,6 +14,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, Field
 
 from sloserve.api import cel
+from sloserve.api.autoscaling import AutoscalingStatus
 from sloserve.api.fields import INT32_MAX, ApiModel, DnsLabel, DurationText
 
 __all__ = [
@@ -165,6 +166,9 @@ class ModelServiceStatus(ApiModel):
     attainment: str | None = Field(default=None, max_length=1024)
     """Attainment per class in one line, e.g. `interactive 97% standard 99%`, for
     `kubectl get`."""
+
+    autoscaling: AutoscalingStatus | None = None
+    """The autoscaler's last decision, when `spec.autoscaling` is set."""
 
     def condition(self, condition_type: str) -> Condition | None:
         """The condition of type `condition_type`, if reported."""

@@ -11,8 +11,10 @@ import logging
 
 from sloserve.api import engine_flags
 from sloserve.api.spec import ModelServiceSpec
+from sloserve.autoscaling import capacity
 from sloserve.builders import profile_choice
 from sloserve.builders.profile_check import ProfileCheck, check_profile
+from sloserve.engine import config as engine_config
 from sloserve.engine import profiles, synthetic_profile
 from sloserve.scheduling import latency_fit, latency_model, profile_files
 
@@ -23,6 +25,9 @@ logger = logging.getLogger("sloserve.operator.profiles")
 # vLLM's default prefill chunk when `--max-num-batched-tokens` is not given.
 _DEFAULT_CHUNK_TOKENS = 8192
 _CHUNK_FLAG = ("--max-num-batched-tokens",)
+# vLLM's defaults for the KV cache: blocks of 16 tokens in 0.9 of the GPU's memory.
+_BLOCK_SIZE = 16
+_GPU_MEMORY_UTILIZATION = 0.9
 
 
 def _chunk_tokens(args: tuple[str, ...]) -> int:
@@ -75,3 +80,26 @@ class ProfileBook:
             prefill_time_s=model.prompt_prefill_time_s if model is not None else None,
             resolution=resolution,
         )
+
+    def capacity_inputs(
+        self, spec: ModelServiceSpec
+    ) -> tuple[latency_model.LatencyModel, capacity.EngineLimits] | None:
+        """The latency model and one engine's limits (vLLM's default `max_num_seqs` on the
+        profile's GPU, and the KV cache beside the weights at 0.9 of its memory) that the
+        autoscaler's capacity is computed from; None when the profile does not resolve."""
+        resolution = profile_choice.choose_profile(model=spec.model, engine=spec.engine)
+        name = resolution.profile
+        if name is None or name not in self._known:
+            return None
+        model = self._model(name, _chunk_tokens(spec.engine.args), resolution.prefill_scale)
+        if model is None:
+            return None
+        profile = profiles.resolve(name)
+        max_num_seqs, _ = engine_config.default_batching_limits(profile)
+        blocks = engine_config.kv_blocks_for_profile(
+            profile, block_size=_BLOCK_SIZE, gpu_memory_utilization=_GPU_MEMORY_UTILIZATION
+        )
+        limits = capacity.EngineLimits(
+            max_num_seqs=max_num_seqs, kv_cache_tokens=blocks * _BLOCK_SIZE
+        )
+        return model, limits

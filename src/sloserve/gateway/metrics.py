@@ -47,6 +47,7 @@ class ClassSeries:
         self.attained = owner.attained.labels(*labels)
         self.retried = owner.retried.labels(*labels)
         self.output_tokens = owner.output_tokens.labels(*labels)
+        self.prompt_tokens = owner.prompt_tokens.labels(*labels)
         self.ttft = owner.ttft.labels(*labels)
         self.tpot = owner.tpot.labels(*labels)
         self.queue_time = owner.queue_time.labels(*labels)
@@ -118,6 +119,13 @@ class GatewayMetrics:
         )
         self.output_tokens = Counter(
             "sloserve_output_tokens", "Tokens streamed to clients.", _CLASS, registry=r
+        )
+        self.prompt_tokens = Counter(
+            "sloserve_prompt_tokens",
+            "Prompt tokens of the requests received and classified (exact when the request "
+            "sends token ids, else the gateway's estimate from its characters).",
+            _CLASS,
+            registry=r,
         )
         self.ttft = Histogram(
             "sloserve_ttft_seconds",

@@ -76,6 +76,9 @@ class ModelRuntime:
         self.ledgers: dict[str, engine_ledger.EngineLedger] = {}
         self._waiters: dict[str, asyncio.Future[outcomes.Dispatch]] = {}
         self._wake = asyncio.Event()
+        # set whenever the engines or their health may have changed: a request held for want
+        # of any engine (scale from zero) looks again
+        self._engines_changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.update(record)
 
@@ -113,6 +116,19 @@ class ModelRuntime:
             if url not in record.engines and self.ledgers[url].inflight == 0:
                 del self.ledgers[url]
         self._wake.set()
+        self._engines_changed.set()
+
+    async def wait_for_any_engine(self, *, timeout_s: float) -> bool:
+        """Wait, at most `timeout_s`, until some engine may take work; whether one may."""
+        deadline_s = self.clock.now() + timeout_s
+        while not self.engine_snapshots():
+            remaining_s = deadline_s - self.clock.now()
+            if remaining_s <= 0:
+                return False
+            self._engines_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._engines_changed.wait(), timeout=remaining_s)
+        return True
 
     def engine_snapshots(self) -> list[engine_state.EngineState]:
         """Snapshots of the engines that may take new work."""
@@ -271,6 +287,7 @@ class ModelRuntime:
         while True:
             await asyncio.gather(*(self._scrape(ledger) for ledger in list(self.ledgers.values())))
             self._wake.set()
+            self._engines_changed.set()
             await asyncio.sleep(self._scrape_interval_s)
 
     async def _scrape(self, ledger: engine_ledger.EngineLedger) -> None:

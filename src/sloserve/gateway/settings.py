@@ -114,6 +114,15 @@ class SchedulingSettings(BaseModel):
         description="Seconds an engine that failed a request stays out of routing, at least until "
         "its metrics answer again (default 5).",
     )
+    cold_start_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="Expected start time of an engine, in seconds, for models scaled to zero: a "
+        "request that finds no engine waits for one (it counts as demand, which wakes the "
+        "autoscaler) until its class's TTFT deadline, and is refused at once with 503 "
+        "cold_start when the start would miss that deadline (default 0: no waiting, 503 "
+        "no_engines at once).",
+    )
     chars_per_token: float = Field(
         default=4.0,
         gt=0,

@@ -19,7 +19,7 @@ from kubernetes.client.exceptions import ApiException
 from sloserve.api import modelservice as resource
 from sloserve.builders.defaults import EngineDefaults
 from sloserve.builders.inference_pool import PoolOptions
-from sloserve.controllers import finetunejob, modelservice, retries
+from sloserve.controllers import autoscaling, finetunejob, modelservice, retries
 from sloserve.controllers.context import OperatorContext, PlacementRuntime
 from sloserve.controllers.inference_pools import PoolRuntime
 from sloserve.controllers.slo_figures import FigureBoard
@@ -100,6 +100,7 @@ def build_registry(settings: OperatorSettings, credentials: login.Login) -> kopf
     modelservice.register(registry, status_interval_s=settings.status.refresh_interval_s)
     if settings.finetune.enabled:
         finetunejob.register(registry, interval_s=settings.finetune.control_interval_s)
+    autoscaling.register(registry, interval_s=settings.autoscaling.interval_s)
     return registry
 
 

@@ -191,6 +191,18 @@ class StatusSettings(_Group):
     )
 
 
+class AutoscalingSettings(_Group):
+    """The autoscaler of ModelServices that set `spec.autoscaling`."""
+
+    interval_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="Seconds between two decisions for each autoscaled ModelService (default "
+        "15, as the horizontal pod autoscaler); each reads the latest SLO figures, so they also "
+        "need `slo` set.",
+    )
+
+
 class SLOSettings(_Group):
     """Per-class SLO figures in each ModelService's `status.slo`, computed by `sloserve.report`
     from a Prometheus server or by scraping the gateways directly. With neither source set
@@ -411,6 +423,7 @@ class OperatorSettings(BaseSettings):
     status: StatusSettings = Field(default_factory=StatusSettings)
     placement: PlacementSettings = Field(default_factory=PlacementSettings)
     slo: SLOSettings = Field(default_factory=SLOSettings)
+    autoscaling: AutoscalingSettings = Field(default_factory=AutoscalingSettings)
     retries: RetrySettings = Field(default_factory=RetrySettings)
     leader_election: LeaderElectionSettings = Field(default_factory=LeaderElectionSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)

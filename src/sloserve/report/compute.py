@@ -47,6 +47,7 @@ def counts(series: Iterable[Series], *, window_seconds: float) -> model.Counts:
         finished=finished,
         attained=sums[metric_names.ATTAINED],
         output_tokens=sums[metric_names.OUTPUT_TOKENS],
+        prompt_tokens=sums[metric_names.PROMPT_TOKENS],
         window_seconds=window_seconds,
     )
 
@@ -67,6 +68,7 @@ def sum_counts(parts: Sequence[model.Counts], *, window_seconds: float) -> model
         finished=finished,
         attained=sum(part.attained for part in parts),
         output_tokens=sum(part.output_tokens for part in parts),
+        prompt_tokens=sum(part.prompt_tokens for part in parts),
         window_seconds=window_seconds,
     )
 
@@ -79,6 +81,7 @@ def _counts(
     finished: dict[str, float],
     attained: float,
     output_tokens: float,
+    prompt_tokens: float,
     window_seconds: float,
 ) -> model.Counts:
     """Counts with their derived figures (see the module docstring)."""
@@ -95,6 +98,7 @@ def _counts(
         client_errors=client_errors,
         attained=attained,
         output_tokens=output_tokens,
+        prompt_tokens=prompt_tokens,
         attainment=attained / servable if servable > 0 else None,
         goodput_rps=attained / window_seconds,
     )

@@ -12,6 +12,7 @@ REJECTED = "sloserve_requests_rejected_total"
 FINISHED = "sloserve_requests_finished_total"
 ATTAINED = "sloserve_requests_attained_total"
 OUTPUT_TOKENS = "sloserve_output_tokens_total"
+PROMPT_TOKENS = "sloserve_prompt_tokens_total"
 TTFT = "sloserve_ttft_seconds"
 TPOT = "sloserve_tpot_seconds"
 QUEUE_DEPTH = "sloserve_queue_depth"
@@ -33,7 +34,15 @@ ALIASES: dict[str, tuple[str, ...]] = {
 _CANONICAL = {alias: name for name, aliases in ALIASES.items() for alias in aliases}
 
 #: Counters whose increase over the window the report needs.
-COUNTERS: tuple[str, ...] = (REQUESTS, ADMITTED, REJECTED, FINISHED, ATTAINED, OUTPUT_TOKENS)
+COUNTERS: tuple[str, ...] = (
+    REQUESTS,
+    ADMITTED,
+    REJECTED,
+    FINISHED,
+    ATTAINED,
+    OUTPUT_TOKENS,
+    PROMPT_TOKENS,
+)
 
 #: Histograms (their `_bucket` series) whose bucket increases give the latency distributions.
 HISTOGRAMS: tuple[str, ...] = (TTFT, TPOT)

@@ -51,6 +51,9 @@ class Counts(_Record):
     )
     attained: float = Field(description="Served requests that met both TTFT and TPOT targets.")
     output_tokens: float = Field(description="Tokens streamed to clients.")
+    prompt_tokens: float = Field(
+        default=0.0, description="Prompt tokens of the requests received (0 from older gateways)."
+    )
     attainment: float | None = Field(
         description="attained / (rejected + finished - client_errors): over the requests that "
         "ended in the window, rejections counting as misses; null when none ended."

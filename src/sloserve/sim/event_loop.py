@@ -13,6 +13,12 @@ and its rejections are recorded. A queued request that becomes unattainable as t
 rejected at the next dispatch (the next event, or re-check tick when set); until then the
 scheduler's routing still never sends it to an engine where its predicted TTFT exceeds its slack.
 
+With autoscaling (`settings.SimulationConfig.scaling`), a `fleet.Fleet` decides every control
+interval while arrivals remain: engines it starts join the scheduler's view when their start
+latency has passed; engines it drains leave the view at once, finish what they hold, and are
+removed after their last request (at the end of that instant, so that no engine index moves
+while the loop walks them).
+
 Engines advance on their own between events: a core runs its silent steps (steps that finish
 neither a prefill nor a request) internally, so the loop pays for events, not for steps or
 tokens. How far an engine may run ahead is what keeps the loop exact: while requests wait at the
@@ -39,7 +45,7 @@ from sloserve.scheduling import (
     scheduler,
     slo,
 )
-from sloserve.sim import cluster, engines, policies, records, settings, workload
+from sloserve.sim import cluster, engines, fleet, policies, records, settings, workload
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,13 +129,30 @@ class EventLoop:
         self._believed_latency = latency
         # (time, prefill factor, decode factor) after each observed step
         self.calibration_trace: list[tuple[float, float, float]] = []
+        self._sim_config = sim_config
+        self._engine_config = engine_config
+        scaling = sim_config.scaling
+        self._fleet: fleet.Fleet | None = None
+        slowdowns = sim_config.engine_slowdowns()
+        if scaling is not None:
+            self._fleet = fleet.Fleet(scaling, start_s=self._workload[0].arrival_s)
+            slowdowns = (slowdowns[0],) * scaling.initial_replicas
         self._engines = cluster.build_engines(
             profile=sim_config.profile,
             engine_config=engine_config,
-            slowdowns=sim_config.engine_slowdowns(),
+            slowdowns=slowdowns,
             track_contexts=gateway.predicts,
             context_refresh_s=sim_config.context_refresh_s,
         )
+        self._engines_made = len(self._engines)
+        if self._fleet is not None:
+            for engine in self._engines:
+                self._fleet.engine_ready(engine.engine_id, asked_s=self._workload[0].arrival_s)
+        # engines the scheduler may send to: not starting, not draining
+        self._serving = [True] * len(self._engines)
+        self._retired: list[str] = []
+        self._first_s = self._workload[0].arrival_s
+        self._last_s = self._first_s
         self._engine_index = {engine.engine_id: index for index, engine in enumerate(self._engines)}
         # start time of the step last observed on each engine (calibration)
         self._observed_step = [-math.inf] * len(self._engines)
@@ -152,9 +175,27 @@ class EventLoop:
         self._engine_events = 0
         self._iterations = 0
 
+    @property
+    def gpu_seconds(self) -> float:
+        """Engine-seconds the run held (asked-for to gone under autoscaling; else engines times
+        the first arrival to the last end), valid after `run`."""
+        if self._fleet is not None:
+            return self._fleet.gpu_seconds
+        return len(self._engines) * (self._last_s - self._first_s)
+
+    @property
+    def replica_series(self) -> tuple[tuple[float, int], ...]:
+        """(time, engines asked for) at the start and at every scaling decision."""
+        if self._fleet is not None:
+            return tuple(self._fleet.replica_series)
+        return ((self._first_s, len(self._engines)),)
+
     def run(self) -> tuple[tuple[records.RequestRecord, ...], RunCounters]:
         """Simulate until every request has ended; the records are in arrival order."""
         self.run_until(math.inf)
+        if self._fleet is not None:
+            alive = [engine.engine_id for engine in self._engines]
+            self._fleet.finish(self._last_s, alive)
         ordered = tuple(self._records[request.request_id] for request in self._workload)
         counters = RunCounters(
             dispatch_calls=self._dispatch_calls,
@@ -169,8 +210,12 @@ class EventLoop:
         Between two calls the caller may change an engine's slowdown (`set_slowdown`), as a
         co-located job throttled from outside changes it; `run` is `run_until(inf)`.
         """
+        scaled = self._fleet
+        total = len(self._requests)
         while True:
             bound_s = min(self._arrival_times[self._arrived], self._recheck_s)
+            if scaled is not None and self._arrived < total:
+                bound_s = min(bound_s, scaled.next_event_s())
             if self._speed_changes and self._speed_changes[0][0] <= min(bound_s, stop_s):
                 change_s = self._speed_changes[0][0]
                 if self._next_engine_event(change_s) >= change_s:
@@ -185,6 +230,7 @@ class EventLoop:
             if now_s > stop_s:
                 return True
             self._iterations += 1
+            self._last_s = now_s
             self._handle_instant(now_s)
 
     @property
@@ -214,6 +260,14 @@ class EventLoop:
         self._clock.set(now_s)
         self._snapshots = None
         changed = self._collect_engine_events(now_s)
+        scaled = self._fleet
+        if (
+            scaled is not None
+            and self._arrived < len(self._requests)
+            and scaled.next_event_s() <= now_s
+        ):
+            self._scale(scaled, now_s)
+            changed = True
         arrival_times = self._arrival_times
         if arrival_times[self._arrived] <= now_s:
             first = arrived = self._arrived
@@ -227,6 +281,8 @@ class EventLoop:
             changed = True
         if changed and self._waiting:
             self._dispatch(now_s)
+        if self._retired:
+            self._remove_retired(now_s)
         if not self._waiting:
             return
         if self._arrived == len(self._requests) and math.inf == min(self._next_event):
@@ -308,6 +364,63 @@ class EventLoop:
                 )
             )
 
+    def _scale(self, scaled: fleet.Fleet, now_s: float) -> None:
+        """Engines whose start completed join; at a decision, the policy's plan is carried out."""
+        self._snapshots = None
+        for asked_s in scaled.pop_ready(now_s):
+            self._add_engine(scaled, asked_s)
+        if scaled.next_decision_s > now_s:
+            return
+        snapshots = self._snapshot_all(now_s)
+        serving_engines = [
+            engine for engine, serving in zip(self._engines, self._serving, strict=True) if serving
+        ]
+        serving = [
+            (engine.engine_id, engine.held, snapshot)
+            for engine, snapshot in zip(serving_engines, snapshots, strict=True)
+        ]
+        plan = scaled.decide(now_s, serving=serving, gateway_waiting=self._waiting)
+        for engine_id in plan.drain:
+            index = self._engine_index[engine_id]
+            self._serving[index] = False
+            if self._engines[index].held == 0:
+                self._retired.append(engine_id)
+        self._snapshots = None
+
+    def _add_engine(self, scaled: fleet.Fleet, asked_s: float) -> None:
+        sim_config = self._sim_config
+        (engine,) = cluster.build_engines(
+            profile=sim_config.profile,
+            engine_config=self._engine_config,
+            slowdowns=sim_config.engine_slowdowns()[:1],
+            track_contexts=self._policy.gateway.predicts,
+            context_refresh_s=sim_config.context_refresh_s,
+        )
+        engine.engine_id = f"engine-{self._engines_made}"
+        self._engines_made += 1
+        self._engine_index[engine.engine_id] = len(self._engines)
+        self._engines.append(engine)
+        self._next_event.append(math.inf)
+        self._observed_step.append(-math.inf)
+        self._serving.append(True)
+        scaled.engine_ready(engine.engine_id, asked_s=asked_s)
+
+    def _remove_retired(self, now_s: float) -> None:
+        """Drained engines that finished their last request go (see the module docstring)."""
+        scaled = self._fleet
+        assert scaled is not None
+        gone = set(self._retired)
+        self._retired.clear()
+        keep = [index for index, engine in enumerate(self._engines) if engine.engine_id not in gone]
+        self._engines = [self._engines[index] for index in keep]
+        self._next_event = [self._next_event[index] for index in keep]
+        self._observed_step = [self._observed_step[index] for index in keep]
+        self._serving = [self._serving[index] for index in keep]
+        self._engine_index = {engine.engine_id: index for index, engine in enumerate(self._engines)}
+        self._snapshots = None
+        for engine_id in gone:
+            scaled.engine_gone(engine_id, now_s=now_s)
+
     def _refresh_next_event(self, index: int) -> None:
         due = self._engines[index].core.next_event_time()
         self._next_event[index] = math.inf if due is None else due
@@ -322,7 +435,7 @@ class EventLoop:
         if self._calibrator is not None:
             self._observe_step(self._engine_index[engine.engine_id])
         request = finished.request
-        self._records[request_id] = records.RequestRecord(
+        record = self._records[request_id] = records.RequestRecord(
             request_id=request_id,
             slo_class=request.slo_class.name,
             ttft_target_s=request.ttft_s,
@@ -340,7 +453,12 @@ class EventLoop:
             cached_tokens=stats.cached_tokens,
             predicted_ttft_s=self._predicted_ttft.pop(request_id),
         )
-        self._ended.append(self._records[request_id])
+        self._ended.append(record)
+        scaled = self._fleet
+        if scaled is not None:
+            scaled.ended(record)
+            if engine.held == 0 and not self._serving[self._engine_index[engine.engine_id]]:
+                self._retired.append(engine.engine_id)
 
     def _observe_step(self, index: int) -> None:
         """What an engine's own per-step timing shows, fed to the gateway's calibrator: the
@@ -396,11 +514,27 @@ class EventLoop:
                     # no finish is due by now_s (the loop collected those); first tokens and
                     # preemptions an engine ran past while none waited are collected here
                     self._advance(index, now_s)
-            self._snapshots = [engine.snapshot(now_s) for engine in self._engines]
+            if self._fleet is None:
+                self._snapshots = [engine.snapshot(now_s) for engine in self._engines]
+            else:
+                self._snapshots = [
+                    engine.snapshot(now_s)
+                    for engine, serving in zip(self._engines, self._serving, strict=True)
+                    if serving
+                ]
         return self._snapshots
 
     def _submit(self, arriving: Sequence[slo.Request], now_s: float) -> None:
+        scaled = self._fleet
         for request in arriving:
+            if scaled is not None:
+                scaled.arrived(
+                    slo_class=request.slo_class.name,
+                    ttft_s=request.ttft_s,
+                    tpot_s=request.tpot_s,
+                    prompt=request.prompt_tokens,
+                    output=self._outputs[request.request_id],
+                )
             too_long = context_length.prompt_too_long(
                 request,
                 prompt_tokens=request.prompt_tokens,
@@ -438,6 +572,8 @@ class EventLoop:
                 block_hashes=self._engine_hashes(request.request_id),
             )
             self._dispatched_at[request.request_id] = now_s
+            if self._fleet is not None:
+                self._fleet.dispatched(waited_s=now_s - request.arrival_s)
             self._predicted_ttft[request.request_id] = decision.predicted_ttft_s
             touched.add(index)
         if touched:
@@ -462,7 +598,7 @@ class EventLoop:
 
     def _reject(self, rejection: outcomes.Rejected) -> None:
         request = rejection.request
-        self._records[request.request_id] = records.RequestRecord(
+        record = self._records[request.request_id] = records.RequestRecord(
             request_id=request.request_id,
             slo_class=request.slo_class.name,
             ttft_target_s=request.ttft_s,
@@ -475,6 +611,8 @@ class EventLoop:
             reject_reason=rejection.reason.value,
         )
         self._ended.append(self._records[request.request_id])
+        if self._fleet is not None:
+            self._fleet.ended(record)
 
     def _stuck(self) -> None:
         waiting = self._scheduler.queued

@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 
 from sloserve.scheduling import calibration, latency_profile
-from sloserve.sim import cluster, policies
+from sloserve.sim import cluster, fleet, policies
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -17,7 +17,8 @@ class SimulationConfig:
     re-read from the engines for the scheduler (see `engines`). `recheck_interval_s`: when set,
     also dispatch on this period while requests wait at the gateway, as a gateway's re-check timer
     does (None: only when an arrival or an engine event changed something). `model`: the model id
-    requests name.
+    requests name. `scaling`: when set, the engines follow its policy (starting from its
+    `initial_replicas`; `engines` is then ignored); see `fleet`.
     """
 
     policy: str
@@ -35,6 +36,7 @@ class SimulationConfig:
     )
     speed_changes: tuple[tuple[float, float], ...] = ()
     speed_changes_known: bool = False
+    scaling: fleet.ScalingConfig | None = None
 
     def __post_init__(self) -> None:
         policies.sim_policy(self.policy)

@@ -12,13 +12,17 @@ from sloserve.sim import event_loop, records, settings, summary, workload
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SimulationResult:
-    """Every request's record (in arrival order), the run's summary and the loop's counters;
-    with online calibration, the calibrator's factors after each engine step it observed
-    (the step's start time, prefill factor, decode factor)."""
+    """Every request's record (in arrival order), the run's summary, the loop's counters, the
+    engine-seconds the run held (GPU-seconds at one GPU per engine), and the engines asked for
+    over time (one entry for a fixed cluster; one per decision when autoscaled); with online
+    calibration, the calibrator's factors after each engine step it observed (the step's start
+    time, prefill factor, decode factor)."""
 
     records: tuple[records.RequestRecord, ...]
     summary: summary.RunSummary
     counters: event_loop.RunCounters
+    gpu_seconds: float
+    replicas: tuple[tuple[float, int], ...]
     calibration_trace: tuple[tuple[float, float, float], ...] = ()
 
 
@@ -38,4 +42,6 @@ def simulate(
         summary=summary.summarize(request_records),
         counters=counters,
         calibration_trace=tuple(loop.calibration_trace),
+        gpu_seconds=loop.gpu_seconds,
+        replicas=loop.replica_series,
     )

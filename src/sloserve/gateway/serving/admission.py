@@ -158,6 +158,8 @@ def prepare(
             ),
             prefix_block_tokens=scheduling.prefix_block_tokens,
         )
+    # The autoscaler reads per-class prompt lengths from this (with the output tokens).
+    series.prompt_tokens.inc(request.prompt_tokens)
     prepared = Prepared(request=request, model_runtime=model_runtime, series=series)
     too_long = _context_check(
         model_runtime, parsed, request, chars_per_token=scheduling.chars_per_token

@@ -14,6 +14,7 @@ from fastapi import Request, Response
 
 from sloserve.gateway import classify, context, errors, runtime
 from sloserve.gateway.serving import (
+    activation,
     admission,
     client_watch,
     exchange,
@@ -67,6 +68,9 @@ async def _serve(
         draining=ctx.lifecycle.draining,
     )
     reply_headers[classify.CLASS_HEADER] = prepared.request.slo_class.name
+    await activation.hold_for_engine(
+        model_runtime, prepared, cold_start_s=ctx.settings.scheduling.cold_start_s
+    )
     current = admission.admitted(prepared, model_runtime.submit(prepared.request))
     ctx.lifecycle.enter()
     relaying = False
