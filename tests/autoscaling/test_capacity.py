@@ -10,8 +10,9 @@ from sloserve.autoscaling import capacity
 from sloserve.scheduling import latency_model
 
 LATENCY = latency_model.LatencyModel(
+    # 7 ms up to 208 tokens, then 26 µs a token (an 8B model's prefill on an H100)
     prefill=latency_model.PrefillModel(
-        threshold_tokens=128, floor_s=0.007, slope_s_per_token=2.6e-5, intercept_s=0.0016
+        threshold_tokens=208, floor_s=0.007, slope_s_per_token=2.6e-5
     ),
     decode=latency_model.DecodeStepModel(
         batch_context_s=3.7e-8, batch_s=1.3e-5, context_s=2.5e-7, constant_s=0.0064
