@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
-import onnxruntime
 
+from sloserve.placement import onnx_session
 from sloserve.placement.series import FloatArray
 
 if TYPE_CHECKING:
@@ -46,14 +46,7 @@ class InterferencePredictor:
     neighbours. One instance serves many calls; it is safe to share between threads."""
 
     def __init__(self, path: pathlib.Path) -> None:
-        options = onnxruntime.SessionOptions()
-        # Inputs are a few small rows: one thread answers fastest and leaves the others' cores
-        # to the scheduler and the server.
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        self._session = onnxruntime.InferenceSession(
-            str(path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        self._session = onnx_session.single_thread_session(path)
         metadata = self._session.get_modelmeta().custom_metadata_map
         try:
             self.metrics: tuple[str, ...] = tuple(json.loads(metadata["metrics"]))

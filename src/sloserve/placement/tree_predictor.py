@@ -14,9 +14,8 @@ import pathlib
 from collections.abc import Sequence
 
 import numpy as np
-import onnxruntime
 
-from sloserve.placement import features
+from sloserve.placement import features, onnx_session
 from sloserve.placement.series import FloatArray
 from sloserve.placement.tree_features import ModelRow, feature_names, rows_features
 
@@ -30,14 +29,7 @@ class TreeInterferencePredictor:
     neighbours on a GPU product. Safe to share between threads."""
 
     def __init__(self, path: pathlib.Path) -> None:
-        options = onnxruntime.SessionOptions()
-        # A scheduling request is a few hundred rows at most: one thread answers fastest and
-        # leaves the other cores to the scheduler and the server.
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        self._session = onnxruntime.InferenceSession(
-            str(path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        self._session = onnx_session.single_thread_session(path)
         metadata = self._session.get_modelmeta().custom_metadata_map
         try:
             self.metrics: tuple[str, ...] = tuple(json.loads(metadata["metrics"]))

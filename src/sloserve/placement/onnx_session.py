@@ -1,0 +1,19 @@
+"""The onnxruntime session both interference predictors are served with."""
+
+from __future__ import annotations
+
+import pathlib
+
+import onnxruntime
+
+
+def single_thread_session(path: pathlib.Path) -> onnxruntime.InferenceSession:
+    """A CPU session of the model at `path` on one thread: a scheduling request is a few hundred
+    rows at most, so one thread answers fastest and leaves the other cores to the scheduler and
+    the server."""
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(
+        str(path), sess_options=options, providers=["CPUExecutionProvider"]
+    )
