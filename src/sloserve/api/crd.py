@@ -14,7 +14,7 @@ from sloserve.api import modelservice, schema
 from sloserve.api.spec import ModelServiceSpec
 from sloserve.api.status import ModelServiceStatus
 
-__all__ = ["CRD_NAME", "modelservice_crd"]
+__all__ = ["CRD_NAME", "modelservice_crd", "namespaced_crd"]
 
 CRD_NAME = f"{modelservice.PLURAL}.{modelservice.GROUP}"
 
@@ -67,14 +67,24 @@ def _printer_columns() -> list[dict[str, Any]]:
     ]
 
 
-def modelservice_crd() -> dict[str, Any]:
-    """The `apiextensions.k8s.io/v1` CustomResourceDefinition of ModelService, as a plain dict.
-
-    The result is the same on every call and contains only JSON values.
-    """
+def namespaced_crd(
+    *,
+    kind: str,
+    plural: str,
+    singular: str,
+    short_names: tuple[str, ...],
+    description: str,
+    spec: dict[str, Any],
+    status: dict[str, Any],
+    subresources: dict[str, Any],
+    printer_columns: list[dict[str, Any]],
+    selectable_fields: list[dict[str, str]],
+) -> dict[str, Any]:
+    """A namespaced CustomResourceDefinition of sloserve's group with one served and stored
+    version: the metadata.name rule every sloserve resource shares, `spec` required."""
     root: dict[str, Any] = {
         "type": "object",
-        "description": schema.unwrap_description(modelservice.ModelService.__doc__ or ""),
+        "description": description,
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
@@ -88,8 +98,8 @@ def modelservice_crd() -> dict[str, Any]:
                     }
                 },
             },
-            "spec": schema.structural_schema(ModelServiceSpec),
-            "status": schema.structural_schema(ModelServiceStatus),
+            "spec": spec,
+            "status": status,
         },
         "required": ["spec"],
     }
@@ -98,7 +108,44 @@ def modelservice_crd() -> dict[str, Any]:
         "served": True,
         "storage": True,
         "schema": {"openAPIV3Schema": root},
-        "subresources": {
+        "subresources": subresources,
+        "additionalPrinterColumns": printer_columns,
+        "selectableFields": selectable_fields,
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{modelservice.GROUP}"},
+        "spec": {
+            "group": modelservice.GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": singular,
+                "shortNames": list(short_names),
+                "categories": list(modelservice.CATEGORIES),
+            },
+            "versions": [version],
+        },
+    }
+
+
+def modelservice_crd() -> dict[str, Any]:
+    """The `apiextensions.k8s.io/v1` CustomResourceDefinition of ModelService, as a plain dict.
+
+    The result is the same on every call and contains only JSON values.
+    """
+    return namespaced_crd(
+        kind=modelservice.KIND,
+        plural=modelservice.PLURAL,
+        singular=modelservice.SINGULAR,
+        short_names=tuple(modelservice.SHORT_NAMES),
+        description=schema.unwrap_description(modelservice.ModelService.__doc__ or ""),
+        spec=schema.structural_schema(ModelServiceSpec),
+        status=schema.structural_schema(ModelServiceStatus),
+        subresources={
             "status": {},
             "scale": {
                 "specReplicasPath": ".spec.replicas",
@@ -106,25 +153,7 @@ def modelservice_crd() -> dict[str, Any]:
                 "labelSelectorPath": ".status.selector",
             },
         },
-        "additionalPrinterColumns": _printer_columns(),
+        printer_columns=_printer_columns(),
         # Lets clients list by model id: `kubectl get msvc --field-selector spec.model=...`.
-        "selectableFields": [{"jsonPath": ".spec.model"}, {"jsonPath": ".spec.engine.kind"}],
-    }
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": CRD_NAME},
-        "spec": {
-            "group": modelservice.GROUP,
-            "scope": "Namespaced",
-            "names": {
-                "kind": modelservice.KIND,
-                "listKind": f"{modelservice.KIND}List",
-                "plural": modelservice.PLURAL,
-                "singular": modelservice.SINGULAR,
-                "shortNames": list(modelservice.SHORT_NAMES),
-                "categories": list(modelservice.CATEGORIES),
-            },
-            "versions": [version],
-        },
-    }
+        selectable_fields=[{"jsonPath": ".spec.model"}, {"jsonPath": ".spec.engine.kind"}],
+    )

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from sloserve.api import modelservice, schema
+from sloserve.api import crd, modelservice, schema
 from sloserve.api.fields import ApiModel
 from sloserve.api.finetune_spec import FineTuneJobSpec
 from sloserve.api.finetune_status import FineTuneJobStatus
@@ -96,51 +96,15 @@ def _printer_columns() -> list[dict[str, Any]]:
 
 def finetunejob_crd() -> dict[str, Any]:
     """The `apiextensions.k8s.io/v1` CustomResourceDefinition of FineTuneJob, as a plain dict."""
-    root: dict[str, Any] = {
-        "type": "object",
-        "description": schema.unwrap_description(FineTuneJob.__doc__ or ""),
-        "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {
-                "type": "object",
-                "properties": {
-                    "name": {
-                        "type": "string",
-                        "maxLength": modelservice.NAME_MAX_LENGTH,
-                        "pattern": modelservice.NAME_PATTERN,
-                    }
-                },
-            },
-            "spec": schema.structural_schema(FineTuneJobSpec),
-            "status": schema.structural_schema(FineTuneJobStatus),
-        },
-        "required": ["spec"],
-    }
-    version = {
-        "name": modelservice.VERSION,
-        "served": True,
-        "storage": True,
-        "schema": {"openAPIV3Schema": root},
-        "subresources": {"status": {}},
-        "additionalPrinterColumns": _printer_columns(),
-        "selectableFields": [{"jsonPath": ".spec.modelService.name"}],
-    }
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": CRD_NAME},
-        "spec": {
-            "group": modelservice.GROUP,
-            "scope": "Namespaced",
-            "names": {
-                "kind": KIND,
-                "listKind": f"{KIND}List",
-                "plural": PLURAL,
-                "singular": SINGULAR,
-                "shortNames": list(SHORT_NAMES),
-                "categories": list(modelservice.CATEGORIES),
-            },
-            "versions": [version],
-        },
-    }
+    return crd.namespaced_crd(
+        kind=KIND,
+        plural=PLURAL,
+        singular=SINGULAR,
+        short_names=tuple(SHORT_NAMES),
+        description=schema.unwrap_description(FineTuneJob.__doc__ or ""),
+        spec=schema.structural_schema(FineTuneJobSpec),
+        status=schema.structural_schema(FineTuneJobStatus),
+        subresources={"status": {}},
+        printer_columns=_printer_columns(),
+        selectable_fields=[{"jsonPath": ".spec.modelService.name"}],
+    )
