@@ -84,3 +84,33 @@ def uninstall(provider: providers.Provider, release: ChartRelease) -> None:
         "uninstall", release.name, f"--namespace={release.namespace}", "--wait", check=False
     )
     provider.cluster.kubectl("delete", "namespace", release.namespace, "--wait=false", check=False)
+
+
+def user_values(provider: providers.Provider, release: ChartRelease) -> dict[str, Any]:
+    """The values the release was installed or last upgraded with (`helm get values`)."""
+    shown = provider.cluster.helm(
+        "get", "values", release.name, f"--namespace={release.namespace}", "--output=json"
+    )
+    values: dict[str, Any] = json.loads(shown.stdout) or {}
+    return values
+
+
+def upgrade_to(
+    provider: providers.Provider, release: ChartRelease, *, values: Mapping[str, Any]
+) -> None:
+    """`helm upgrade --reset-values --wait` of the release to exactly `values` (what
+    `user_values` returned, say, to undo a test's upgrade); returns once every Deployment of the
+    release is available again. Raises CommandError with helm's output when it fails."""
+    with tempfile.TemporaryDirectory() as scratch:
+        values_file = pathlib.Path(scratch) / "values.yaml"
+        values_file.write_text(json.dumps(values))
+        provider.cluster.helm(
+            "upgrade",
+            release.name,
+            str(CHART),
+            f"--namespace={release.namespace}",
+            "--reset-values",
+            "--wait",
+            f"--timeout={INSTALL_TIMEOUT}",
+            f"--values={values_file}",
+        )

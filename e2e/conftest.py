@@ -54,7 +54,23 @@ def release(provider: providers.Provider) -> Iterator[ChartRelease]:
         provider,
         name=f"e2e-{suffix}",
         namespace=f"sloserve-e2e-{suffix}",
-        values={"gateway": {"tenants": {"config": tenants.TENANTS_FILE}}},
+        values={
+            "gateway": {"tenants": {"config": tenants.TENANTS_FILE}},
+            # The FineTuneJob controller, its RBAC checked by test_rbac.py; its time constants
+            # (and the SLO figures' window) short, so that e2e/test_finetune.py's phases take
+            # seconds. Only FineTuneJobs, which only that module makes, read them.
+            "finetune": {
+                "enabled": True,
+                "controlIntervalSeconds": 1,
+                "throttle": {
+                    "holdSeconds": 2,
+                    "rampIntervalSeconds": 1,
+                    "ramp": 0.25,
+                    "evictAfterSeconds": 600,
+                },
+            },
+            "operator": {"slo": {"window": "10s", "interval": "2s"}},
+        },
     )
     yield installed
     uninstall(provider, installed)

@@ -80,6 +80,37 @@ class GatewayAccess:
                 self._stop_forward(pod)
             return [self._forward(endpoint) for endpoint in endpoints]
 
+    def describe(self) -> str:
+        """The gateway pods as a reader of a failed wait needs them: phase, readiness, restarts,
+        and each one's last log lines (why a pod is not ready is usually there)."""
+        cluster = self._cluster
+        service = json.loads(
+            cluster.kubectl(
+                "get", "service", self._service, "-n", self._namespace, "-o", "json"
+            ).stdout
+        )
+        selector = ",".join(f"{k}={v}" for k, v in (service["spec"].get("selector") or {}).items())
+        pods = json.loads(
+            cluster.kubectl(
+                "get", "pods", "-n", self._namespace, "-l", selector, "-o", "json"
+            ).stdout
+        )["items"]
+        lines = [f"endpoints: {self.endpoints()}"]
+        for pod in pods:
+            name = pod["metadata"]["name"]
+            status = pod.get("status") or {}
+            conditions = {c["type"]: c["status"] for c in status.get("conditions") or []}
+            restarts = [c.get("restartCount", 0) for c in status.get("containerStatuses") or []]
+            lines.append(
+                f"pod {name}: phase={status.get('phase')} ready={conditions.get('Ready')} "
+                f"restarts={restarts}"
+            )
+            logs = cluster.kubectl(
+                "logs", "-n", self._namespace, name, "--tail=15", check=False
+            ).stdout
+            lines.extend(f"  | {line}" for line in logs.splitlines())
+        return "\n".join(lines)
+
     def close(self) -> None:
         with self._lock:
             for pod in list(self._forwards):

@@ -58,7 +58,6 @@ def test_gateway_may_only_read_modelservices_and_endpointslices(
         (("delete", "deployments.apps", "-n", "default"), False),
         (("delete", "modelservices.sloserve.io", "-n", "default"), False),
         (("get", "secrets", "-n", "default"), False),
-        (("create", "pods", "-n", "default"), False),
         (("patch", "nodes"), False),
         (("list", "configmaps", "-A"), False),
         (("create", "clusterrolebindings.rbac.authorization.k8s.io"), False),
@@ -74,6 +73,49 @@ def test_operator_may_manage_its_kinds_and_nothing_wider(
     assert kube.can_i(provider.cluster, release.service_account("operator"), *request_args) is (
         allowed
     )
+
+
+@pytest.mark.parametrize(
+    ("request_args", "allowed"),
+    _cases(
+        (("watch", "finetunejobs.sloserve.io", "-A"), True),
+        (("patch", "finetunejobs.sloserve.io", "-n", "default"), True),
+        (("patch", "finetunejobs.sloserve.io", "--subresource=status", "-n", "default"), True),
+        (
+            ("update", "finetunejobs.sloserve.io", "--subresource=finalizers", "-n", "default"),
+            True,
+        ),
+        (("create", "pods", "-n", "default"), True),
+        (("delete", "pods", "-n", "default"), True),
+        (("get", "configmaps", "-n", "default"), True),
+        (("get", "persistentvolumeclaims", "-n", "default"), True),
+        (("delete", "finetunejobs.sloserve.io", "-n", "default"), False),
+        (("create", "finetunejobs.sloserve.io", "-n", "default"), False),
+        (("patch", "pods", "-n", "default"), False),
+        (("create", "pods", "--subresource=exec", "-n", "default"), False),
+        (("list", "configmaps", "-n", "default"), False),
+        (("list", "persistentvolumeclaims", "-A"), False),
+        (("create", "persistentvolumeclaims", "-n", "default"), False),
+    ),
+)
+def test_operator_may_run_finetune_workers_and_read_only_named_datasets(
+    provider: providers.Provider,
+    release: ChartRelease,
+    request_args: tuple[str, ...],
+    allowed: bool,
+) -> None:
+    # the session's release has finetune.enabled (see conftest.py)
+    assert kube.can_i(provider.cluster, release.service_account("operator"), *request_args) is (
+        allowed
+    )
+
+
+def test_the_gateway_may_not_touch_finetune_jobs_or_workers(
+    provider: providers.Provider, release: ChartRelease
+) -> None:
+    user = release.service_account("gateway")
+    assert not kube.can_i(provider.cluster, user, "list", "finetunejobs.sloserve.io", "-A")
+    assert not kube.can_i(provider.cluster, user, "create", "pods", "-n", "default")
 
 
 def test_operator_may_renew_only_its_own_lease(

@@ -12,8 +12,16 @@ memory is the kernel's high-water mark of the operator's resident set (VmHWM); C
 operator process's user and system time, while reconciling and then while idle with N
 ModelServices (status timers only), a settling minute later. The machine's load average is
 recorded too: the control plane, the operator and the client share its cores with whatever else
-runs there, and the API server's throughput bounds the result. Operator settings may be changed
-through the environment (`SLOSERVE_OPERATOR__...`); the result records the ones set.
+runs there, and the API server's throughput bounds the result.
+
+Where the operator's memory goes: `operator_loaded_onnxruntime` says whether onnxruntime's library
+was mapped into the operator when the peak was read (it loads at the first interference
+prediction, which no ModelService here asks for); `import_rss_mb` is the resident set of a fresh
+interpreter after importing, in turn, what the operator is built on and then the operator, and
+what loading the interference predictor (as an operator that predicts does) would add.
+
+Operator settings may be changed through the environment (`SLOSERVE_OPERATOR__...`); the result
+records the ones set.
 
 The baseline of the same run: once the operator has stopped, the same writes (N ModelServices,
 their three children applied server-side, one status patch each) are made directly from 8
@@ -135,6 +143,40 @@ def operator_process(
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+_IMPORT_PROBE = """
+import json, sys
+def rss_mb():
+    for line in open('/proc/self/status'):
+        if line.startswith('VmRSS:'):
+            return int(line.split()[1]) / 1024
+steps = [('interpreter', None), ('numpy', 'import numpy'),
+         ('kubernetes client', 'import kubernetes.client'), ('kopf', 'import kopf'),
+         ('sloserve operator', 'import sloserve.operator.app, sloserve.controllers.placement'),
+         ('interference predictor loaded',
+          'from sloserve.placement.predictors import load_predictor; load_predictor()')]
+total = {}
+for name, code in steps:
+    if code:
+        exec(code)
+    total[name] = round(rss_mb(), 1)
+print(json.dumps(total))
+"""
+
+
+def import_rss() -> dict[str, float]:
+    """Cumulative resident MB of a fresh interpreter after each import step (see the docstring)."""
+    found = subprocess.run(
+        [sys.executable, "-c", _IMPORT_PROBE], capture_output=True, text=True, check=True
+    )
+    steps: dict[str, float] = json.loads(found.stdout)
+    return steps
+
+
+def maps_library(pid: int, fragment: str) -> bool:
+    """Whether a shared library whose path contains `fragment` is mapped into process `pid`."""
+    return fragment in pathlib.Path(f"/proc/{pid}/maps").read_text()
 
 
 def wait_until(condition: Any, *, what: str, timeout_s: float, interval_s: float = 0.5) -> None:
@@ -338,6 +380,7 @@ def run(
             idle_cpu_percent = 100 * (cpu_seconds(operator.pid) - cpu_at_start) / idle_s
             peak_rss_kb = proc_status(operator.pid, "VmHWM")
             rss_after_kb = proc_status(operator.pid, "VmRSS")
+            onnxruntime_loaded = maps_library(operator.pid, "onnxruntime")
         if keep_log is not None:
             shutil.copyfile(log, keep_log)
         # With the operator gone, so that it competes with nothing; its own objects and their
@@ -356,6 +399,8 @@ def run(
         "operator_cpu_seconds_to_reconciled": round(reconcile_cpu_s, 1),
         "rss_mb_before": round(rss_before_kb / 1024, 1),
         "rss_mb_after": round(rss_after_kb / 1024, 1),
+        "operator_loaded_onnxruntime": onnxruntime_loaded,
+        "import_rss_mb": import_rss(),
         "idle_cpu_percent": round(idle_cpu_percent, 1),
         "idle_window_s": idle_s,
         "idle_after_s": settle_s,

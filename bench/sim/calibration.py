@@ -205,7 +205,9 @@ def main() -> None:
             "requests / all requests (rejected count as misses); *_after_warmup: only requests "
             "that arrived once the calibrator had settled; means over seeds"
         ),
-        "calibration_settings": dataclasses.asdict(calibration.CalibrationSettings()),
+        "calibration_settings": dataclasses.asdict(
+            calibration.CalibrationSettings(gain=settings.STEP_TIMING_GAIN)
+        ),
         "acceptance": _acceptance(rows),
         "rows": rows,
     }

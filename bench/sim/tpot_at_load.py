@@ -1,11 +1,11 @@
 """Per-class attainment of `scorpio-full` on two H200 Llama-3-8B engines as the load rises.
 
-Records where the TPOT guard starts to admit more than the engines can decode within the
-standard class's target once steps carry prompt chunks (see README, "TPOT guard and chunked
-prefill"): Azure conversation lengths clamped to SCORPIO's limits, SCORPIO's three classes,
-2,000 Poisson arrivals per rate, seed 3.
+Shows whether the prefill meter keeps the tightest TPOT class (standard, 30 ms) on target once
+every step carries prompt chunks, and that the excess is rejected rather than served late
+(docs/scheduling.md, prefill metering): Azure conversation lengths clamped to SCORPIO's limits,
+SCORPIO's three classes, 2,000 Poisson arrivals per rate, seed 3.
 
-    python bench/sim/tpot_at_load.py --out bench/results/tpot_at_load.json
+    python bench/sim/tpot_at_load.py --rates 30,40,50,60,70,80 --out bench/results/tpot_at_load.json
 """
 
 from __future__ import annotations

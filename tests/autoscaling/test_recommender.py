@@ -57,6 +57,7 @@ def _observe(
     queue_s: float | None = 0.0,
     draining: int = 0,
     held: int = 0,
+    window_s: float = 0.0,
 ) -> recommender.Observation:
     return recommender.Observation(
         now_s=now_s,
@@ -67,6 +68,7 @@ def _observe(
         ready_replicas=current if ready is None else ready,
         draining_replicas=draining,
         held_requests=held,
+        window_s=window_s,
     )
 
 
@@ -126,6 +128,13 @@ def test_min_replicas_bounds_the_scale_down() -> None:
     assert (decision.desired_replicas, decision.reason) == (2, Reason.AT_MIN_REPLICAS)
 
 
+def test_no_demand_at_min_replicas_is_reported_as_min_replicas_not_a_delay() -> None:
+    scaler = _recommender(min_replicas=1, scale_down_delay_s=60.0)
+    scaler.decide(_observe(0, 0.0, current=1))
+    decision = scaler.decide(_observe(30, 0.0, current=1))
+    assert (decision.desired_replicas, decision.reason) == (1, Reason.AT_MIN_REPLICAS)
+
+
 def test_no_demand_for_the_whole_delay_scales_to_zero_when_allowed() -> None:
     scaler = _recommender(min_replicas=0, scale_down_delay_s=60.0)
     scaler.decide(_observe(0, 0.0, current=1))
@@ -167,6 +176,16 @@ def test_missed_attainment_while_engines_still_start_is_not_blamed_on_the_model(
     scaler = _recommender()
     decision = scaler.decide(_observe(0, 25.0, current=3, ready=1, attainment=0.5))
     assert decision.correction == 1.0
+
+
+def test_misses_of_a_window_that_began_before_the_last_engine_came_are_not_blamed() -> None:
+    scaler = _recommender()
+    scaler.decide(_observe(0, 25.0, current=3, ready=2, window_s=60))
+    # the third engine is ready from 30 s on: the window of 30 s holds a minute of two engines
+    straddling = scaler.decide(_observe(30, 25.0, current=3, attainment=0.9, window_s=60))
+    assert straddling.correction == 1.0
+    measured_on_three = scaler.decide(_observe(90, 25.0, current=3, attainment=0.9, window_s=60))
+    assert measured_on_three.correction == pytest.approx(1 / 1.1)
 
 
 def test_long_gateway_queues_shrink_the_capacity_too() -> None:

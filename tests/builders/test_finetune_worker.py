@@ -46,9 +46,10 @@ def test_the_worker_checkpoints_to_the_named_claim() -> None:
     pod = _pod(_spec(checkpoints={"claimName": "ft-checkpoints", "everySteps": 20}), share=0.5)
     pod_spec = pod["spec"]
     assert isinstance(pod_spec, dict)
-    assert pod_spec["volumes"] == [
-        {"name": "checkpoints", "persistentVolumeClaim": {"claimName": "ft-checkpoints"}}
-    ]
+    assert pod_spec["volumes"][0] == {
+        "name": "checkpoints",
+        "persistentVolumeClaim": {"claimName": "ft-checkpoints"},
+    }
     assert "--checkpoint-every=20" in pod_spec["containers"][0]["args"]
     assert "--paused" not in pod_spec["containers"][0]["args"]
 
@@ -105,3 +106,71 @@ def test_a_paused_or_finished_worker_has_its_phase() -> None:
     assert finetune_worker.phase_of("paused", None, max_share=1.0).value == "Paused"
     assert finetune_worker.phase_of("done", None, max_share=1.0).value == "Succeeded"
     assert finetune_worker.phase_of(None, None, max_share=1.0).value == "Pending"
+
+
+def test_the_worker_runs_the_sloserve_command_with_the_dataset_mounted_read_only() -> None:
+    pod = _pod(_spec())
+    pod_spec = pod["spec"]
+    assert isinstance(pod_spec, dict)
+    container = pod_spec["containers"][0]
+    assert container["command"] == ["sloserve"]
+    assert container["args"][0] == "finetune-worker"
+    volumes = {volume["name"]: volume for volume in pod_spec["volumes"]}
+    assert volumes["dataset"]["configMap"] == {
+        "name": "support-tickets",
+        "items": [{"key": "train.jsonl", "path": "train.jsonl"}],
+    }
+    mounts = {mount["name"]: mount for mount in container["volumeMounts"]}
+    assert mounts["dataset"] == {
+        "name": "dataset",
+        "mountPath": finetune_worker.DATASET_DIR,
+        "readOnly": True,
+    }
+    assert pod_spec["automountServiceAccountToken"] is False
+    # the simulated worker reads no data
+    assert not any(arg.startswith("--data-file") for arg in container["args"])
+
+
+def test_a_real_co_served_worker_asks_for_gpus_and_reads_the_mounted_data() -> None:
+    spec = _spec(
+        worker={"kind": "peft"},
+        gpuBudget={"gpus": 1},
+        dataset={"pvc": {"claimName": "corpus", "path": "/tickets/train.jsonl"}},
+    )
+    pod = _pod(spec)
+    pod_spec = pod["spec"]
+    assert isinstance(pod_spec, dict)
+    container = pod_spec["containers"][0]
+    # the device plugin exposes a (shared) GPU only to a pod that requests one
+    assert container["resources"]["limits"] == {"nvidia.com/gpu": "1"}
+    assert f"--data-file={finetune_worker.DATASET_DIR}/tickets/train.jsonl" in container["args"]
+    volumes = {volume["name"]: volume for volume in pod_spec["volumes"]}
+    assert volumes["dataset"]["persistentVolumeClaim"] == {"claimName": "corpus", "readOnly": True}
+
+
+def test_the_nodes_placement_chose_are_required_and_the_kind_annotated() -> None:
+    pod = finetune_worker.worker_pod(
+        name="support-adapter", namespace="team-a", uid="u-1", spec=_spec(),
+        image="sloserve:dev", engine_labels=labels.selector_labels("llama-8b-sim"), share=0.0,
+        nodes=["node-b", "node-a"], workload_kind="peft_1b_b4_s512_r16",
+        resources={"requests": {"cpu": "1", "memory": "1Gi"}}, image_pull_policy="Never",
+    )  # fmt: skip
+    pod_spec = pod["spec"]
+    assert isinstance(pod_spec, dict)
+    required = pod_spec["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert required["nodeSelectorTerms"] == [
+        {
+            "matchFields": [
+                {"key": "metadata.name", "operator": "In", "values": ["node-a", "node-b"]}
+            ]
+        }
+    ]
+    assert "podAffinity" in pod_spec["affinity"]
+    metadata = pod["metadata"]
+    assert isinstance(metadata, dict)
+    assert metadata["annotations"] == {"placement.sloserve.io/workload-kind": "peft_1b_b4_s512_r16"}
+    container = pod_spec["containers"][0]
+    assert container["resources"] == {"requests": {"cpu": "1", "memory": "1Gi"}}
+    assert container["imagePullPolicy"] == "Never"

@@ -153,6 +153,7 @@ ALL_OPTIONS: dict[str, Any] = {
         "tenants": {"existingSecret": "gateway-keys", "key": "keys.yaml"},
         "autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 6},
         "extraEnv": [{"name": "SLOSERVE_GATEWAY__PROXY__READ_TIMEOUT_S", "value": "120"}],
+        "tokenizers": {"modelCacheClaim": "llama-weights", "modelCacheMountPath": "/cache"},
         "topologySpreadConstraints": [
             {
                 "maxSkew": 1,
@@ -161,6 +162,12 @@ ALL_OPTIONS: dict[str, Any] = {
                 "labelSelector": {"matchLabels": {"app.kubernetes.io/component": "gateway"}},
             }
         ],
+    },
+    "finetune": {
+        "enabled": True,
+        "controlIntervalSeconds": 2,
+        "throttle": {"holdSeconds": 3, "evictAfterSeconds": 30},
+        "worker": {"image": "ghcr.io/sloserve/sloserve:worker"},
     },
     "metrics": {
         "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},

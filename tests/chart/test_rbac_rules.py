@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from chart import helm_chart
+from sloserve.operator import permissions
 
 Grant = tuple[str, str, str]
 
@@ -39,6 +40,8 @@ def test_gateway_may_only_list_and_watch_modelservices_and_endpointslices(
         ("sloserve.io", "modelservices", "watch"),
         ("discovery.k8s.io", "endpointslices", "list"),
         ("discovery.k8s.io", "endpointslices", "watch"),
+        # the tokenizer a ModelService names in a ConfigMap (get only)
+        ("", "configmaps", "get"),
     }
 
 
@@ -104,3 +107,44 @@ def test_each_binding_names_the_components_own_service_account(
             assert subject["name"] in accounts
             component = binding["metadata"]["labels"]["app.kubernetes.io/component"]
             assert subject["name"].endswith(f"-{component}"), binding["metadata"]["name"]
+
+
+def test_the_finetune_controller_gets_no_rights_while_it_is_off(
+    rendered: helm_chart.Rendered,
+) -> None:
+    grants = _grants(rendered.one("ClusterRole", "-operator")["rules"])
+    assert not {grant for grant in grants if grant[1].startswith("finetunejobs")}
+    assert ("", "pods", "create") not in grants
+    env = rendered.env("-operator")
+    assert "SLOSERVE_OPERATOR__FINETUNE__ENABLED" not in env
+
+
+def test_the_finetune_controller_gets_exactly_its_rules_when_on(helm: pathlib.Path) -> None:
+    default = _grants(helm_chart.render(helm).one("ClusterRole", "-operator")["rules"])
+    on = _grants(
+        helm_chart.render(helm, set_values=["finetune.enabled=true"]).one(
+            "ClusterRole", "-operator"
+        )["rules"]
+    )
+    added = on - default
+    # the rules the operator's permissions list (the least-privilege test runs under them)...
+    assert _grants(permissions.FINETUNE_RULES) <= on
+    # ...and no more: the `get`s the chart's workload rules leave out are added here
+    assert added == {
+        ("sloserve.io", "finetunejobs", "get"),
+        ("sloserve.io", "finetunejobs", "list"),
+        ("sloserve.io", "finetunejobs", "watch"),
+        ("sloserve.io", "finetunejobs", "patch"),
+        ("sloserve.io", "finetunejobs/status", "get"),
+        ("sloserve.io", "finetunejobs/status", "patch"),
+        ("sloserve.io", "finetunejobs/finalizers", "update"),
+        ("sloserve.io", "modelservices", "get"),
+        ("", "pods", "get"),
+        ("", "pods", "create"),
+        ("", "pods", "delete"),
+        ("", "configmaps", "get"),
+        ("", "persistentvolumeclaims", "get"),
+    }
+    # reading a named ConfigMap, never listing them (which would expose every ConfigMap)
+    assert ("", "configmaps", "list") not in on
+    assert ("", "persistentvolumeclaims", "list") not in on

@@ -112,3 +112,16 @@ def test_service_monitors_need_the_prometheus_operator_api(helm: pathlib.Path) -
     message = helm_chart.refuse(helm, set_values=["metrics.serviceMonitor.enabled=true"])
     assert "metrics.serviceMonitor.enabled" in message
     assert "monitoring.coreos.com/v1" in message
+
+
+def test_the_gateway_reads_tokenizers_from_the_model_cache_claim_read_only(
+    rendered: helm_chart.Rendered,
+) -> None:
+    pod = rendered.one("Deployment", "-gateway")["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "model-cache"]
+    assert volume["persistentVolumeClaim"] == {"claimName": "llama-weights", "readOnly": True}
+    (container,) = pod["containers"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "model-cache"]
+    assert (mount["mountPath"], mount["readOnly"]) == ("/cache", True)
+    env = {variable["name"]: variable.get("value") for variable in container["env"]}
+    assert env["SLOSERVE_GATEWAY__SCHEDULING__MODEL_CACHE_DIR"] == "/cache"

@@ -169,6 +169,14 @@ def test_a_load_ramp_scales_up_and_the_quiet_after_it_scales_back_down(
                 timeout_s=90,
                 diagnose=running.log_tail,
             )
-            assert _decision(kube, name)["reason"] in ("DemandBelowCapacity", "AtMinReplicas")
+            # The scale is written before the status of the same decision: wait for the status.
+            eventually(
+                lambda: (
+                    _decision(kube, name).get("reason") in ("DemandBelowCapacity", "AtMinReplicas")
+                ),
+                what="status.autoscaling to say why it stays at minReplicas",
+                timeout_s=30,
+                diagnose=lambda: str(_decision(kube, name)),
+            )
         finally:
             running.stop()

@@ -1,6 +1,9 @@
 """The FineTuneJob controller in a real operator process against the real API server: a job
-naming a missing ModelService is held with the field named, and once the ModelService exists
-the worker pod is created beside its engines and the job's status carries the throttle."""
+naming a missing ModelService, a missing dataset ConfigMap or a key the ConfigMap lacks is held
+with the field named; once they exist the worker pod is created beside the ModelService's
+engines with the dataset mounted, and the job's status carries the throttle. (This API server
+has no scheduler, so the engines never get a node: the predictor's placement is off here and
+is checked in e2e/test_finetune.py.)"""
 
 from __future__ import annotations
 
@@ -41,6 +44,8 @@ def finetune_operator(
         env={
             "SLOSERVE_OPERATOR__FINETUNE__ENABLED": "true",
             "SLOSERVE_OPERATOR__FINETUNE__CONTROL_INTERVAL_S": "1",
+            "SLOSERVE_OPERATOR__FINETUNE__HELD_RETRY_S": "1",
+            "SLOSERVE_OPERATOR__PLACEMENT__ENABLED": "false",
         },
     )
     yield log_path
@@ -68,6 +73,27 @@ def test_a_job_waits_for_its_modelservice_then_gets_a_worker_beside_the_engines(
     assert "spec.modelService.name" in condition["message"]
 
     kube.apply(yaml.safe_load((SAMPLES / "modelservice-sim.yaml").read_text()))
+
+    def held_for(reason: str, field: str) -> bool:
+        conditions = (_job(kube).get("status") or {}).get("conditions") or []
+        return any(c.get("reason") == reason and field in c.get("message", "") for c in conditions)
+
+    eventually(
+        lambda: held_for("DatasetNotFound", "spec.dataset.configMap.name"),
+        what="the job to be held for its missing dataset ConfigMap, naming the field",
+    )
+    config_map: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "support-tickets"},
+        "data": {"other.jsonl": '{"text": "hello"}\n'},
+    }
+    kube.apply(config_map)
+    eventually(
+        lambda: held_for("DatasetNotFound", "spec.dataset.configMap.key"),
+        what="the job to be held for the key its ConfigMap lacks, naming the field",
+    )
+    kube.apply(config_map | {"data": {"train.jsonl": '{"text": "hello"}\n'}})
     pod_name = finetune_worker.worker_pod_name("support-adapter")
     eventually(lambda: kube.get_json("pod", pod_name) is not None, what="the worker pod")
     pod = kube.get_json("pod", pod_name)
@@ -76,6 +102,14 @@ def test_a_job_waits_for_its_modelservice_then_gets_a_worker_beside_the_engines(
     selector = affinity["requiredDuringSchedulingIgnoredDuringExecution"][0]["labelSelector"]
     assert selector["matchLabels"] == labels.selector_labels("llama-8b-sim")
     assert pod["metadata"]["ownerReferences"][0]["kind"] == "FineTuneJob"
+    (container,) = pod["spec"]["containers"]
+    assert container["command"] == ["sloserve"]
+    assert container["args"][0] == "finetune-worker"
+    volumes = {volume["name"]: volume for volume in pod["spec"]["volumes"]}
+    assert volumes["dataset"]["configMap"]["name"] == "support-tickets"
+    conditions = {c["type"]: c for c in _job(kube)["status"]["conditions"]}
+    assert conditions["DatasetResolved"]["status"] == "True"
+    assert conditions["Placed"]["reason"] == "NotPredicted"
 
     def throttled_blind() -> bool:
         status = _job(kube).get("status") or {}

@@ -83,7 +83,7 @@ async def _record(assessor: _Assessor, state: ObjectState, *, now: float) -> Non
             field_manager="test",
             retries=POLICY,
             request_timeout_s=1.0,
-            placement=PlacementRuntime(assessor=assessor, known_kinds=()),  # type: ignore[arg-type]
+            placement=PlacementRuntime(known_kinds=(), load=lambda: assessor),  # type: ignore[arg-type,return-value]
         )
         await placement.record_placements(
             context=context,

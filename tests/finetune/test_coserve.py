@@ -80,7 +80,15 @@ def test_the_predicted_cap_bounds_the_share() -> None:
     throttle = coserve.ThrottleController(SETTINGS, now_s=0.0, share=0.6)
     decision = throttle.decide(100.0, 0.9, cap=0.35)
     assert decision.share == pytest.approx(0.35)
-    assert "caps" in decision.reason
+    assert decision.reason == "predicted interference caps the share at 0.35"
+
+
+def test_a_share_at_the_jobs_max_share_says_so_not_interference() -> None:
+    settings = coserve.ThrottleSettings(max_share=0.5, ramp=0.25, ramp_interval_s=1.0)
+    throttle = coserve.ThrottleController(settings, now_s=0.0, share=0.5)
+    decision = throttle.decide(10.0, 0.9)
+    assert decision.share == pytest.approx(0.5)
+    assert decision.reason == "maxShare caps the share at 0.50"
 
 
 def test_bad_settings_are_refused() -> None:

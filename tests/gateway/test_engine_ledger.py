@@ -172,3 +172,38 @@ def test_growing_contexts_refresh_the_snapshot_only_after_a_while() -> None:
     assert later.running[0].context_tokens == 120
     send(engine, request("b", 10))
     assert len(engine.snapshot(external_tpot_s=0.05, now_s=1.061).running) == 2
+
+
+def test_a_request_is_alone_until_another_joins_its_engine() -> None:
+    engine = ledger()
+    engine.add(request("a"), first_token_due_s=1.0, sent_s=0.5)
+    assert engine.solitude("a") == engine_ledger.Solitude(
+        sent_s=0.5, alone_to_first_token=True, alone=True
+    )
+    engine.progress("a", generated_tokens=1)
+    engine.add(request("b"), first_token_due_s=1.0)
+    # "a" had its first token before "b" came: its prefill was alone, its decode was not
+    assert engine.solitude("a") == engine_ledger.Solitude(
+        sent_s=0.5, alone_to_first_token=True, alone=False
+    )
+    seen_b = engine.solitude("b")
+    assert seen_b is not None
+    assert not seen_b.alone_to_first_token
+    assert not seen_b.alone
+    engine.remove("a")
+    engine.remove("b")
+    engine.add(request("c"), first_token_due_s=1.0)
+    seen_c = engine.solitude("c")
+    assert seen_c is not None
+    assert seen_c.alone
+    assert engine.solitude("gone") is None
+
+
+def test_requests_from_other_clients_end_a_requests_solitude() -> None:
+    engine = ledger()
+    engine.add(request("a"), first_token_due_s=1.0)
+    engine.observe(engine_metrics.EngineLoad(running=2, waiting=0, kv_cache_usage=0.1), now_s=0.0)
+    seen = engine.solitude("a")
+    assert seen is not None
+    assert not seen.alone_to_first_token
+    assert not seen.alone

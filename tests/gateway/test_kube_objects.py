@@ -29,6 +29,24 @@ def test_a_modelservice_defines_its_model_classes_profile_and_batch_limit() -> N
     assert (definition.profile, definition.max_num_seqs) == ("synthetic", 64)
 
 
+def test_the_replicas_asked_for_and_the_measured_start_come_with_the_definition() -> None:
+    measured = {
+        **MODELSERVICE,
+        "spec": {**MODELSERVICE["spec"], "replicas": 3},
+        "status": {"autoscaling": {"desiredReplicas": 3, "reason": "x", "startSeconds": 41.5}},
+    }
+    definition = kube_objects.modelservice_definition(measured)
+    assert (definition.desired_replicas, definition.start_time_s) == (3, 41.5)
+    unmeasured = kube_objects.modelservice_definition(MODELSERVICE)
+    assert (unmeasured.desired_replicas, unmeasured.start_time_s) == (1, None)
+
+
+@pytest.mark.parametrize("value", [None, "40", -1, True, float("nan")])
+def test_a_start_time_that_is_not_a_number_of_seconds_counts_as_unmeasured(value: object) -> None:
+    body = {**MODELSERVICE, "status": {"autoscaling": {"startSeconds": value}}}
+    assert kube_objects.measured_start_s(body) is None
+
+
 def _with_engine(model: str = "meta-llama/Llama-3.1-8B-Instruct", **engine: object) -> dict:
     spec = {**MODELSERVICE["spec"], "model": model, "engine": engine}
     return {**MODELSERVICE, "spec": spec}
@@ -152,3 +170,20 @@ def test_max_num_seqs_reads_every_spelling_and_the_last_value(
     args: list[str], expected: int
 ) -> None:
     assert kube_objects.max_num_seqs(args) == expected
+
+
+def test_a_tokenizer_source_is_carried_with_the_modelservice_that_names_it() -> None:
+    spec = {**MODELSERVICE["spec"], "tokenizer": {"configMap": {"name": "llama-tokenizer"}}}
+    definition = kube_objects.modelservice_definition({**MODELSERVICE, "spec": spec})
+    assert definition.tokenizer is not None
+    assert (definition.tokenizer.namespace, definition.tokenizer.config_map) == (
+        "team-a",
+        "llama-tokenizer",
+    )
+    assert definition.tokenizer.field() == "tokenizer.configMap.name 'llama-tokenizer'"
+
+
+def test_a_tokenizer_path_without_a_model_cache_is_refused_naming_the_field() -> None:
+    spec = {**MODELSERVICE["spec"], "tokenizer": {"path": "llama"}}
+    with pytest.raises(ValueError, match=r"(?s)team-a/llama: .*tokenizer\.path is a directory"):
+        kube_objects.modelservice_definition({**MODELSERVICE, "spec": spec})

@@ -2,7 +2,7 @@
 scheduler."""
 
 from sloserve.gateway import settings
-from sloserve.gateway.serving import prompt_prefix, schemas
+from sloserve.gateway.serving import prompt_count, prompt_prefix, schemas
 
 
 def _chat(*texts: str) -> schemas.ChatCompletionRequest:
@@ -20,7 +20,7 @@ def _chat(*texts: str) -> schemas.ChatCompletionRequest:
 def _hashes(body: schemas.ChatCompletionRequest | schemas.CompletionRequest) -> tuple[int, ...]:
     return prompt_prefix.prefix_hashes(
         body.prompt_content(),
-        prompt_tokens=body.prompt_tokens(chars_per_token=4.0),
+        prompt_tokens=prompt_count.count_prompt(body, tokenizer=None, chars_per_token=4.0).total,
         block_tokens=16,
         chars_per_token=4.0,
     )

@@ -92,3 +92,34 @@ async def test_a_profile_that_cannot_be_fitted_makes_the_model_unavailable_and_i
     assert "no profile named 'missing'" in models.unavailable["a"]
     assert fit.fits == ["missing", "missing"]
     await models.stop_all()
+
+
+async def test_a_model_no_profile_fits_is_calibrated_from_the_conservative_prior() -> None:
+    import dataclasses
+
+    from sloserve.builders import profile_choice
+
+    fitted: dict[str, latency_model.LatencyModel] = {}
+
+    def fit(profile: str) -> latency_model.LatencyModel:
+        fitted[profile] = runtimes.fit_profile("synthetic").scaled(prefill=3.0, decode=2.0)
+        return fitted[profile]
+
+    models = runtimes.Runtimes(
+        config=settings.SchedulingSettings(policy="scorpio"),
+        client=httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(404))),
+        clock=runtime.MonotonicClock(),
+        gateway_metrics=metrics.GatewayMetrics(),
+        fit=fit,
+    )
+    unresolved = record("house", profile_choice.CONSERVATIVE_PRIOR)
+    unresolved = dataclasses.replace(
+        unresolved, definition=dataclasses.replace(unresolved.definition, profile_rule="none")
+    )
+    models.on_record("house", unresolved)
+    found = models.get("house")
+    assert found is not None
+    assert found.calibration is not None
+    assert found.calibration.enabled
+    assert found.calibration.prior is fitted[profile_choice.CONSERVATIVE_PRIOR]
+    await models.stop_all()

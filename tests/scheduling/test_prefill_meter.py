@@ -1,5 +1,7 @@
 """Prefill metering: prompts go to an engine only as fast as its tightest TPOT target allows."""
 
+import dataclasses
+
 import pytest
 
 from conftest import MakeRequest, SLOClasses
@@ -90,3 +92,75 @@ def test_metering_needs_the_tpot_guard() -> None:
             routing=policy.Routing.LEAST_LOADED,
             meter_prefill=True,
         )
+
+
+def test_a_prompt_is_priced_as_its_mixed_step_less_the_decode_step_it_replaces(
+    latency: latency_model.LatencyModel,
+) -> None:
+    slower_mixed = dataclasses.replace(latency, mixed_factor=1.25)
+    engine = _busy_engine()
+    context = engine.mean_context_tokens()
+    # every decoding request rides on the chunk's step; the step replaced is one of the virtual
+    # batch (all four requests share one target, so the virtual batch is all four)
+    expected_s = slower_mixed.mixed_step_gpu_s(600, 4, context) - slower_mixed.decode.predict_s(
+        4, context
+    )
+
+    priced_s = _meter(slower_mixed).prompt_extra_s(engine, prompt_tokens=600)
+
+    assert priced_s == pytest.approx(expected_s, rel=1e-12)
+    assert priced_s > _meter(latency).prompt_extra_s(engine, prompt_tokens=600)
+
+
+def test_a_prompt_longer_than_a_chunk_pays_for_every_chunk_step(
+    latency: latency_model.LatencyModel,
+) -> None:
+    meter = _meter(dataclasses.replace(latency, max_batched_tokens=1000))
+    engine = _busy_engine()
+
+    one_chunk_s = meter.prompt_extra_s(engine, prompt_tokens=1000)
+    three_chunks_s = meter.prompt_extra_s(engine, prompt_tokens=3000)
+
+    assert three_chunks_s >= 3 * one_chunk_s
+
+
+def test_the_slowdown_stretches_what_a_prompt_costs(latency: latency_model.LatencyModel) -> None:
+    meter = _meter(latency)
+    engine = _busy_engine()
+    slowed = dataclasses.replace(engine, slowdown=2.0)
+
+    assert meter.prompt_extra_s(slowed, prompt_tokens=2000) == pytest.approx(
+        2 * meter.prompt_extra_s(engine, prompt_tokens=2000)
+    )
+
+
+def _opens_at(meter: prefill_meter.PrefillMeter, engine: engine_state.EngineState) -> float:
+    """The first time (to a microsecond) at which `meter` lets a prompt into `engine` again."""
+    closed, opened = 0.0, 100.0
+    while opened - closed > 1e-6:
+        middle = (closed + opened) / 2
+        if meter.is_open(engine, now_s=middle):
+            opened = middle
+        else:
+            closed = middle
+    return opened
+
+
+def test_prompts_sent_for_the_same_step_pay_for_that_step_once(
+    latency: latency_model.LatencyModel,
+) -> None:
+    slower_mixed = dataclasses.replace(latency, mixed_factor=1.25)
+    engine = _busy_engine()
+    alone_s = _meter(slower_mixed).prompt_extra_s(engine, prompt_tokens=3000)
+    sharing_s = _meter(slower_mixed).prompt_extra_s(engine, prompt_tokens=3000, shares_step=True)
+    assert sharing_s < alone_s
+
+    together = _meter(slower_mixed)
+    together.charge(engine, prompt_tokens=3000, now_s=0.0)
+    together.charge(engine, prompt_tokens=3000, now_s=0.0)
+    apart = _meter(slower_mixed)
+    apart.charge(engine, prompt_tokens=3000, now_s=0.0)
+    # one decode step later: the first prompt's step has started, the second needs its own
+    apart.charge(engine, prompt_tokens=3000, now_s=slower_mixed.decode_step_time_s(4, 512) * 1.01)
+
+    assert _opens_at(together, engine) < _opens_at(apart, engine)

@@ -187,9 +187,10 @@ def test_scorpio_spreads_one_dispatch_over_engines_within_their_room(
     decisions = sched.dispatch(engines)
 
     placed = [d.engine_id for d in decisions if isinstance(d, outcomes.Dispatch)]
-    assert placed.count("e0") == 5
-    assert placed.count("e1") == 5
-    assert len(sched.queued) == 2
+    # alternating, as far as each engine's prefill budget goes, and the rest waits for it
+    assert placed[:4] == ["e0", "e1", "e0", "e1"]
+    assert placed.count("e0") == placed.count("e1")
+    assert 0 < len(sched.queued) == 12 - len(placed)
     assert set(sched.running.values()) == {"e0", "e1"}
 
 

@@ -5,7 +5,7 @@ import math
 import pytest
 from sim_helpers import PROFILE, scorpio_workload
 
-from sloserve.scheduling import latency_fit
+from sloserve.scheduling import calibration, latency_fit
 from sloserve.sim import settings, simulator
 
 
@@ -29,7 +29,14 @@ def _run(requests, **fields):
 def test_a_prior_twice_too_slow_is_calibrated_to_the_engines_speed():
     requests = scorpio_workload(count=400, qps=20.0)
 
-    result = _run(requests, predictor_profile=_scaled_profile(2.0), calibrate=True)
+    # the rule's smoothing gain (the simulator's default follows changes faster, and its last
+    # value jitters by more than this test's tolerance)
+    result = _run(
+        requests,
+        predictor_profile=_scaled_profile(2.0),
+        calibrate=True,
+        calibration_settings=calibration.CalibrationSettings(),
+    )
 
     _, prefill, decode = result.calibration_trace[-1]
     assert prefill == pytest.approx(0.5, rel=0.1)

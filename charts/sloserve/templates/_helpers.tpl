@@ -153,6 +153,11 @@ Secrets (its tenants file is mounted) and never writes.
 - apiGroups: ["discovery.k8s.io"]
   resources: ["endpointslices"]
   verbs: ["list", "watch"]
+{{- if .Values.gateway.tokenizers.readConfigMaps }}
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get"]
+{{- end }}
 {{- end }}
 
 {{/*

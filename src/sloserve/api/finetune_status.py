@@ -42,6 +42,8 @@ class FineTuneConditionType(enum.StrEnum):
     """The condition types the operator reports on a FineTuneJob."""
 
     BASE_RESOLVED = "BaseModelResolved"
+    DATASET_RESOLVED = "DatasetResolved"
+    PLACED = "Placed"
     RUNNING = "Running"
     THROTTLED = "Throttled"
     COMPLETE = "Complete"
@@ -96,7 +98,8 @@ class FineTuneJobStatus(ApiModel):
     """`Pending`, `Running`, `Throttled`, `Paused`, `Succeeded` or `Failed`."""
 
     conditions: Annotated[tuple[Condition, ...], Field(json_schema_extra=cel.list_map("type"))] = ()
-    """`BaseModelResolved`, `Running`, `Throttled` and `Complete`, one entry per type."""
+    """`BaseModelResolved`, `DatasetResolved`, `Placed`, `Running`, `Throttled` and
+    `Complete`, one entry per type."""
 
     pod: str | None = Field(default=None, max_length=253)
     """The worker pod."""

@@ -20,6 +20,7 @@ from sloserve.api.engine import AUTO_PROFILE, DEFAULT_PROFILE, Engine, EngineKin
 from sloserve.api.env import EnvVar
 from sloserve.api.fields import INT32_MAX, ApiModel, DnsLabel, DurationText
 from sloserve.api.pod_overlay import GPU_RESOURCE, Resources
+from sloserve.api.tokenizer import ConfigMapTokenizer, TokenizerSource
 
 __all__ = [
     "AUTO_PROFILE",
@@ -28,6 +29,7 @@ __all__ = [
     "MAX_DRAIN_SECONDS",
     "MAX_SLO_CLASSES",
     "Autoscaling",
+    "ConfigMapTokenizer",
     "Engine",
     "EngineKind",
     "EnvVar",
@@ -35,6 +37,7 @@ __all__ = [
     "Placement",
     "Resources",
     "SLOClass",
+    "TokenizerSource",
 ]
 
 #: Upper bound on SLO classes per ModelService; it keeps the API server's CEL cost bounded.
@@ -114,6 +117,13 @@ class ModelServiceSpec(ApiModel):
                 field_path=".defaultClass",
             ),
             CLASS_TARGETS_RULE,
+            cel.rule(
+                "!has(self.tokenizer) || !has(self.tokenizer.path) || has(self.engine.modelCache)",
+                message="tokenizer.path is a directory inside the model cache: set "
+                "engine.modelCache too, or use tokenizer.configMap",
+                field_path=".tokenizer.path",
+                reason="FieldValueRequired",
+            ),
         )
     )
 
@@ -151,6 +161,10 @@ class ModelServiceSpec(ApiModel):
     """Replicas that follow demand from the classes' SLO headroom; absent: `replicas` is
     fixed."""
 
+    tokenizer: TokenizerSource | None = None
+    """The model's tokenizer, with which the gateway counts prompt tokens (chat template
+    applied); absent: prompt tokens are estimated from characters."""
+
     @field_validator("slo_classes")
     @classmethod
     def _class_names_unique(cls, classes: tuple[SLOClass, ...]) -> tuple[SLOClass, ...]:
@@ -164,6 +178,16 @@ class ModelServiceSpec(ApiModel):
             raise ValueError(
                 f'defaultClass "{self.default_class}" must be the name of one of sloClasses: '
                 + ", ".join(names)
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _tokenizer_path_needs_the_cache(self) -> ModelServiceSpec:
+        source = self.tokenizer
+        if source is not None and source.path is not None and self.engine.model_cache is None:
+            raise ValueError(
+                "tokenizer.path is a directory inside the model cache: set engine.modelCache "
+                "too, or use tokenizer.configMap"
             )
         return self
 

@@ -21,7 +21,8 @@ The feedback correction multiplies the predicted capacity. It shrinks when a cla
 target although the ready engines should have sufficed (the model is optimistic: longer
 prompts than it saw, co-located work, a slower GPU) or when requests wait long at the gateway,
 and it grows back towards 1 — and above 1 only while every class holds its target at a load
-the model calls full — when the objectives hold.
+the model calls full — when the objectives hold. It learns only from a window of figures
+measured wholly on the engines ready now (`Observation.window_s`).
 """
 
 from __future__ import annotations
@@ -106,6 +107,8 @@ class Observation:
     `current_replicas`: replicas asked for now (ready or starting); `ready_replicas`: ready;
     `draining_replicas`: engines removed earlier that still finish their requests.
     `held_requests`: requests the gateway holds for want of any engine (scale from zero).
+    `window_s`: the span the demand and attainment figures cover (0: unknown). The correction
+    learns only from a window measured wholly on the engines ready now.
     """
 
     now_s: float
@@ -116,6 +119,7 @@ class Observation:
     ready_replicas: int
     draining_replicas: int = 0
     held_requests: int = 0
+    window_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,6 +152,8 @@ class Recommender:
         self._first_s: float | None = None
         self._recommendations: collections.deque[tuple[float, int]] = collections.deque()
         self._demand: collections.deque[tuple[float, float]] = collections.deque()
+        # Since when the ready engines are the ones ready now.
+        self._ready: tuple[int, float] | None = None
 
     @property
     def correction(self) -> float:
@@ -173,6 +179,7 @@ class Recommender:
                 " would not help",
                 demand_rps=total,
             )
+        self._note_ready(observation)
         self._update_correction(observation, demand, raw_capacity)
         engine_rps = raw_capacity * self._correction
         forecast = self._forecast(now_s, total)
@@ -185,6 +192,9 @@ class Recommender:
         bounded = min(max(desired, self.settings.min_replicas), self.settings.max_replicas)
         if bounded != desired:
             reason = Reason.AT_MAX_REPLICAS if bounded < desired else Reason.AT_MIN_REPLICAS
+        elif reason == Reason.SCALE_DOWN_DELAYED and current <= self.settings.min_replicas:
+            # No delay holds an engine that minReplicas keeps anyway: say why it stays.
+            reason = Reason.AT_MIN_REPLICAS
         message = (
             f"demand {total:.2f} req/s (looking {self.settings.start_time_s:g} s ahead:"
             f" {forecast:.2f}), one engine serves {engine_rps:.2f} req/s of this mix at the"
@@ -216,6 +226,18 @@ class Recommender:
             correction=self._correction,
         )
 
+    def _note_ready(self, observation: Observation) -> None:
+        ready = observation.ready_replicas
+        if self._ready is None or self._ready[0] != ready:
+            self._ready = (ready, observation.now_s)
+
+    def _measured_on_these_engines(self, observation: Observation) -> bool:
+        """Whether the figures' whole window was measured on the engines ready now: a window
+        that began before an engine came (or went) holds the misses of a smaller (or larger)
+        fleet, which say nothing about the capacity of this one."""
+        assert self._ready is not None
+        return observation.now_s - self._ready[1] >= observation.window_s
+
     def _update_correction(
         self,
         observation: Observation,
@@ -241,7 +263,9 @@ class Recommender:
         queued = observation.queue_time_s is not None and (
             observation.queue_time_s > settings.queue_pressure * tightest_ttft
         )
-        settled = ready >= observation.current_replicas
+        settled = ready >= observation.current_replicas and self._measured_on_these_engines(
+            observation
+        )
         # One window's figures are noisy (a few late requests), so one decision moves the
         # correction by at most `max_step`: a sustained deficit still halves it within minutes.
         if deficit > 0 and load <= 1.0 and settled:

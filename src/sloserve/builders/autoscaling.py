@@ -161,6 +161,7 @@ def observation(
         ready_replicas=ready,
         draining_replicas=draining,
         held_requests=held_requests,
+        window_s=window_s,
     )
 
 

@@ -3,10 +3,14 @@ co-served ModelService's status, and the FineTuneJob status patch.
 
 - `worker_pod`: one pod running `sloserve finetune-worker`, owned by the job. A job co-served
   with a ModelService is placed beside that ModelService's engine pods (required pod affinity on
-  their labels, per node) and asks for no GPU of its own: it shares the engines' GPUs through
-  the node's GPU sharing (time-slicing or MPS), which is what its share throttles. A job on a
-  base model of its own asks for `gpuBudget.gpus` GPUs. Checkpoints go to the claim when one
-  is named, else to an `emptyDir` (a pause survives, a move does not).
+  their labels, per node), and, when the operator's interference predictor chose them, only on
+  the nodes where every resident keeps its slowdown limit (required node affinity on their
+  names, see `finetune_placement`). A real (`peft`) worker asks for `gpuBudget.gpus` GPUs (on a
+  node whose GPUs are shared by time-slicing or MPS, replicas of the engines' GPUs: the device
+  plugin exposes a GPU only to a pod that requests one); a simulated worker asks for none.
+  Checkpoints go to the claim when one is named, else to an `emptyDir` (a pause survives, a
+  move does not). A ConfigMap or PVC dataset is mounted read-only and handed to a real worker
+  as `--data-file`.
 - `class_signals`: the per-class attainment the operator already writes into the ModelService's
   `status.slo`, as the throttle reads it.
 - `status_patch`: progress from the worker's `/status`, the throttle's decision, phase and the
@@ -15,18 +19,21 @@ co-served ModelService's status, and the FineTuneJob status patch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sloserve.api import finetunejob, modelservice
-from sloserve.api.finetune_spec import FineTuneJobSpec
+from sloserve.api.finetune_spec import FineTuneJobSpec, WorkerKind
 from sloserve.api.finetune_status import FineTunePhase
+from sloserve.api.pod_overlay import GPU_RESOURCE
 from sloserve.builders import labels
 from sloserve.finetune import coserve
+from sloserve.placement.workloads import KIND_ANNOTATION
 
 __all__ = [
     "CHECKPOINT_DIR",
     "CONTROL_PORT",
+    "DATASET_DIR",
     "JOB_LABEL",
     "class_signals",
     "phase_of",
@@ -37,6 +44,9 @@ __all__ = [
 
 CONTROL_PORT = 8010
 CHECKPOINT_DIR = "/var/lib/sloserve/checkpoints"
+DATASET_DIR = "/var/lib/sloserve/dataset"
+DATA_FILE_NAME = "train.jsonl"
+_REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
 JOB_LABEL = "sloserve.io/finetunejob"
 _DEFAULT_EPOCH_STEPS = 1000
 
@@ -64,8 +74,14 @@ def worker_pod(
     image: str,
     engine_labels: Mapping[str, str] | None,
     share: float,
+    nodes: Sequence[str] | None = None,
+    workload_kind: str | None = None,
+    resources: Mapping[str, Any] | None = None,
+    image_pull_policy: str | None = None,
 ) -> dict[str, Any]:
-    """The worker pod of job `namespace`/`name` (uid `uid`), starting at `share`."""
+    """The worker pod of job `namespace`/`name` (uid `uid`), starting at `share`; `nodes`
+    limits it to those nodes (None: anywhere its affinity allows), `workload_kind` is the
+    placement annotation of its measured stand-in, `resources` replaces its CPU and memory."""
     training = spec.training
     adapter = spec.adapter
     args = [
@@ -88,44 +104,70 @@ def worker_pod(
         args.append(f"--model={spec.base_model.id}")
     if spec.paused or share <= 0:
         args.append("--paused")
-    volume: dict[str, Any] = (
+    volumes: list[dict[str, Any]] = [
         {"name": "checkpoints", "emptyDir": {}}
         if spec.checkpoints.claim_name is None
         else {
             "name": "checkpoints",
             "persistentVolumeClaim": {"claimName": spec.checkpoints.claim_name},
         }
-    )
-    resources: dict[str, Any] = {"requests": {"cpu": "250m", "memory": "512Mi"}}
+    ]
+    mounts: list[dict[str, Any]] = [{"name": "checkpoints", "mountPath": CHECKPOINT_DIR}]
+    data_file = _mount_dataset(spec, volumes, mounts)
+    real = spec.worker.kind is WorkerKind.PEFT
+    if real and data_file is not None:
+        args.append(f"--data-file={data_file}")
+    limits = dict((resources or {}).get("limits") or {})
+    requests = dict((resources or {}).get("requests") or {"cpu": "250m", "memory": "512Mi"})
+    if real:
+        limits[GPU_RESOURCE] = str(spec.gpu_budget.gpus)
+    container_resources: dict[str, Any] = {"requests": requests}
+    if limits:
+        container_resources["limits"] = limits
+    container: dict[str, Any] = {
+        "name": "worker",
+        "image": image,
+        "command": ["sloserve"],
+        "args": args,
+        "ports": [{"name": "control", "containerPort": CONTROL_PORT}],
+        "readinessProbe": {"httpGet": {"path": "/health", "port": CONTROL_PORT}},
+        "volumeMounts": mounts,
+        "resources": container_resources,
+    }
+    if image_pull_policy:
+        container["imagePullPolicy"] = image_pull_policy
     pod_spec: dict[str, Any] = {
         "restartPolicy": "OnFailure",
-        "containers": [
-            {
-                "name": "worker",
-                "image": image,
-                "args": args,
-                "ports": [{"name": "control", "containerPort": CONTROL_PORT}],
-                "readinessProbe": {"httpGet": {"path": "/health", "port": CONTROL_PORT}},
-                "volumeMounts": [{"name": "checkpoints", "mountPath": CHECKPOINT_DIR}],
-                "resources": resources,
-            }
-        ],
-        "volumes": [volume],
+        # the worker never calls the API server: it gets no token to lose
+        "automountServiceAccountToken": False,
+        "containers": [container],
+        "volumes": volumes,
     }
+    affinity: dict[str, Any] = {}
     if engine_labels:
-        pod_spec["affinity"] = {
-            "podAffinity": {
-                "requiredDuringSchedulingIgnoredDuringExecution": [
+        affinity["podAffinity"] = {
+            _REQUIRED: [
+                {
+                    "labelSelector": {"matchLabels": dict(engine_labels)},
+                    "topologyKey": "kubernetes.io/hostname",
+                }
+            ]
+        }
+    if nodes is not None:
+        affinity["nodeAffinity"] = {
+            _REQUIRED: {
+                "nodeSelectorTerms": [
                     {
-                        "labelSelector": {"matchLabels": dict(engine_labels)},
-                        "topologyKey": "kubernetes.io/hostname",
+                        "matchFields": [
+                            {"key": "metadata.name", "operator": "In", "values": sorted(nodes)}
+                        ]
                     }
                 ]
             }
         }
-    elif spec.worker.kind.value == "peft":
-        gpus = str(spec.gpu_budget.gpus)
-        resources["limits"] = {"nvidia.com/gpu": gpus}
+    if affinity:
+        pod_spec["affinity"] = affinity
+    annotations = {} if workload_kind is None else {KIND_ANNOTATION: workload_kind}
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -133,6 +175,7 @@ def worker_pod(
             "name": worker_pod_name(name),
             "namespace": namespace,
             "labels": {labels.MANAGED_BY: labels.MANAGER, JOB_LABEL: name},
+            "annotations": annotations,
             "ownerReferences": [
                 {
                     "apiVersion": modelservice.API_VERSION,
@@ -146,6 +189,36 @@ def worker_pod(
         },
         "spec": pod_spec,
     }
+
+
+def _mount_dataset(
+    spec: FineTuneJobSpec, volumes: list[dict[str, Any]], mounts: list[dict[str, Any]]
+) -> str | None:
+    """Adds the dataset's volume and mount (ConfigMap or PVC, read-only); returns the data's
+    path in the container, or None for a hub dataset (fetched by the worker, not mounted)."""
+    dataset = spec.dataset
+    if dataset.config_map is not None:
+        volumes.append(
+            {
+                "name": "dataset",
+                "configMap": {
+                    "name": dataset.config_map.name,
+                    "items": [{"key": dataset.config_map.key, "path": DATA_FILE_NAME}],
+                },
+            }
+        )
+        mounts.append({"name": "dataset", "mountPath": DATASET_DIR, "readOnly": True})
+        return f"{DATASET_DIR}/{DATA_FILE_NAME}"
+    if dataset.pvc is not None:
+        volumes.append(
+            {
+                "name": "dataset",
+                "persistentVolumeClaim": {"claimName": dataset.pvc.claim_name, "readOnly": True},
+            }
+        )
+        mounts.append({"name": "dataset", "mountPath": DATASET_DIR, "readOnly": True})
+        return f"{DATASET_DIR}/{dataset.pvc.path.lstrip('/')}"
+    return None
 
 
 def class_signals(

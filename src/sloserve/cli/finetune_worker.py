@@ -2,7 +2,8 @@
 
 `--mode sim` (the default) trains nothing: its steps are timed by the measured H200 step costs
 (`sloserve.finetune.step_costs`), so the local cluster and the simulator run it without a GPU.
-`--mode peft` runs the real PEFT loop and needs the `finetune` extra (torch, transformers, peft).
+`--mode peft` runs the real PEFT loop and needs the `finetune` extra (torch, transformers, peft)
+and a usable GPU: without one it refuses to start, unless `--allow-cpu` (for tests) is given.
 Both checkpoint to `--checkpoint-dir` and resume from it.
 """
 
@@ -49,6 +50,12 @@ from sloserve.finetune import step_costs, trainer, worker
     default=None,
     help='JSON lines with a "text" field (--mode peft; default random tokens).',
 )
+@click.option(
+    "--allow-cpu",
+    is_flag=True,
+    help="--mode peft: train on the CPU when no GPU is usable (tests only); without it the "
+    "worker refuses to start.",
+)
 @click.option("--paused", is_flag=True, help="Start paused.")
 @click.option("--host", default="0.0.0.0", show_default=True)
 @click.option("--port", type=int, default=8010, show_default=True)
@@ -67,6 +74,7 @@ def finetune_worker(
     checkpoint_every: int,
     model: str | None,
     data_file: Path | None,
+    allow_cpu: bool,
     paused: bool,
     host: str,
     port: int,
@@ -100,8 +108,9 @@ def finetune_worker(
                 alpha=alpha,
                 learning_rate=learning_rate,
                 data_file=data_file,
+                allow_cpu=allow_cpu,
             )
-        except peft_loop.MissingExtraError as error:
+        except (peft_loop.MissingExtraError, peft_loop.NoGpuError) as error:
             raise click.ClickException(str(error)) from error
     if paused:
         loop.pause(now_s)

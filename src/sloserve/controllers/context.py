@@ -7,6 +7,7 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kubernetes import client
@@ -37,17 +38,39 @@ _CONTEXT_KEY = "context"
 _STATE_KEY = "state"
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class PlacementRuntime:
-    """Interference-aware placement, loaded once at start-up.
+    """Interference-aware placement: the workload kinds the solo catalogue has measured, known
+    from start-up, and the assessor, loaded at the first prediction.
 
-    Attributes:
-        assessor: predicts slowdowns of a pod on nodes.
-        known_kinds: the workload kinds the solo catalogue has measured.
+    The assessor holds the interference predictor, an onnxruntime session of about 160 MB (the
+    packaged tree ensemble), more than the operator needs for everything else. Only ModelServices
+    with `spec.placement.interferenceAware` predict (when an engine pod lands on a node, and for
+    preferred node affinity without the sloserve scheduler), so an operator without one never
+    pays for it. Once loaded it is kept: predictions come in bursts (engines created, scaled,
+    rescheduled) and loading takes a second or two.
     """
 
-    assessor: Assessor
-    known_kinds: tuple[str, ...]
+    def __init__(self, *, known_kinds: tuple[str, ...], load: Callable[[], Assessor]) -> None:
+        """`load` builds the assessor; it blocks (it reads and compiles the model), so it runs
+        on a thread of its own, once."""
+        self.known_kinds = known_kinds
+        self._load = load
+        self._assessor: Assessor | None = None
+        self._loading = asyncio.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the assessor (and with it the predictor) is in memory."""
+        return self._assessor is not None
+
+    async def assessor(self) -> Assessor:
+        """The assessor, loaded on the first call; concurrent first calls load it once. A failed
+        load raises and is tried again by the next call."""
+        if self._assessor is None:
+            async with self._loading:
+                if self._assessor is None:
+                    self._assessor = await asyncio.to_thread(self._load)
+        return self._assessor
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

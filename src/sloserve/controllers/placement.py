@@ -95,7 +95,8 @@ async def placement_template(
         gpu_nodes = found.get(indexes.GPU_NODES)
         store = gpu_nodes.get(spec.engine.gpu_product) if gpu_nodes is not None else None
         nodes = await _nodes(context, list(store or ()))
-        assessments = await runtime.assessor.assess(
+        assessor = await runtime.assessor()
+        assessments = await assessor.assess(
             {
                 "metadata": {"namespace": owner.metadata.namespace, **template["metadata"]},
                 "spec": template["spec"],
@@ -158,7 +159,7 @@ async def record_placements(
             pod_body = await _call(context, core.read_namespaced_pod, pod.name, namespace)
             node_body = await _call(context, core.read_node, pod.node)
             record = await placement_status.record_placement(
-                runtime.assessor, pod=pod_body, node=node_body
+                await runtime.assessor(), pod=pod_body, node=node_body
             )
         except Exception as error:
             failures = attempt.failures + 1 if attempt is not None else 1

@@ -25,6 +25,7 @@ from sloserve.gateway import (
     runtimes,
     static_config,
     tenant_source,
+    tokenizer_source,
 )
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,11 @@ async def running(
     clock = runtime.MonotonicClock()
     store = datastore.Datastore()
     model_runtimes = runtimes.Runtimes(
-        config=config.scheduling, client=client, clock=clock, gateway_metrics=picker_metrics
+        config=config.scheduling,
+        client=client,
+        clock=clock,
+        gateway_metrics=picker_metrics,
+        read_config_map=tokenizer_source.kube_config_map if config.sources.kubernetes else None,
     )
     subset_lanes = lanes.SubsetLanes(config=config.scheduling, client=client, clock=clock)
     store.subscribe(model_runtimes.on_record)

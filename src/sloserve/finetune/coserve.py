@@ -164,7 +164,8 @@ class ThrottleController:
             reason = "no SLO figures" if headroom is None else f"headroom {headroom:.2f}: holding"
         if self._share > ceiling:
             self._share = ceiling
-            reason = f"predicted interference caps the share at {ceiling:.2f}"
+            bound = "predicted interference" if cap < settings.max_share else "maxShare"
+            reason = f"{bound} caps the share at {ceiling:.2f}"
         return ThrottleDecision(
             share=self._share,
             action=self._action(now_s, headroom),

@@ -33,13 +33,38 @@ from sloserve.finetune.trainer import (
     TrainerStatus,
 )
 
-__all__ = ["MissingExtraError", "PeftTrainer", "require_extra"]
+__all__ = ["MissingExtraError", "NoGpuError", "PeftTrainer", "choose_device", "require_extra"]
 
 ADAPTER_DIR = "adapter"
 
 
 class MissingExtraError(RuntimeError):
     """torch, transformers or peft is not installed."""
+
+
+class NoGpuError(RuntimeError):
+    """The real loop was asked to train on a GPU and none is usable."""
+
+
+def choose_device(torch: Any, *, allow_cpu: bool) -> str:
+    """`cuda` when torch sees a GPU it can allocate on; else `cpu` if `allow_cpu`, else
+    `NoGpuError` saying what to do. The real loop never falls back to the CPU on its own: a
+    worker that trains at a hundredth of the measured rate would hold a job's share while
+    delivering nothing, and the operator would not know why."""
+    problem = "torch sees no CUDA device (torch.cuda.is_available() is False)"
+    if torch.cuda.is_available():
+        try:
+            torch.zeros(1, device="cuda")
+            return "cuda"
+        except RuntimeError as error:  # a GPU the driver lists but cannot use (busy, lost)
+            problem = f"the CUDA device is not usable: {error}"
+    if allow_cpu:
+        return "cpu"
+    raise NoGpuError(
+        f"the real training loop needs a GPU, and {problem}: give the worker pod a GPU "
+        "(the FineTuneJob's spec.gpuBudget.gpus, on a node with NVIDIA's device plugin), or pass "
+        "--allow-cpu to train on the CPU (tests only), or run with --mode sim"
+    )
 
 
 def require_extra() -> tuple[Any, Any, Any]:
@@ -70,6 +95,7 @@ class PeftTrainer:
         learning_rate: float = 2e-4,
         data_file: Path | None = None,
         device: str | None = None,
+        allow_cpu: bool = False,
         seed: int = 0,
     ) -> None:
         torch, transformers, peft = require_extra()
@@ -77,7 +103,7 @@ class PeftTrainer:
         self._settings = settings
         self._store = store
         torch.manual_seed(seed)
-        self._device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self._device = torch.device(device or choose_device(torch, allow_cpu=allow_cpu))
         base = transformers.AutoModelForCausalLM.from_pretrained(model).to(self._device)
         adapter_dir = store.directory / ADAPTER_DIR
         resumed = store.load()

@@ -28,6 +28,7 @@ from sloserve.gateway import (
     static_config,
     tasks,
     tenant_source,
+    tokenizer_source,
 )
 from sloserve.gateway.serving import routes_openai, routes_ops
 from sloserve.gateway.upstream import engine_client
@@ -90,7 +91,11 @@ async def _gateway(
     clock = runtime.MonotonicClock()
     store = datastore.Datastore()
     model_runtimes = runtimes.Runtimes(
-        config=config.scheduling, client=client, clock=clock, gateway_metrics=gateway_metrics
+        config=config.scheduling,
+        client=client,
+        clock=clock,
+        gateway_metrics=gateway_metrics,
+        read_config_map=tokenizer_source.kube_config_map if config.sources.kubernetes else None,
     )
     store.subscribe(model_runtimes.on_record)
     # A static models file names every class the gateway serves, so the tenants can be checked

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sloserve.gateway import classify, metrics
+from sloserve.gateway import classify, metrics, tokenizer_source
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,13 @@ class ModelDefinition:
     source does not say (the gateway then reads it from the engines' `/v1/models`).
     `prefill_scale`, `decode_scale`: factors on the profile's times when it was chosen for
     another GPU or model size (`sloserve.builders.profile_choice`); `profile_rule` how it was
-    chosen ("none": nothing fits and `profile` is the conservative prior).
+    chosen ("none": nothing fits and `profile` is the conservative prior, which online
+    calibration corrects). `tokenizer`: where the model's tokenizer is, None to estimate prompt
+    tokens.
+    `desired_replicas`: the engines asked for (a ModelService's `spec.replicas`; None when the
+    source does not say), so that engines still starting are known. `start_time_s`: an engine's
+    start time measured on the model's pods (`status.autoscaling.startSeconds`), None while
+    unmeasured.
     """
 
     classes: classify.ModelClasses
@@ -54,6 +60,9 @@ class ModelDefinition:
     prefill_scale: float = 1.0
     decode_scale: float = 1.0
     profile_rule: str = "named"
+    tokenizer: tokenizer_source.TokenizerRef | None = None
+    desired_replicas: int | None = None
+    start_time_s: float | None = None
 
     @property
     def latency_key(self) -> tuple[str, float, float]:

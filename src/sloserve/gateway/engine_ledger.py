@@ -23,6 +23,11 @@ will free its slot.
 Snapshots are kept between decisions and rebuilt when requests come, start or go, at a scrape, or
 once they are `context_refresh_s` old (contexts grow with every token; rebuilding for each token
 would cost time proportional to the requests in flight, per token).
+
+For online calibration each request also remembers when it was sent and whether it has had the
+engine to itself, until its first token and throughout (no other request of the gateway there,
+and none from other clients at a scrape): only such a request's times price one known piece of
+work (`latency_calibration`).
 """
 
 from __future__ import annotations
@@ -46,9 +51,22 @@ class _InFlight:
     max_tokens: int
     sequence: int
     first_token_due_s: float
+    sent_s: float
     generated_tokens: int = 0
     started: bool = False
     """A token of it was seen: it is past its prefill."""
+    alone_to_first_token: bool = True
+    alone: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Solitude:
+    """When a request was sent, and whether it had its engine to itself until its first token
+    and until now."""
+
+    sent_s: float
+    alone_to_first_token: bool
+    alone: bool
 
 
 class EngineLedger:
@@ -75,6 +93,8 @@ class EngineLedger:
         self._waiting_beyond_slots = 0
         self._sent = 0
         self._kv_free_tokens: int | None = None
+        # the one request that has had the engine to itself so far, if any (calibration)
+        self._alone_id: str | None = None
         self._failed_at_s: float | None = None
         self._scraped = False
         self._scrape_failures = 0
@@ -103,16 +123,31 @@ class EngineLedger:
         """Whether the engine has answered a metrics scrape and not failed since."""
         return self._scraped and self._failed_at_s is None
 
-    def add(self, request: slo.Request, *, first_token_due_s: float) -> None:
-        """The gateway sent `request` here; the scheduler predicted its first token by
-        `first_token_due_s` (the dispatch time when it made no prediction)."""
+    def set_latency(self, latency: latency_model.LatencyModel | None) -> None:
+        """Estimate with `latency` from now on (online calibration's refit)."""
+        self._latency = latency
+        self._snapshot = None
+
+    def add(
+        self, request: slo.Request, *, first_token_due_s: float, sent_s: float | None = None
+    ) -> None:
+        """The gateway sent `request` here at `sent_s` (default: `first_token_due_s`); the
+        scheduler predicted its first token by `first_token_due_s` (the dispatch time when it
+        made no prediction)."""
+        crowded = bool(self._own) or self._external_requests > 0
+        self._share()
         self._own[request.request_id] = _InFlight(
             tpot_s=request.tpot_s,
             prompt_tokens=request.prompt_tokens,
             max_tokens=request.max_tokens,
             sequence=self._sent,
             first_token_due_s=first_token_due_s,
+            sent_s=first_token_due_s if sent_s is None else sent_s,
+            alone_to_first_token=not crowded,
+            alone=not crowded,
         )
+        if not crowded:
+            self._alone_id = request.request_id
         self._sent += 1
         self._snapshot = None
 
@@ -128,6 +163,36 @@ class EngineLedger:
         entry.started = True
         self._snapshot = None
         return True
+
+    def solitude(self, request_id: str) -> Solitude | None:
+        """When the request was sent and whether it has been alone here (None: not here)."""
+        entry = self._own.get(request_id)
+        if entry is None:
+            return None
+        return Solitude(
+            sent_s=entry.sent_s,
+            alone_to_first_token=entry.alone_to_first_token,
+            alone=entry.alone,
+        )
+
+    def mean_context_tokens(self) -> float:
+        """The mean context (prompt and tokens so far) of the gateway's requests here."""
+        own = self._own
+        if not own:
+            return float(_DEFAULT_EXTERNAL_CONTEXT_TOKENS)
+        return sum(entry.prompt_tokens + entry.generated_tokens for entry in own.values()) / len(
+            own
+        )
+
+    def _share(self) -> None:
+        """Another request joins the engine: none there is alone any more. Only a request sent
+        to an empty engine starts alone, so at most one is: no walk over the others."""
+        alone = self._own.get(self._alone_id) if self._alone_id is not None else None
+        self._alone_id = None
+        if alone is not None:
+            alone.alone = False
+            if not alone.started:
+                alone.alone_to_first_token = False
 
     def remove(self, request_id: str) -> None:
         if self._own.pop(request_id, None) is not None:
@@ -153,6 +218,8 @@ class EngineLedger:
         explain, and clear a failure past its cooldown."""
         own_total = len(self._own)
         self._external_requests = max(0, load.running + load.waiting - own_total)
+        if self._external_requests:
+            self._share()
         beyond_slots = max(0, own_total + self._external_requests - self._max_num_seqs)
         self._waiting_beyond_slots = max(0, load.waiting - beyond_slots)
         self._kv_free_tokens = load.kv_free_tokens()

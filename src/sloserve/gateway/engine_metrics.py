@@ -1,7 +1,11 @@
-"""What an engine says about its own load, read from its Prometheus `/metrics` (vLLM's names).
+"""What an engine says about its own load and speed, read from its Prometheus `/metrics` (vLLM's
+names).
 
-Only three gauges matter to the gateway, so the text is scanned line by line rather than parsed
-whole: an engine's page carries long histograms and is scraped every second per engine.
+Three gauges (requests running and waiting, KV-cache use) and, for online calibration, the
+running totals of a few histograms and counters (time to first token, inter-token latency, prompt
+and generated tokens, tokens per engine step) matter to the gateway, so the text is scanned line by
+line rather than parsed whole: an engine's page carries long histograms and is scraped every
+second per engine. Only the `_sum` and `_count` lines of a histogram are read.
 """
 
 from __future__ import annotations
@@ -18,19 +22,60 @@ KV_CACHE_USAGE = "vllm:kv_cache_usage_perc"
 KV_CACHE_USAGE_OLD = "vllm:gpu_cache_usage_perc"
 # vLLM's info gauge whose labels give the KV-cache size: blocks times tokens per block.
 CACHE_CONFIG = "vllm:cache_config_info"
-_WANTED = (RUNNING, WAITING, KV_CACHE_USAGE, KV_CACHE_USAGE_OLD)
+# Calibration's signals: histograms (read as their _sum and _count) and counters.
+TTFT = "vllm:time_to_first_token_seconds"
+INTER_TOKEN = "vllm:inter_token_latency_seconds"
+# vLLM releases before 0.10 exported inter-token latency under this name.
+INTER_TOKEN_OLD = "vllm:time_per_output_token_seconds"
+ITERATION_TOKENS = "vllm:iteration_tokens_total"
+PROMPT_TOKENS = "vllm:prompt_tokens_total"
+GENERATION_TOKENS = "vllm:generation_tokens_total"
+PREFIX_CACHE_HITS = "vllm:prefix_cache_hits_total"
+_HISTOGRAMS = (TTFT, INTER_TOKEN, INTER_TOKEN_OLD, ITERATION_TOKENS)
+_WANTED = frozenset(
+    (
+        RUNNING,
+        WAITING,
+        KV_CACHE_USAGE,
+        KV_CACHE_USAGE_OLD,
+        PROMPT_TOKENS,
+        GENERATION_TOKENS,
+        PREFIX_CACHE_HITS,
+        *(f"{name}{part}" for name in _HISTOGRAMS for part in ("_sum", "_count")),
+    )
+)
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+@dataclass(frozen=True)
+class EngineTimings:
+    """Running totals since the engine started, from its own histograms and counters: time to
+    first token (sum of seconds, requests), inter-token latency (sum of seconds, intervals),
+    prompt and generated tokens, prompt tokens found in the prefix cache, and tokens per engine
+    step (sum, steps; None when the engine does not publish them)."""
+
+    ttft_sum_s: float
+    ttft_count: float
+    inter_token_sum_s: float
+    inter_token_count: float
+    prompt_tokens: float
+    generation_tokens: float
+    iteration_tokens_sum: float | None = None
+    iteration_steps: float | None = None
+    prefix_cache_hits: float = 0.0
 
 
 @dataclass(frozen=True)
 class EngineLoad:
     """Requests running and waiting on an engine, its KV-cache use (fraction 0..1) and its
-    KV-cache size in tokens; None where the engine does not say."""
+    KV-cache size in tokens; None where the engine does not say. `timings`: its running totals
+    for calibration, None when it publishes no latency histograms."""
 
     running: int
     waiting: int
     kv_cache_usage: float | None
     kv_capacity_tokens: int | None = None
+    timings: EngineTimings | None = None
 
     def kv_free_tokens(self) -> int | None:
         if self.kv_cache_usage is None or self.kv_capacity_tokens is None:
@@ -72,6 +117,25 @@ def parse_engine_metrics(text: str) -> EngineLoad:
         waiting=round(totals.get(WAITING, 0.0)),
         kv_cache_usage=kv,
         kv_capacity_tokens=capacity,
+        timings=_timings(totals),
+    )
+
+
+def _timings(totals: dict[str, float]) -> EngineTimings | None:
+    inter_token = INTER_TOKEN if f"{INTER_TOKEN}_count" in totals else INTER_TOKEN_OLD
+    if f"{TTFT}_count" not in totals and f"{inter_token}_count" not in totals:
+        return None
+    steps = totals.get(f"{ITERATION_TOKENS}_count")
+    return EngineTimings(
+        ttft_sum_s=totals.get(f"{TTFT}_sum", 0.0),
+        ttft_count=totals.get(f"{TTFT}_count", 0.0),
+        inter_token_sum_s=totals.get(f"{inter_token}_sum", 0.0),
+        inter_token_count=totals.get(f"{inter_token}_count", 0.0),
+        prompt_tokens=totals.get(PROMPT_TOKENS, 0.0),
+        generation_tokens=totals.get(GENERATION_TOKENS, 0.0),
+        iteration_tokens_sum=None if steps is None else totals.get(f"{ITERATION_TOKENS}_sum"),
+        iteration_steps=steps,
+        prefix_cache_hits=totals.get(PREFIX_CACHE_HITS, 0.0),
     )
 
 

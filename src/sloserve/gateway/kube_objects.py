@@ -19,7 +19,7 @@ import pydantic
 
 from sloserve.api import engine_flags, spec
 from sloserve.builders import engine_pod, labels
-from sloserve.gateway import datastore, definitions
+from sloserve.gateway import datastore, definitions, tokenizer_source
 
 MODEL_SERVICE_LABEL = labels.MODEL_SERVICE
 _DEFAULT_MAX_NUM_SEQS = 256
@@ -41,11 +41,34 @@ def modelservice_definition(obj: Mapping[str, Any]) -> datastore.ModelDefinition
     except pydantic.ValidationError as error:
         raise ValueError(f"ModelService {key.namespace}/{key.name}: {error}") from error
     args = model_spec.engine.args
+    source = model_spec.tokenizer
     return dataclasses.replace(
         definitions.from_spec(model_spec),
         max_num_seqs=max_num_seqs(args),
         max_model_len=engine_flag(args, "--max-model-len"),
+        tokenizer=None
+        if source is None
+        else tokenizer_source.TokenizerRef(
+            owner=f"ModelService {key.namespace}/{key.name}",
+            namespace=key.namespace,
+            path=source.path,
+            config_map=None if source.config_map is None else source.config_map.name,
+        ),
+        desired_replicas=model_spec.replicas,
+        start_time_s=measured_start_s(obj),
     )
+
+
+def measured_start_s(obj: Mapping[str, Any]) -> float | None:
+    """The engine start time the operator measured for a ModelService
+    (`status.autoscaling.startSeconds`); None when it has not measured one or the figure is not
+    a non-negative number."""
+    status = obj.get("status") or {}
+    autoscaling = status.get("autoscaling") if isinstance(status, Mapping) else None
+    value = autoscaling.get("startSeconds") if isinstance(autoscaling, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        return None
+    return float(value)
 
 
 def max_num_seqs(args: Sequence[str]) -> int:

@@ -13,6 +13,8 @@ from typing import Any
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from sloserve.scheduling import calibration
+
 _MODEL = ("namespace", "modelservice", "model")
 _CLASS = (*_MODEL, "slo_class")
 
@@ -122,9 +124,56 @@ class GatewayMetrics:
         )
         self.prompt_tokens = Counter(
             "sloserve_prompt_tokens",
-            "Prompt tokens of the requests received and classified (exact when the request "
-            "sends token ids, else the gateway's estimate from its characters).",
+            "Prompt tokens of the requests received and classified, every member of a batch "
+            "prompt (exact when the request sends token ids or the model's tokenizer counts "
+            "them, else the gateway's estimate from its characters).",
             _CLASS,
+            registry=r,
+        )
+        self.prompt_counts = Counter(
+            "sloserve_prompt_token_counts",
+            "Requests whose prompt tokens were counted, by method: token_ids (sent by the "
+            "client), tokenizer (the model's own, chat template applied) or estimate "
+            "(characters / chars_per_token: the model names no tokenizer, or it is not loaded).",
+            (*_MODEL, "method"),
+            registry=r,
+        )
+        self._prompt_count_children: dict[tuple[str, str, str, str], Counter] = {}
+        self._calibrated_engines: dict[ModelLabels, set[str]] = {}
+        self.latency_factor = Gauge(
+            "sloserve_latency_model_factor",
+            "Online calibration: the factor on the profile's prefill or decode-step times "
+            "(phase) of the model the guards and routing predict with; engine empty for the "
+            "model's, else that engine's own.",
+            (*_MODEL, "engine", "phase"),
+            registry=r,
+        )
+        self.latency_error = Gauge(
+            "sloserve_latency_model_error",
+            "Online calibration: recent mean |ln(observed / predicted)| of the calibrated "
+            "model, by phase; engine empty for the model's, else that engine's own.",
+            (*_MODEL, "engine", "phase"),
+            registry=r,
+        )
+        self.latency_bias = Gauge(
+            "sloserve_latency_model_bias",
+            "Online calibration: recent mean ln(observed / predicted) of the calibrated model "
+            "(above 0: slower than predicted), by phase.",
+            (*_MODEL, "engine", "phase"),
+            registry=r,
+        )
+        self.latency_drifting = Gauge(
+            "sloserve_latency_model_drifting",
+            "1 when the calibrated model's bias is beyond the drift threshold after warm-up "
+            "(the engines' speed moved from what the model holds), else 0.",
+            (*_MODEL, "engine", "phase"),
+            registry=r,
+        )
+        self.latency_observations = Gauge(
+            "sloserve_latency_model_observations",
+            "Observations online calibration has taken, by phase and source (engine: the "
+            "engines' own metrics; stream: requests the gateway relayed).",
+            (*_MODEL, "phase", "source"),
             registry=r,
         )
         self.ttft = Histogram(
@@ -185,6 +234,46 @@ class GatewayMetrics:
         self.slo_target.labels(*labels.with_class(slo_class), "ttft").set(ttft_s)
         self.slo_target.labels(*labels.with_class(slo_class), "tpot").set(tpot_s)
 
+    def prompt_count(self, labels: ModelLabels, method: str) -> Counter:
+        """The counter of prompts counted by `method` for a model (looked up once)."""
+        key = (*labels.values(), method)
+        child = self._prompt_count_children.get(key)
+        if child is None:
+            child = self._prompt_count_children[key] = self.prompt_counts.labels(*key)
+        return child
+
+    def publish_calibration(
+        self,
+        labels: ModelLabels,
+        *,
+        model_state: calibration.CalibrationState,
+        engine_states: Mapping[str, calibration.CalibrationState],
+        observations: Mapping[tuple[Any, Any], int],
+    ) -> None:
+        """A model's calibrated latency model and its error, as of now (an engine no longer
+        calibrated loses its series)."""
+        published = self._calibrated_engines.setdefault(labels, set())
+        for engine in published - engine_states.keys():
+            for phase in ("prefill", "decode"):
+                for gauge in (
+                    self.latency_factor,
+                    self.latency_error,
+                    self.latency_bias,
+                    self.latency_drifting,
+                ):
+                    _remove(gauge, *labels.values(), engine, phase)
+        published.clear()
+        published.update(engine_states)
+        for engine, state in (("", model_state), *engine_states.items()):
+            for phase, factor in (("prefill", state.prefill), ("decode", state.decode)):
+                series = (*labels.values(), engine, phase)
+                self.latency_factor.labels(*series).set(factor.factor)
+                self.latency_error.labels(*series).set(factor.mean_abs_log_error)
+                self.latency_bias.labels(*series).set(factor.mean_log_error)
+                self.latency_drifting.labels(*series).set(1.0 if factor.drifting else 0.0)
+        for (phase, source), count in observations.items():
+            self.latency_observations.labels(*labels.values(), phase, source).set(count)
+
     def publish_load(
         self, labels: ModelLabels, *, queued: int, inflight: Mapping[str, int]
     ) -> None:
@@ -202,6 +291,17 @@ class GatewayMetrics:
         _remove(self.queue_depth, *labels.values())
         for engine in engines:
             _remove(self.engine_inflight, *labels.values(), engine)
+        for engine in ("", *engines, *self._calibrated_engines.pop(labels, set())):
+            for phase in ("prefill", "decode"):
+                for gauge in (
+                    self.latency_factor,
+                    self.latency_error,
+                    self.latency_bias,
+                    self.latency_drifting,
+                ):
+                    _remove(gauge, *labels.values(), engine, phase)
+                for source in ("engine", "stream"):
+                    _remove(self.latency_observations, *labels.values(), phase, source)
 
 
 def _remove(metric: Gauge, *values: str) -> None:

@@ -8,6 +8,12 @@ wait (their slack shrinks as time passes, which the TTFT guard re-checks).
 The model's context limit is its definition's, else the smallest an engine reports on its
 `/v1/models` (asked once per engine, after its first good scrape). The model is ready for
 traffic once one of its engines answers its metrics (`readiness_problem`).
+
+With a latency model, the runtime calibrates it online (`latency_calibration`): each scrape and
+each relayed stream of one sequence is shown to the model's calibration, and whenever that
+republishes its model, the scheduler (guards, meter, routing) and the engines' ledgers predict
+with the new one. `tokenizer` is the model's own tokenizer once loaded (`Runtimes` loads it), for
+counting prompt tokens; None while there is none.
 """
 
 from __future__ import annotations
@@ -19,8 +25,24 @@ import time
 
 import httpx
 
-from sloserve.gateway import datastore, engine_ledger, engine_metrics, tasks
-from sloserve.scheduling import engine_state, latency_model, outcomes, policy, scheduler, slo
+from sloserve.gateway import (
+    datastore,
+    engine_ledger,
+    engine_metrics,
+    latency_calibration,
+    model_tokenizer,
+    tasks,
+)
+from sloserve.scheduling import (
+    calibration,
+    coming_capacity,
+    engine_state,
+    latency_model,
+    outcomes,
+    policy,
+    scheduler,
+    slo,
+)
 from sloserve.scheduling.routing import plugins
 
 log = logging.getLogger(__name__)
@@ -57,10 +79,29 @@ class ModelRuntime:
         failure_cooldown_s: float,
         routing_plugins: dict[str, plugins.Factory] | None = None,
         prefix_capacity_tokens: int | None = None,
+        calibrate: bool = True,
+        calibration_settings: calibration.CalibrationSettings | None = None,
+        default_start_time_s: float = 0.0,
     ) -> None:
         self.record = record
+        # The expected engine start while the model's own is unmeasured (the gateway's
+        # `scheduling.cold_start_s`); 0 counts no starting engine.
+        self._default_start_time_s = default_start_time_s
+        self.coming = coming_capacity.ComingCapacity()
         self.clock = clock
         self._latency = latency
+        self.calibration = (
+            None
+            if latency is None
+            else latency_calibration.ModelCalibration(
+                latency, calibration_settings, enabled=calibrate
+            )
+        )
+        """The online calibration of the model's latency model (None: the policy predicts
+        nothing)."""
+        self.tokenizer: model_tokenizer.ModelTokenizer | None = None
+        self.tokenizer_status = "none named: prompt tokens are estimated"
+        """Where the tokenizer came from, or why prompt tokens are estimated."""
         self.scheduler = scheduler.Scheduler(
             model=record.model,
             policy_config=policy_config,
@@ -114,14 +155,45 @@ class ModelRuntime:
                 ledger.max_num_seqs = max_num_seqs
         for url in list(self.ledgers):
             if url not in record.engines and self.ledgers[url].inflight == 0:
-                del self.ledgers[url]
+                self._drop_ledger(url)
+        self._expect_coming()
         self._wake.set()
         self._engines_changed.set()
 
+    def start_time_s(self) -> float:
+        """The expected start of one of the model's engines: measured on its pods when the
+        operator has, else the gateway's setting (0: unknown, so nothing waits for a start)."""
+        measured = self.record.definition.start_time_s
+        return measured if measured is not None else self._default_start_time_s
+
+    def _expect_coming(self) -> None:
+        desired = self.record.definition.desired_replicas
+        start_s = self.start_time_s()
+        starting = 0 if desired is None or start_s <= 0 else desired - len(self.record.engines)
+        self.coming.expect(max(0, starting), now_s=self.clock.now(), start_time_s=start_s)
+
+    def promise_coming(self, request: slo.Request) -> coming_capacity.Promise | None:
+        """Admit `request`, which the ready engines cannot give its first token in time, to an
+        engine that is starting, when that one can once ready (`coming_capacity`); None when
+        none can, or when the policy predicts no latency."""
+        if self._latency is None:
+            return None
+        prefill_s = self._latency.prompt_prefill_time_s(request.prompt_tokens)
+        return self.coming.promise(
+            now_s=self.clock.now(),
+            deadline_s=request.arrival_s + request.ttft_s,
+            prefill_s=prefill_s,
+        )
+
     async def wait_for_any_engine(self, *, timeout_s: float) -> bool:
         """Wait, at most `timeout_s`, until some engine may take work; whether one may."""
+        return await self.wait_for_more_engines(than=0, timeout_s=timeout_s)
+
+    async def wait_for_more_engines(self, *, than: int, timeout_s: float) -> bool:
+        """Wait, at most `timeout_s`, until more than `than` engines may take work; whether
+        they may."""
         deadline_s = self.clock.now() + timeout_s
-        while not self.engine_snapshots():
+        while len(self.engine_snapshots()) <= than:
             remaining_s = deadline_s - self.clock.now()
             if remaining_s <= 0:
                 return False
@@ -214,6 +286,48 @@ class ModelRuntime:
         if started and self.scheduler.queue_length:
             self._wake.set()
 
+    def observe_stream(
+        self, request: slo.Request, *, first_token_s: float, last_token_s: float, tokens: int
+    ) -> None:
+        """A stream of one sequence reached its end (still in its engine's ledger): show what
+        it took to the calibration."""
+        calibrated = self.calibration
+        engine_url = self.scheduler.running.get(request.request_id)
+        if calibrated is None or engine_url is None:
+            return
+        ledger = self.ledgers.get(engine_url)
+        seen = None if ledger is None else ledger.solitude(request.request_id)
+        if seen is None:
+            return
+        changed = calibrated.observe_stream(
+            latency_calibration.StreamObservation(
+                engine=engine_url,
+                prompt_tokens=request.prompt_tokens,
+                sent_s=seen.sent_s,
+                first_token_s=first_token_s,
+                last_token_s=last_token_s,
+                tokens=tokens,
+                alone_to_first_token=seen.alone_to_first_token,
+                alone_throughout=seen.alone,
+            )
+        )
+        if changed:
+            self._use_calibrated()
+
+    def _use_calibrated(self) -> None:
+        """Predict with the calibration's model from now on, everywhere."""
+        assert self.calibration is not None
+        model = self.calibration.model
+        self._latency = model
+        self.scheduler.set_latency(model)
+        for ledger in self.ledgers.values():
+            ledger.set_latency(model)
+
+    def _drop_ledger(self, url: str) -> None:
+        del self.ledgers[url]
+        if self.calibration is not None:
+            self.calibration.forget_engine(url)
+
     def engine_failed(self, request_id: str, engine_url: str) -> None:
         """The engine failed the request before its first byte: keep the engine out of routing
         for a while and let the scheduler retry the request elsewhere if its deadline allows."""
@@ -243,6 +357,7 @@ class ModelRuntime:
                 self.ledgers[decision.engine_id].add(
                     decision.request,
                     first_token_due_s=decision.at_s + (decision.predicted_ttft_s or 0.0),
+                    sent_s=decision.at_s,
                 )
             if waiter is None or waiter.done():
                 log.error("scheduler decided on %s, which nobody waits for", request_id)
@@ -270,7 +385,7 @@ class ModelRuntime:
             if ledger is not None:
                 ledger.remove(request_id)
                 if ledger.inflight == 0 and engine_url not in self.record.engines:
-                    del self.ledgers[engine_url]
+                    self._drop_ledger(engine_url)
         if self.scheduler.queue_length:
             self._wake.set()
         return finished
@@ -305,6 +420,11 @@ class ModelRuntime:
                 )
             return
         ledger.observe(load, now_s=self.clock.now())
+        calibrated = self.calibration
+        if calibrated is not None and calibrated.observe_scrape(
+            ledger.url, load, context_tokens=ledger.mean_context_tokens()
+        ):
+            self._use_calibrated()
         if not ledger.asked_max_model_len and self.record.definition.max_model_len is None:
             ledger.asked_max_model_len = True
             try:

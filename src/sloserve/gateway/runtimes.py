@@ -7,6 +7,10 @@ loaded is listed as unavailable with the reason, and its requests get 503 saying
 A profile's latency model is fitted once and shared by the models that use it; it is dropped when
 the last of them goes, so a gateway whose models come and go for days holds only the fits of
 today's profiles (and a profile file edited in between is read again).
+
+A model whose definition names a tokenizer gets it loaded off the event loop
+(`tokenizer_source`), once per runtime and again when the definition names another; until then,
+or when it cannot be loaded (logged, and shown on `/debug/engines`), its prompts are estimated.
 """
 
 from __future__ import annotations
@@ -20,7 +24,15 @@ from collections.abc import Callable
 import httpx
 
 from sloserve.engine import profiles
-from sloserve.gateway import datastore, metrics, runtime, settings, tasks
+from sloserve.gateway import (
+    datastore,
+    metrics,
+    model_tokenizer,
+    runtime,
+    settings,
+    tasks,
+    tokenizer_source,
+)
 from sloserve.scheduling import latency_fit, latency_model, policy
 from sloserve.scheduling.routing import plugins
 
@@ -48,8 +60,10 @@ class Runtimes:
         clock: runtime.MonotonicClock,
         gateway_metrics: metrics.GatewayMetrics,
         fit: Callable[[str], latency_model.LatencyModel] = fit_profile,
+        read_config_map: tokenizer_source.ReadConfigMap | None = None,
     ) -> None:
         self._config = config
+        self._read_config_map = read_config_map
         self._fit = fit
         self._fitted: dict[str, latency_model.LatencyModel] = {}
         self._client = client
@@ -60,6 +74,7 @@ class Runtimes:
         self._runtimes: dict[str, runtime.ModelRuntime] = {}
         self.unavailable: dict[str, str] = {}
         self._stopping: set[asyncio.Task[None]] = set()
+        self._loading: set[asyncio.Task[None]] = set()
 
     def get(self, model: str) -> runtime.ModelRuntime | None:
         return self._runtimes.get(model)
@@ -80,7 +95,10 @@ class Runtimes:
             return
         definition = record.definition
         if current is not None and current.record.definition.latency_key == definition.latency_key:
+            previous_tokenizer = current.record.definition.tokenizer
             current.update(record)
+            if definition.tokenizer != previous_tokenizer:
+                self._load_tokenizer(current)
             self._publish_targets(record)
             return
         try:
@@ -107,10 +125,78 @@ class Runtimes:
             prefix_capacity_tokens=(
                 self._config.prefix_cache_tokens if self._config.prefix_aware else None
             ),
+            calibrate=self._config.calibration.enabled,
+            calibration_settings=self._config.calibration.rule(),
+            default_start_time_s=self._config.cold_start_s,
         )
+        if definition.profile_rule == "none" and not self._config.calibration.enabled:
+            log.warning(
+                "model %r: no profile fits it, and online calibration is off: it is predicted "
+                "from the conservative prior %r as it is",
+                model,
+                definition.profile,
+            )
         fresh.start()
+        self._load_tokenizer(fresh)
         self._runtimes[model] = fresh
         self._publish_targets(record)
+
+    def _load_tokenizer(self, model_runtime: runtime.ModelRuntime) -> None:
+        """Load the tokenizer the runtime's definition names, off the event loop; prompts are
+        estimated meanwhile."""
+        ref = model_runtime.record.definition.tokenizer
+        model_runtime.tokenizer = None
+        if ref is None:
+            model_runtime.tokenizer_status = "none named: prompt tokens are estimated"
+            return
+        if ref.directory is not None:
+            # the static file's own directory, read (and checked) already at start-up: loaded
+            # here, so that the first request is counted with it
+            self._settle_tokenizer(model_runtime, ref, self._load_blocking(ref))
+            return
+        model_runtime.tokenizer_status = f"loading from {ref.field()}"
+        task = tasks.start(self._loaded(model_runtime, ref), name=f"tokenizer {ref.owner}")
+        self._loading.add(task)
+        task.add_done_callback(self._loading.discard)
+
+    def _load_blocking(
+        self, ref: tokenizer_source.TokenizerRef
+    ) -> model_tokenizer.ModelTokenizer | tokenizer_source.TokenizerSourceError:
+        try:
+            return tokenizer_source.load(
+                ref,
+                model_cache_dir=self._config.model_cache_dir,
+                read_config_map=self._read_config_map,
+            )
+        except tokenizer_source.TokenizerSourceError as error:
+            return error
+
+    async def _loaded(
+        self, model_runtime: runtime.ModelRuntime, ref: tokenizer_source.TokenizerRef
+    ) -> None:
+        self._settle_tokenizer(
+            model_runtime, ref, await asyncio.to_thread(self._load_blocking, ref)
+        )
+
+    @staticmethod
+    def _settle_tokenizer(
+        model_runtime: runtime.ModelRuntime,
+        ref: tokenizer_source.TokenizerRef,
+        loaded: model_tokenizer.ModelTokenizer | tokenizer_source.TokenizerSourceError,
+    ) -> None:
+        if model_runtime.record.definition.tokenizer != ref:
+            return  # the definition names another one since
+        if isinstance(loaded, tokenizer_source.TokenizerSourceError):
+            model_runtime.tokenizer_status = f"failed, prompt tokens are estimated: {loaded}"
+            log.error("%s; its prompt tokens are estimated", loaded)
+            return
+        model_runtime.tokenizer = loaded
+        model_runtime.tokenizer_status = f"loaded from {loaded.source}"
+        log.info("%s: prompt tokens counted with the tokenizer from %s", ref.owner, loaded.source)
+
+    async def tokenizers_loaded(self) -> None:
+        """Wait until every tokenizer being loaded has loaded or failed."""
+        await asyncio.gather(*self._loading, return_exceptions=True)
 
     def readiness_problems(self) -> list[str]:
         """Why each model that cannot take traffic cannot (profile, engines), in model order."""

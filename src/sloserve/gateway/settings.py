@@ -9,12 +9,14 @@ environment when it is built.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sloserve.scheduling import calibration
 from sloserve.scheduling.routing import plugins
 
 
@@ -86,6 +88,57 @@ class ProxySettings(BaseModel):
     )
 
 
+class CalibrationConfig(BaseModel):
+    """Online calibration of each model's latency model (docs/scheduling.md): two factors on
+    the profile's prefill and decode-step times, learnt from what the engines show."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Refit each model's latency model online from its engines' metrics and the "
+        "streams relayed (default on); off: the profile's model is used as it is.",
+    )
+    gain: float = Field(
+        default=0.05,
+        gt=0,
+        le=1,
+        description="Share of an observation's log error a factor moves by (default 0.05).",
+    )
+    max_step: float = Field(
+        default=math.log(2.0),
+        gt=0,
+        description="Largest log error one observation counts with (default ln 2): an outlier "
+        "moves a factor by at most gain x max_step.",
+    )
+    min_factor: float = Field(
+        default=0.2, gt=0, le=1, description="Smallest factor on the profile (default 0.2)."
+    )
+    max_factor: float = Field(
+        default=8.0, ge=1, description="Largest factor on the profile (default 8)."
+    )
+    warmup: int = Field(
+        default=20,
+        ge=0,
+        description="Observations of a phase before its drift is judged (default 20).",
+    )
+    drift_threshold: float = Field(
+        default=0.1,
+        gt=0,
+        description="Mean log error (bias) beyond which the model counts as drifting "
+        "(default 0.1, about 10 %).",
+    )
+
+    def rule(self) -> calibration.CalibrationSettings:
+        """The scheduling core's settings of the update rule."""
+        return calibration.CalibrationSettings(
+            gain=self.gain,
+            max_step=self.max_step,
+            min_factor=self.min_factor,
+            max_factor=self.max_factor,
+            warmup=self.warmup,
+            drift_threshold=self.drift_threshold,
+        )
+
+
 class SchedulingSettings(BaseModel):
     """How the gateway drives the scheduling core."""
 
@@ -117,18 +170,27 @@ class SchedulingSettings(BaseModel):
     cold_start_s: float = Field(
         default=0.0,
         ge=0,
-        description="Expected start time of an engine, in seconds, for models scaled to zero: a "
-        "request that finds no engine waits for one (it counts as demand, which wakes the "
-        "autoscaler) until its class's TTFT deadline, and is refused at once with 503 "
-        "cold_start when the start would miss that deadline (default 0: no waiting, 503 "
-        "no_engines at once).",
+        description="Expected start time of an engine, in seconds, while a ModelService's own "
+        "is unmeasured (status.autoscaling.startSeconds replaces it): a request that finds no "
+        "engine waits for one (it counts as demand, which wakes the autoscaler) until its "
+        "class's TTFT deadline, and is refused at once with 503 cold_start when the start would "
+        "miss that deadline; a request the TTFT guard refuses waits for an engine that is "
+        "starting when that engine can serve it in time (default 0: without a measured start, no "
+        "waiting, 503 no_engines at once, no starting engine counted).",
     )
     chars_per_token: float = Field(
         default=4.0,
         gt=0,
-        description="Characters per prompt token, for estimating prompt length without a "
-        "tokenizer (default 4).",
+        description="Characters per prompt token, for estimating prompt length when the model "
+        "names no tokenizer (default 4).",
     )
+    model_cache_dir: str | None = Field(
+        default=None,
+        description="Where the gateway sees the model cache, for ModelServices whose "
+        "tokenizer.path names a directory in it (default: not mounted; such models' prompts "
+        "are estimated).",
+    )
+    calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
     prefix_aware: bool = Field(
         default=False,
         description="Keep an index of which engine probably holds which prompt blocks in its "

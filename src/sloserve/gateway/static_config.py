@@ -13,6 +13,9 @@ YAML or JSON::
           - {name: batch, ttft: 15s, tpot: 50ms}
         defaultClass: batch
         engines: ["http://127.0.0.1:8001", "http://127.0.0.1:8002"]
+        tokenizer: /models/llama-3.1-8b-instruct    # optional: a directory holding the model's
+                                                    # tokenizer.json (and tokenizer_config.json);
+                                                    # without it prompt tokens are estimated
 
 Classes are written as in a ModelService and checked by the same rules. The file is checked whole
 before the gateway starts: a misspelt field or an unknown profile is refused with one line that
@@ -30,7 +33,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from sloserve.api import fields, spec
 from sloserve.engine import profiles
-from sloserve.gateway import datastore, definitions
+from sloserve.gateway import datastore, definitions, tokenizer_source
 from sloserve.scheduling import profile_files
 
 
@@ -42,6 +45,7 @@ class StaticModel(fields.ApiModel):
     max_num_seqs: int = Field(default=256, ge=1)
     max_model_len: int | None = Field(default=None, ge=2)
     engines: tuple[str, ...] = ()
+    tokenizer: str | None = Field(default=None, min_length=1)
 
     @field_validator("engines")
     @classmethod
@@ -97,6 +101,14 @@ def load_static_config(path: Path) -> StaticConfig:
                 f"models file {path}: models[{index}].profile: model {entry.model!r} names "
                 f"profile {entry.profile!r}, which is not known; use one of {known}"
             ) from error
+        if entry.tokenizer is not None:
+            ref = tokenizer_source.TokenizerRef(
+                owner=f"model {entry.model!r}", directory=entry.tokenizer
+            )
+            try:
+                tokenizer_source.load(ref, model_cache_dir=None, read_config_map=None)
+            except tokenizer_source.TokenizerSourceError as error:
+                raise ValueError(f"models file {path}: models[{index}].{error}") from error
     return config
 
 
@@ -126,7 +138,14 @@ def feed(store: datastore.Datastore, config: StaticConfig) -> None:
         store.put_definition(
             key,
             dataclasses.replace(
-                definition, max_num_seqs=entry.max_num_seqs, max_model_len=entry.max_model_len
+                definition,
+                max_num_seqs=entry.max_num_seqs,
+                max_model_len=entry.max_model_len,
+                tokenizer=None
+                if entry.tokenizer is None
+                else tokenizer_source.TokenizerRef(
+                    owner=f"model {entry.model!r}", directory=entry.tokenizer
+                ),
             ),
         )
         store.put_endpoints(key, "static", entry.engines)

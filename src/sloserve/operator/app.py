@@ -11,6 +11,7 @@ import signal
 import socket
 import threading
 import uuid
+from typing import TYPE_CHECKING
 
 import kopf
 from kubernetes import client
@@ -25,6 +26,9 @@ from sloserve.controllers.inference_pools import PoolRuntime
 from sloserve.controllers.slo_figures import FigureBoard
 from sloserve.operator import health, kopf_settings, leader, login, slo_collector
 from sloserve.operator.settings import OperatorSettings
+
+if TYPE_CHECKING:
+    from sloserve.placement.assessor import Assessor
 
 __all__ = ["EXIT_LOST_LEASE", "CrdMissingError", "build_registry", "engine_defaults", "run"]
 
@@ -80,13 +84,16 @@ def _placement_runtime(
 ) -> PlacementRuntime | None:
     if not settings.placement.enabled:
         return None
-    # Imported here: the predictor's runtime (onnxruntime) loads only when placement is on.
     from sloserve.placement.catalogue import SoloCatalogue
-    from sloserve.placement.runtime import catalogue_assessor
 
-    return PlacementRuntime(
-        assessor=catalogue_assessor(api), known_kinds=SoloCatalogue.load().kinds
-    )
+    def load() -> Assessor:
+        # Imported here: the predictor's runtime (onnxruntime) loads only when a prediction is
+        # first needed.
+        from sloserve.placement.runtime import catalogue_assessor
+
+        return catalogue_assessor(api)
+
+    return PlacementRuntime(known_kinds=SoloCatalogue.load().kinds, load=load)
 
 
 def build_registry(settings: OperatorSettings, credentials: login.Login) -> kopf.OperatorRegistry:
@@ -99,7 +106,20 @@ def build_registry(settings: OperatorSettings, credentials: login.Login) -> kopf
     kopf.on.login(registry=registry, id="login")(log_in)
     modelservice.register(registry, status_interval_s=settings.status.refresh_interval_s)
     if settings.finetune.enabled:
-        finetunejob.register(registry, interval_s=settings.finetune.control_interval_s)
+        finetune = settings.finetune
+        finetunejob.register(
+            registry,
+            settings=finetunejob.FineTuneOptions(
+                control_interval_s=finetune.control_interval_s,
+                held_retry_s=finetune.held_retry_s,
+                worker_image=finetune.worker_image,
+                worker_resources=finetune.worker_resources,
+                hold_s=finetune.hold_s,
+                ramp_interval_s=finetune.ramp_interval_s,
+                ramp=finetune.ramp,
+                evict_after_s=finetune.evict_after_s,
+            ),
+        )
     autoscaling.register(registry, interval_s=settings.autoscaling.interval_s)
     return registry
 

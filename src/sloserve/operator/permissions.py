@@ -3,18 +3,19 @@ docs/operator.md follow these rules, and a test runs the operator under exactly 
 
 Rules are RBAC PolicyRules as dicts, by where they apply: `WORKLOAD_RULES` in every namespace the
 operator serves (one ClusterRole when it serves all of them), with `INFERENCE_POOL_RULES` beside
-them when it makes InferencePools, `NODE_RULES` cluster-wide (nodes are cluster-scoped),
-`LEASE_RULES` in the namespace of its leader-election Lease.
+them when it makes InferencePools and `FINETUNE_RULES` when it runs the FineTuneJob
+controller, `NODE_RULES` cluster-wide (nodes are cluster-scoped), `LEASE_RULES` in the
+namespace of its leader-election Lease.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sloserve.api import modelservice
+from sloserve.api import finetunejob, modelservice
 from sloserve.builders import inference_pool
 
-__all__ = ["INFERENCE_POOL_RULES", "LEASE_RULES", "NODE_RULES", "WORKLOAD_RULES"]
+__all__ = ["FINETUNE_RULES", "INFERENCE_POOL_RULES", "LEASE_RULES", "NODE_RULES", "WORKLOAD_RULES"]
 
 _READ = ["get", "list", "watch"]
 # Server-side apply creates or updates with PATCH; creating through it is also checked against
@@ -56,6 +57,32 @@ INFERENCE_POOL_RULES: list[dict[str, Any]] = [
         "resources": [inference_pool.INFERENCE_POOL.plural],
         "verbs": ["create", "patch"],
     }
+]
+
+#: In every namespace served, when the FineTuneJob controller runs (`finetune.enabled`), beside
+#: `WORKLOAD_RULES` (which already read pods and ModelServices and create Events): the jobs (kopf
+#: watches them and patches its bookkeeping), their status, `update` on their finalizers for the
+#: worker pod's blocking owner reference, the worker pods (created once; read for their address
+#: and node; deleted only to evict a job to its checkpoint), and `get` on the ConfigMap or claim
+#: a job names as its dataset (never `list`: no other ConfigMap is read).
+FINETUNE_RULES: list[dict[str, Any]] = [
+    {
+        "apiGroups": [modelservice.GROUP],
+        "resources": [finetunejob.PLURAL],
+        "verbs": [*_READ, "patch"],
+    },
+    {
+        "apiGroups": [modelservice.GROUP],
+        "resources": [f"{finetunejob.PLURAL}/status"],
+        "verbs": ["get", "patch"],
+    },
+    {
+        "apiGroups": [modelservice.GROUP],
+        "resources": [f"{finetunejob.PLURAL}/finalizers"],
+        "verbs": ["update"],
+    },
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "delete"]},
+    {"apiGroups": [""], "resources": ["configmaps", "persistentvolumeclaims"], "verbs": ["get"]},
 ]
 
 #: Cluster-wide: which GPU products the nodes offer.

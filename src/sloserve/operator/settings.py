@@ -174,8 +174,9 @@ class PlacementSettings(_Group):
     )
     enabled: bool = Field(
         default=True,
-        description="Load the interference predictor to annotate engine pods and record "
-        "predicted slowdowns in status (default true).",
+        description="Annotate engine pods for interference-aware placement and record "
+        "predicted slowdowns in status (default true); the interference predictor is loaded "
+        "at the first prediction.",
     )
 
 
@@ -395,6 +396,45 @@ class FineTuneSettings(_Group):
         default=5.0,
         gt=0,
         description="Seconds between two throttle decisions of a job (default 5).",
+    )
+    held_retry_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds before a job held for something missing (its ModelService, its "
+        "dataset, a node with headroom) is reconciled again (default 30).",
+    )
+    worker_image: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Image of the worker pods of jobs whose spec names none (default the "
+        "engines' sim image, which is the sloserve image).",
+    )
+    worker_resources: dict[str, dict[str, str | float]] | None = Field(
+        default=None,
+        description="CPU and memory of the worker container as `{requests: {...}, limits: "
+        "{...}}` (JSON in the environment); default requests of 250m CPU and 512Mi.",
+    )
+    hold_s: float = Field(
+        default=15.0,
+        ge=0,
+        description="Seconds after a cut before the throttle ramps a job up again (default 15).",
+    )
+    ramp_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds between two ramp-up steps of a job's share (default 5).",
+    )
+    ramp: float = Field(
+        default=0.05,
+        gt=0,
+        le=1,
+        description="Share added at each ramp-up step (default 0.05).",
+    )
+    evict_after_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="Seconds a job stays paused by low headroom before its worker is evicted "
+        "to its checkpoint (default 120).",
     )
 
 

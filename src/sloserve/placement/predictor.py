@@ -20,6 +20,8 @@ from sloserve.placement import onnx_session
 from sloserve.placement.series import FloatArray
 
 if TYPE_CHECKING:
+    import onnxruntime
+
     from sloserve.placement.tree_features import ModelRow
 
 __all__ = ["DEFAULT_MODEL", "InterferencePredictor", "packaged_file"]
@@ -45,8 +47,11 @@ class InterferencePredictor:
     """Predicts P (solo / co-located performance; 1 = no slowdown) of candidates beside
     neighbours. One instance serves many calls; it is safe to share between threads."""
 
-    def __init__(self, path: pathlib.Path) -> None:
-        self._session = onnx_session.single_thread_session(path)
+    def __init__(
+        self, path: pathlib.Path, *, session: onnxruntime.InferenceSession | None = None
+    ) -> None:
+        """The model at `path`, served by `session` when one of it is already open."""
+        self._session = session if session is not None else onnx_session.single_thread_session(path)
         metadata = self._session.get_modelmeta().custom_metadata_map
         try:
             self.metrics: tuple[str, ...] = tuple(json.loads(metadata["metrics"]))

@@ -11,8 +11,7 @@ import pathlib
 from collections.abc import Sequence
 from typing import Protocol
 
-import onnxruntime
-
+from sloserve.placement import onnx_session
 from sloserve.placement.predictor import InterferencePredictor, packaged_file
 from sloserve.placement.series import FloatArray
 from sloserve.placement.tree_features import ModelRow
@@ -37,9 +36,10 @@ def load_predictor(path: pathlib.Path | None = None) -> Predictor:
     """The predictor in `path` (a tree model or a network, by its metadata), or the packaged
     tree model."""
     chosen = path if path is not None else packaged_file(DEFAULT_PREDICTOR)
-    session = onnxruntime.InferenceSession(str(chosen), providers=["CPUExecutionProvider"])
+    # One session, handed to the predictor: a second one of the tree model would cost its
+    # ~160 MB and two seconds again, only to read the metadata.
+    session = onnx_session.single_thread_session(chosen)
     kind = session.get_modelmeta().custom_metadata_map.get("model")
-    del session
     if kind == _TREE_KIND:
-        return TreeInterferencePredictor(chosen)
-    return InterferencePredictor(chosen)
+        return TreeInterferencePredictor(chosen, session=session)
+    return InterferencePredictor(chosen, session=session)

@@ -84,11 +84,14 @@ class NodeAssessment:
         the new engine and a resident twice as slow scores 2 (2.5, rounded to even)."""
         return round(MAX_SCORE * math.exp(-self.predicted_loss))
 
-    def _violations(self, limit: float | None) -> list[tuple[str, float, float]]:
-        """(engine, slowdown, the limit it breaks): the new engine against `limit`, each
-        resident against its own limit, or `limit` when it declares none."""
+    def _violations(
+        self, limit: float | None, *, candidate: bool = True
+    ) -> list[tuple[str, float, float]]:
+        """(engine, slowdown, the limit it breaks): the new engine against `limit` (unless
+        `candidate` is False), each resident against its own limit, or `limit` when it declares
+        none."""
         found = []
-        if limit is not None and self.candidate_slowdown > limit:
+        if candidate and limit is not None and self.candidate_slowdown > limit:
             found.append(("candidate", self.candidate_slowdown, limit))
         limits = self.resident_limits or (None,) * len(self.resident_slowdowns)
         for (name, slowdown), own in zip(self.resident_slowdowns, limits, strict=True):
@@ -97,14 +100,15 @@ class NodeAssessment:
                 found.append((name, slowdown, applied))
         return found
 
-    def exceeds(self, limit: float | None) -> bool:
+    def exceeds(self, limit: float | None, *, candidate: bool = True) -> bool:
         """Whether placing the new engine here breaks an objective: its own `limit`, or a
-        resident's (its own limit, else `limit`)."""
-        return bool(self._violations(limit))
+        resident's (its own limit, else `limit`). With `candidate` False only the residents
+        count: a newcomer that yields to them (a throttled fine-tuning worker) may be slowed."""
+        return bool(self._violations(limit, candidate=candidate))
 
-    def reason(self, limit: float | None) -> str:
+    def reason(self, limit: float | None, *, candidate: bool = True) -> str:
         """Why the node is refused, naming the engine, the prediction and the limit broken."""
-        violations = self._violations(limit)
+        violations = self._violations(limit, candidate=candidate)
         if not violations:
             return ""
         who, slowdown, broken = max(violations, key=lambda entry: entry[1] / entry[2])

@@ -12,12 +12,16 @@ from __future__ import annotations
 import json
 import pathlib
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sloserve.placement import features, onnx_session
 from sloserve.placement.series import FloatArray
 from sloserve.placement.tree_features import ModelRow, feature_names, rows_features
+
+if TYPE_CHECKING:
+    import onnxruntime
 
 __all__ = ["TREE_MODEL", "TreeInterferencePredictor"]
 
@@ -28,8 +32,11 @@ class TreeInterferencePredictor:
     """Predicts P (solo / co-located performance; 1 = no slowdown) of candidates beside
     neighbours on a GPU product. Safe to share between threads."""
 
-    def __init__(self, path: pathlib.Path) -> None:
-        self._session = onnx_session.single_thread_session(path)
+    def __init__(
+        self, path: pathlib.Path, *, session: onnxruntime.InferenceSession | None = None
+    ) -> None:
+        """The model at `path`, served by `session` when one of it is already open."""
+        self._session = session if session is not None else onnx_session.single_thread_session(path)
         metadata = self._session.get_modelmeta().custom_metadata_map
         try:
             self.metrics: tuple[str, ...] = tuple(json.loads(metadata["metrics"]))

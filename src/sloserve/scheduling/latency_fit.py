@@ -10,6 +10,7 @@ Lawson's reweighting towards the least *maximum* relative error, the figure the 
 target is stated in. This is the only module of the package that uses numpy.
 """
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,8 @@ class FittedLatency:
     model: latency_model.LatencyModel
     prefill_fit: FitReport
     decode_fit: FitReport
+    # the fitted model's chunked-prefill steps against the measured ones (None: none measured)
+    mixed_fit: FitReport | None = None
 
 
 def fit_latency_model(
@@ -64,7 +67,32 @@ def fit_latency_model(
         cpu_overhead_s=profile.cpu_overhead_ms_per_step * _MS,
         max_batched_tokens=max_batched_tokens,
     )
-    return FittedLatency(model=model, prefill_fit=prefill_fit, decode_fit=decode_fit)
+    mixed_fit = None
+    if profile.mixed:
+        model = dataclasses.replace(model, mixed_factor=fit_mixed_factor(profile.mixed, model))
+        predicted = np.array(
+            [model.mixed_step_gpu_s(m.prefill_tokens, m.batch, m.context) for m in profile.mixed]
+        )
+        measured = np.array([m.ms * _MS for m in profile.mixed], dtype=np.float64)
+        mixed_fit = _report(predicted, measured)
+    return FittedLatency(
+        model=model, prefill_fit=prefill_fit, decode_fit=decode_fit, mixed_fit=mixed_fit
+    )
+
+
+def fit_mixed_factor(
+    points: Sequence[latency_profile.MixedPoint], model: latency_model.LatencyModel
+) -> float:
+    """The factor on `model`'s composed chunked-prefill step (decode step plus the chunk's extra
+    token rows) that best fits the measured mixed steps: the geometric mean of measured over
+    composed, the least squares of the log error, so an over- and an under-prediction of the
+    same ratio weigh alike."""
+    unit = dataclasses.replace(model, mixed_factor=1.0)
+    ratios = [
+        point.ms * _MS / unit.mixed_step_gpu_s(point.prefill_tokens, point.batch, point.context)
+        for point in points
+    ]
+    return float(np.exp(np.mean(np.log(ratios))))
 
 
 def fit_prefill(

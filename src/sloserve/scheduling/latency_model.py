@@ -9,6 +9,10 @@ on prefill and 23 % on decode steps otherwise):
 - A decode step costs d + b·B + b₂·max(B − B₁, 0) + c·L + a·L·max(B, B*): the batch's GEMMs are
   flat until they fill the GPU (the knee B₁), and the attention kernel reads B·L cached tokens but
   below B* sequences it cannot fill the GPU, so its time is that of B* sequences.
+- A chunked-prefill step (a prompt chunk of P tokens riding on a decode step of B sequences) costs
+  the decode step plus what P more token rows cost the dense layers, prefill(P + B) − prefill(B),
+  times a factor fitted on the profile's measured mixed steps (the measured H200 steps run 8–11 %
+  above that composition: the chunk's attention and the mixed batch's kernels are not free).
 
 Coefficients come from `latency_fit` on a measured profile. Every time is in seconds. Predictions
 here are GPU times; `LatencyModel` adds the engine's per-step CPU overhead, which the profile
@@ -131,16 +135,20 @@ class LatencyModel:
 
     `max_batched_tokens`: the most prompt tokens an engine prefills in one step (vLLM's
     `max_num_batched_tokens`); longer prefills run as chunks, each a step with its own overhead.
+    `mixed_factor`: measured over composed time of chunked-prefill steps (1 when the profile
+    measured none).
     """
 
     prefill: PrefillModel
     decode: DecodeStepModel
     cpu_overhead_s: float
     max_batched_tokens: int = 8192
+    mixed_factor: float = 1.0
     _full_chunk_s: float = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _validation.require_non_negative("cpu_overhead_s", self.cpu_overhead_s)
+        _validation.require_positive("mixed_factor", self.mixed_factor)
         if self.max_batched_tokens < 1:
             raise ValueError(
                 f"max_batched_tokens must be at least 1, got {self.max_batched_tokens!r}"
@@ -176,6 +184,25 @@ class LatencyModel:
         """Time of one decode step of `batch` sequences of mean context `context`."""
         return self.decode.predict_s(batch, context) + self.cpu_overhead_s
 
+    def mixed_step_gpu_s(self, prefill_tokens: float, batch: float, context: float) -> float:
+        """GPU time of one step that prefills a chunk of `prefill_tokens` while `batch`
+        sequences of mean context `context` decode (no CPU overhead, no slowdown); with no
+        batch, a plain prefill, as the engine runs it."""
+        step_s = self.mixed_factor * self.decode.predict_s(batch, context) if batch > 0 else 0.0
+        return step_s + self.chunk_rows_gpu_s(prefill_tokens, batch)
+
+    def chunk_rows_gpu_s(self, prefill_tokens: float, batch: float) -> float:
+        """What a chunk of `prefill_tokens` adds to a mixed step of `batch` decoding sequences:
+        its token rows through the dense layers, at the mixed-step factor (with no batch, the
+        whole prefill)."""
+        prefill = self.prefill
+        if prefill_tokens <= 0:
+            return 0.0
+        if batch <= 0:
+            return prefill.predict_s(prefill_tokens)
+        extra_rows_s = prefill.predict_s(prefill_tokens + batch) - prefill.predict_s(batch)
+        return self.mixed_factor * extra_rows_s
+
     def scaled(self, *, prefill: float, decode: float) -> "LatencyModel":
         """This model with its prefill GPU times multiplied by `prefill` and its decode-step GPU
         times by `decode` (the CPU overhead stays: a slower GPU does not slow the host)."""
@@ -184,4 +211,5 @@ class LatencyModel:
             decode=self.decode.scaled(decode),
             cpu_overhead_s=self.cpu_overhead_s,
             max_batched_tokens=self.max_batched_tokens,
+            mixed_factor=self.mixed_factor,
         )

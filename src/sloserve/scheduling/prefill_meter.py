@@ -35,6 +35,8 @@ class PrefillMeter:
         self._inefficiency = inefficiency
         self._headroom = headroom
         self._paid_until_s: dict[str, float] = {}
+        # per engine: when the step that the last charged prompt rides on starts
+        self._next_step_s: dict[str, float] = {}
 
     def is_open(self, engine: engine_state.EngineState, *, now_s: float) -> bool:
         """Whether `engine` may take a new prompt at `now_s`."""
@@ -59,11 +61,52 @@ class PrefillMeter:
 
     def charge(self, engine: engine_state.EngineState, *, prompt_tokens: int, now_s: float) -> None:
         """Record a prompt of `prompt_tokens` sent to `engine` (its snapshot after the dispatch)."""
-        decoding = engine.decoding_requests
-        prefill = self._latency.prefill
-        # what the prompt's rows add to a step that decodes anyway (the engine's mixed-step cost)
-        extra_s = engine.slowdown * (
-            prefill.predict_s(prompt_tokens + decoding) - prefill.predict_s(decoding)
+        engine_id = engine.engine_id
+        # prompts sent before the next step starts share it: the engine batches every waiting
+        # chunk into one step, so that step's own cost is paid once
+        shares_step = now_s < self._next_step_s.get(engine_id, -math.inf)
+        if not shares_step:
+            self._next_step_s[engine_id] = now_s + engine.slowdown * (
+                self._latency.decode_step_time_s(
+                    _virtual_batch(engine), engine.mean_context_tokens()
+                )
+            )
+        extra_s = self.prompt_extra_s(engine, prompt_tokens=prompt_tokens, shares_step=shares_step)
+        start_s = max(self._paid_until_s.get(engine_id, now_s), now_s)
+        self._paid_until_s[engine_id] = start_s + extra_s / self.prefill_share(engine)
+
+    def prompt_extra_s(
+        self, engine: engine_state.EngineState, *, prompt_tokens: int, shares_step: bool = False
+    ) -> float:
+        """The time a prompt of `prompt_tokens` adds to `engine`'s steps.
+
+        Each of its chunks takes a step in place of a decode step of the virtual batch: a mixed
+        step, in which every decoding request takes part (credit batching spends no credit on
+        it), at the profile's mixed-step factor, plus the chunk's token rows. With `shares_step`
+        the first chunk joins a step another prompt already pays for and adds only its rows.
+        Chunks after the first also attend over the earlier ones. Slowdown applied; the CPU
+        overhead cancels (one step for one step)."""
+        if prompt_tokens <= 0:
+            return 0.0
+        latency = self._latency
+        context = engine.mean_context_tokens()
+        batch = float(engine.decoding_requests)
+        chunk = latency.max_batched_tokens
+        full_chunks, remainder = divmod(prompt_tokens, chunk)
+        rows_s = full_chunks * latency.chunk_rows_gpu_s(chunk, batch)
+        if remainder:
+            rows_s += latency.chunk_rows_gpu_s(remainder, batch)
+        steps = full_chunks + (1 if remainder else 0) - (1 if shares_step else 0)
+        step_s = latency.mixed_step_gpu_s(0, batch, context) - latency.decode.predict_s(
+            _virtual_batch(engine), context
         )
-        start_s = max(self._paid_until_s.get(engine.engine_id, now_s), now_s)
-        self._paid_until_s[engine.engine_id] = start_s + extra_s / self.prefill_share(engine)
+        # attention of later chunks over earlier ones (what one prompt adds over separate ones)
+        across_chunks_s = latency.prompt_prefill_time_s(prompt_tokens) - latency.prefill_time_s(
+            prompt_tokens
+        )
+        return engine.slowdown * max(0.0, rows_s + steps * step_s + across_chunks_s)
+
+
+def _virtual_batch(engine: engine_state.EngineState) -> float:
+    """Σ T_min / T_r over `engine`'s requests (0 when none run)."""
+    return engine.tightest_tpot_s * engine.inverse_tpot_sum if engine.running else 0.0

@@ -361,6 +361,7 @@ class EventLoop:
                     decode=believed.decode.scaled(factor),
                     cpu_overhead_s=believed.cpu_overhead_s * factor,
                     max_batched_tokens=believed.max_batched_tokens,
+                    mixed_factor=believed.mixed_factor,
                 )
             )
 
@@ -473,23 +474,15 @@ class EventLoop:
         model = calibrator.model
         slowdown = engine.core.timer.slowdown
         observed_s = step.end - step.start
-        decode_s = (
-            slowdown * model.decode.predict_s(step.decode_batch, step.decode_context_mean)
-            if step.decode_batch
-            else 0.0
-        )
-        # A chunked-prefill step reads the weights once: its prefill part is what P more token
-        # rows cost beside the batch's B (the engine simulator composes it the same way).
         batch = step.decode_batch
-        prefill_s = (
-            slowdown
-            * (
-                model.prefill.predict_s(step.prefill_tokens + batch)
-                - (model.prefill.predict_s(batch) if batch else 0.0)
-            )
-            if step.prefill_tokens
-            else 0.0
-        )
+        if step.prefill_tokens:
+            # a chunked-prefill step: the model's mixed step (the decode part at the profile's
+            # mixed-step factor, plus what the chunk's token rows add)
+            decode_s = slowdown * model.mixed_step_gpu_s(0, batch, step.decode_context_mean)
+            prefill_s = slowdown * model.chunk_rows_gpu_s(step.prefill_tokens, batch)
+        else:
+            decode_s = slowdown * model.decode.predict_s(batch, step.decode_context_mean)
+            prefill_s = 0.0
         changed = False
         if step.prefill_tokens == 0:
             changed = calibrator.observe_decode(

@@ -213,6 +213,7 @@ class SloHeadroom:
                 current_replicas=view.current_replicas,
                 ready_replicas=view.ready_replicas,
                 draining_replicas=view.draining_replicas,
+                window_s=view.window_s,
             )
         )
         self.decisions.append(decision)

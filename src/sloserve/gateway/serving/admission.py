@@ -33,7 +33,7 @@ from sloserve.gateway import (
     settings,
     tenants,
 )
-from sloserve.gateway.serving import exchange, prompt_prefix, rejections, schemas
+from sloserve.gateway.serving import exchange, prompt_count, prompt_prefix, rejections, schemas
 from sloserve.scheduling import context_length, outcomes, slo
 
 Endpoint = Literal["chat", "completions"]
@@ -48,11 +48,6 @@ _SCHEMAS: dict[Endpoint, type[Body]] = {
 # per request would cost a system call for its randomness.
 _ID_PREFIX = secrets.token_hex(8)
 _ID_COUNTER = itertools.count()
-
-# Text prompts are counted from their characters: the context limit is applied to a count no
-# tokenizer would go below (twice the characters per token of the estimate), so that an estimate
-# never refuses a prompt that fits; the engine itself refuses the rest.
-_LOWER_BOUND_FACTOR = 2.0
 
 
 def new_request_id() -> str:
@@ -97,6 +92,8 @@ class Prepared:
     request: slo.Request
     model_runtime: runtime.ModelRuntime
     series: metrics.ClassSeries
+    sequences: int = 1
+    """How many sequences the engine runs for it: the prompt's members times `n`."""
 
 
 def prepare(
@@ -110,10 +107,12 @@ def prepare(
     scheduling: settings.SchedulingSettings,
     arrival_s: float,
     draining: bool,
+    counted: prompt_count.PromptCount | None = None,
 ) -> Prepared:
     """Classify and count the request and build what the scheduler takes; raises GatewayError
     (400 bad header or prompt too long for the model's context, 403 class not allowed, 503
-    draining)."""
+    draining). `counted`: the prompt's count when the caller has taken it (off the event loop),
+    else it is counted here."""
     record = model_runtime.record
     try:
         choice = classify.choose_class(
@@ -136,12 +135,17 @@ def prepare(
             code="draining",
             headers={"Retry-After": "1", classify.CLASS_HEADER: choice.slo_class.name},
         )
+    if counted is None:
+        counted = prompt_count.count_prompt(
+            parsed, tokenizer=model_runtime.tokenizer, chars_per_token=scheduling.chars_per_token
+        )
+    gateway_metrics.prompt_count(record.labels, counted.method).inc()
     request = slo.Request(
         request_id=request_id,
         model=record.model,
         slo_class=choice.slo_class,
         arrival_s=arrival_s,
-        prompt_tokens=parsed.prompt_tokens(chars_per_token=scheduling.chars_per_token),
+        prompt_tokens=counted.total,
         max_tokens=parsed.output_budget() or scheduling.default_max_tokens,
         ttft_target_s=choice.ttft_target_s,
         tpot_target_s=choice.tpot_target_s,
@@ -160,10 +164,13 @@ def prepare(
         )
     # The autoscaler reads per-class prompt lengths from this (with the output tokens).
     series.prompt_tokens.inc(request.prompt_tokens)
-    prepared = Prepared(request=request, model_runtime=model_runtime, series=series)
-    too_long = _context_check(
-        model_runtime, parsed, request, chars_per_token=scheduling.chars_per_token
+    prepared = Prepared(
+        request=request,
+        model_runtime=model_runtime,
+        series=series,
+        sequences=counted.members * parsed.n,
     )
+    too_long = _context_check(model_runtime, parsed, request, counted)
     if too_long is not None:
         try:
             refuse(prepared, too_long)
@@ -177,21 +184,16 @@ def _context_check(
     model_runtime: runtime.ModelRuntime,
     parsed: Body,
     request: slo.Request,
-    *,
-    chars_per_token: float,
+    counted: prompt_count.PromptCount,
 ) -> outcomes.Rejected | None:
+    """Refuse a prompt whose longest member (each is its own sequence) the context cannot
+    hold with the output it asks for; an estimate is checked at its floor."""
     max_model_len = model_runtime.max_model_len()
     if max_model_len is None:
         return None
-    exact = parsed.exact_prompt_tokens()
-    counted = (
-        exact
-        if exact is not None
-        else parsed.prompt_tokens(chars_per_token=chars_per_token * _LOWER_BOUND_FACTOR)
-    )
     return context_length.prompt_too_long(
         request,
-        prompt_tokens=counted,
+        prompt_tokens=counted.longest_floor,
         requested_output_tokens=parsed.output_budget(),
         max_model_len=max_model_len,
         now_s=request.arrival_s,
@@ -213,6 +215,7 @@ def admitted(
         request=prepared.request,
         model_runtime=held_by or prepared.model_runtime,
         series=prepared.series,
+        sequences=prepared.sequences,
     )
 
 

@@ -37,10 +37,26 @@ class Exchange:
     request: slo.Request
     model_runtime: runtime.ModelRuntime
     series: metrics.ClassSeries
+    sequences: int = 1
+    """Sequences the engine runs for it (a batch prompt's members times `n`)."""
     ended: bool = field(default=False)
 
     def end_served_stream(self, timing: TokenTiming) -> None:
-        """A stream that reached `[DONE]`: TTFT from arrival, TPOT after the first token."""
+        """A stream that reached `[DONE]`: TTFT from arrival, TPOT after the first token. A
+        stream of one sequence is also shown to online calibration, before the request leaves
+        its engine's ledger."""
+        if (
+            not self.ended
+            and self.sequences == 1
+            and timing.first_token_s is not None
+            and timing.last_token_s is not None
+        ):
+            self.model_runtime.observe_stream(
+                self.request,
+                first_token_s=timing.first_token_s,
+                last_token_s=timing.last_token_s,
+                tokens=timing.tokens,
+            )
         if self._close(outcomes.FinishOutcome.SERVED, timing.tokens):
             return
         m = self.series

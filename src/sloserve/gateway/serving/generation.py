@@ -18,6 +18,7 @@ from sloserve.gateway.serving import (
     admission,
     client_watch,
     exchange,
+    prompt_count,
     rejections,
     relay,
     request_body,
@@ -56,6 +57,11 @@ async def _serve(
     parsed = admission.parse_body(endpoint, body)
     tenant = ctx.tenants.book.identify(http_request.headers.get("authorization"))
     model_runtime = admission.runtime_for(ctx.runtimes, ctx.store, parsed.model)
+    counted = await prompt_count.count_prompt_off_loop(
+        parsed,
+        tokenizer=model_runtime.tokenizer,
+        chars_per_token=ctx.settings.scheduling.chars_per_token,
+    )
     prepared = admission.prepare(
         request_id=reply_headers["x-request-id"],
         parsed=parsed,
@@ -66,12 +72,16 @@ async def _serve(
         scheduling=ctx.settings.scheduling,
         arrival_s=arrival_s,
         draining=ctx.lifecycle.draining,
+        counted=counted,
     )
     reply_headers[classify.CLASS_HEADER] = prepared.request.slo_class.name
     await activation.hold_for_engine(
         model_runtime, prepared, cold_start_s=ctx.settings.scheduling.cold_start_s
     )
-    current = admission.admitted(prepared, model_runtime.submit(prepared.request))
+    decision = await activation.admit_to_coming(
+        model_runtime, prepared, model_runtime.submit(prepared.request)
+    )
+    current = admission.admitted(prepared, decision)
     ctx.lifecycle.enter()
     relaying = False
     try:

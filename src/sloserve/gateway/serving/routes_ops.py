@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sloserve.gateway import context
+from sloserve.gateway.serving import engines_view
 
 router = APIRouter(tags=["operations"])
 
@@ -49,4 +50,22 @@ async def metrics(ctx: context.Context) -> Response:
             queued=model_runtime.scheduler.queue_length,
             inflight={url: ledger.inflight for url, ledger in model_runtime.ledgers.items()},
         )
+        calibrated = model_runtime.calibration
+        if calibrated is not None and calibrated.enabled:
+            m.publish_calibration(
+                model_runtime.record.labels,
+                model_state=calibrated.state(),
+                engine_states=calibrated.engine_states(),
+                observations=calibrated.observations,
+            )
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/debug/engines")
+async def debug_engines(ctx: context.Context) -> JSONResponse:
+    """Each model's engines as the gateway sees them, with the latency model it predicts with:
+    the profile and how it was chosen, the calibrated factors and their error, and how prompt
+    tokens are counted (docs/gateway.md)."""
+    return JSONResponse(
+        {"models": [engines_view.model_view(runtime) for runtime in ctx.runtimes.all()]}
+    )

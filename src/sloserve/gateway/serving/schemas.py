@@ -61,9 +61,9 @@ class _GenerationRequest(BaseModel):
         """The most tokens the client allows per choice, when it says."""
         return self.max_tokens
 
-    def exact_prompt_tokens(self) -> int | None:
-        """The prompt's tokens when the client sent token ids (the longest of a batch); None
-        for text, which only a tokenizer could count."""
+    def token_id_prompts(self) -> list[list[int]] | None:
+        """The prompt's members as token ids when the client sent ids; None for text, which only
+        a tokenizer counts."""
         return None
 
 
@@ -76,10 +76,9 @@ class ChatCompletionRequest(_GenerationRequest):
     def output_budget(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
 
-    def prompt_tokens(self, *, chars_per_token: float) -> int:
-        """Prompt length estimated from its characters (the gateway has no tokenizer)."""
-        characters = sum(message.text_length() for message in self.messages)
-        return max(1, round(characters / chars_per_token))
+    def prompt_characters(self) -> list[int]:
+        """The characters of the prompt's one member: its messages' texts."""
+        return [sum(message.text_length() for message in self.messages)]
 
     def prompt_content(self) -> str | list[int]:
         """The messages' roles and texts in order, for prefix hashing."""
@@ -94,21 +93,18 @@ class CompletionRequest(_GenerationRequest):
 
     prompt: PromptValue
 
-    def prompt_tokens(self, *, chars_per_token: float) -> int:
-        """Token ids are counted; text is estimated from its characters.
-
-        A batch of prompts counts the longest one, since each is prefilled as its own sequence.
-        """
+    def prompt_texts(self) -> list[str] | None:
+        """The prompt's members as text (one for a plain string); None when it is token ids."""
         prompt: Any = self.prompt
         if isinstance(prompt, str):
-            return max(1, round(len(prompt) / chars_per_token))
-        if not prompt:
-            return 1
-        if isinstance(prompt[0], int):
-            return len(prompt)
-        if isinstance(prompt[0], str):
-            return max(1, round(max(len(text) for text in prompt) / chars_per_token))
-        return max(1, max(len(ids) for ids in prompt))
+            return [prompt]
+        if prompt and isinstance(prompt[0], str):
+            return list(prompt)
+        return None
+
+    def prompt_characters(self) -> list[int]:
+        """The characters of each text member (none for token ids)."""
+        return [len(text) for text in self.prompt_texts() or ()]
 
     def prompt_content(self) -> str | list[int]:
         """The prompt's text or token ids (a batch's first prompt), for prefix hashing."""
@@ -122,10 +118,13 @@ class CompletionRequest(_GenerationRequest):
             return list(prompt)
         return first if isinstance(first, str) else list(first)
 
-    def exact_prompt_tokens(self) -> int | None:
+    def token_id_prompts(self) -> list[list[int]] | None:
         prompt: Any = self.prompt
-        if isinstance(prompt, str) or not prompt or isinstance(prompt[0], str):
+        if isinstance(prompt, str) or (prompt and isinstance(prompt[0], str)):
             return None
+        if not prompt:
+            # an empty list: one empty member, which the engine refuses itself
+            return [[]]
         if isinstance(prompt[0], int):
-            return len(prompt)
-        return max(len(ids) for ids in prompt)
+            return [list(prompt)]
+        return [list(ids) for ids in prompt]
