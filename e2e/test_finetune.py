@@ -25,7 +25,9 @@ from e2e.chart_release import ChartRelease
 from sloserve_dev import handle
 
 SERVICE = "ft-llama"
-MODEL = "meta-llama/Llama-3.1-8B-Instruct"
+# its own model: the gateway routes a model to one ModelService at a time, so one that another
+# module serves (or still deletes) would be refused here, and this one there
+MODEL = "e2e/finetune-model"
 JOB = "ft-adapter"
 WORKER = f"{JOB}-ft-worker"
 WORKER_PORT = 8010
@@ -48,7 +50,10 @@ def namespace(provider: providers.Provider, release: ChartRelease) -> Iterator[s
     name = f"e2e-finetune-{uuid.uuid4().hex[:6]}"
     provider.cluster.kubectl("create", "namespace", name)
     yield name
-    provider.cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    # gone before the next module starts: its engine and worker pods would hold the nodes' room
+    provider.cluster.kubectl(
+        "delete", "namespace", name, "--wait=true", "--timeout=180s", check=False
+    )
 
 
 def _apply(cluster: handle.ClusterHandle, namespace: str, *objects: Json) -> None:

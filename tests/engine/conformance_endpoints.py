@@ -122,7 +122,6 @@ def _stream_cancelled(client: httpx.Client, model: str) -> dict[str, Any]:
 
 def _request_cancelled(client: httpx.Client, model: str) -> dict[str, Any]:
     """Send a long non-streaming request on a raw socket and close it before the answer."""
-    before = _finished(client)
     url = urllib.parse.urlsplit(str(client.base_url))
     body = httpx.Request("POST", "http://x", json=_long_request(model, stream=False)).content
     head = (
@@ -136,10 +135,12 @@ def _request_cancelled(client: httpx.Client, model: str) -> dict[str, Any]:
         while _load(client)[0] < 1 and time.monotonic() < deadline:
             time.sleep(0.02)
         running = _load(client)[0]
+    # Whether the request then counts as finished is not compared: vLLM 0.32 either aborts it
+    # or runs it to its end and counts a success, by whether its disconnect listener wins the
+    # race with the generation (both seen on the same build); the drain is what callers rely on.
     return {
         "running_before_disconnect": running,
         "drained_after_disconnect": _drained(client),
-        "aborted_request_not_counted_as_finished": _finished(client) == before,
     }
 
 

@@ -13,11 +13,12 @@ from sloserve.scheduling import (
     policy,
     prefill_meter,
     scheduler,
+    tpot_guard,
 )
 
 
 def _meter(latency: latency_model.LatencyModel) -> prefill_meter.PrefillMeter:
-    return prefill_meter.PrefillMeter(latency=latency, inefficiency=1.3, headroom=0.99)
+    return prefill_meter.PrefillMeter(latency=latency, headroom=0.99)
 
 
 def _busy_engine(tpot_s: float = 0.05) -> engine_state.EngineState:
@@ -48,6 +49,22 @@ def test_a_long_prompt_closes_a_busy_engine_until_it_is_paid_for(
 def test_a_tighter_target_allows_less_prefill(latency: latency_model.LatencyModel) -> None:
     meter = _meter(latency)
     assert meter.prefill_share(_busy_engine(0.03)) < meter.prefill_share(_busy_engine(0.05))
+
+
+def test_the_share_is_what_the_decode_step_leaves_of_the_allowed_step_less_the_margins(
+    latency: latency_model.LatencyModel,
+) -> None:
+    engine = _busy_engine(0.03)
+    step_s = tpot_guard.predicted_step_s(
+        virtual_batch=4, context=512, slowdown=1.0, latency=latency
+    )
+    allowed_s = 0.99 * 0.03
+
+    share = _meter(latency).prefill_share(engine)
+
+    # SCORPIO's 1.3 stays in the TPOT guard: here only the meter's own margins
+    expected = (1 - prefill_meter.STEP_MARGIN * step_s / allowed_s) / prefill_meter.PREFILL_MARGIN
+    assert share == pytest.approx(max(prefill_meter.MIN_PREFILL_SHARE, expected))
 
 
 def test_prompts_that_add_nothing_to_a_step_keep_the_engine_open(

@@ -168,6 +168,10 @@ class LatencyCalibrator:
     def state(self) -> CalibrationState:
         return CalibrationState(prefill=self._prefill.state(), decode=self._decode.state())
 
+    def factors(self) -> tuple[float, float]:
+        """The current (prefill, decode) factors, published or not."""
+        return math.exp(self._prefill.log_factor), math.exp(self._decode.log_factor)
+
     def _republish(self) -> bool:
         prefill = math.exp(self._prefill.log_factor)
         decode = math.exp(self._decode.log_factor)

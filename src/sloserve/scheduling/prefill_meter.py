@@ -3,9 +3,17 @@
 A request's TPOT is the mean gap between its tokens, and with chunked prefill every step that
 carries a prompt chunk is longer for every request decoding on that engine. If a decode step at
 the virtual batch size takes d and the tightest target T_min allows steps of
-s_max = headroom × T_min / inefficiency, the engine may spend at most a share 1 − d / s_max of its
-time on prefill before the mean gap passes s_max. The TPOT guard's decode-only check cannot see
+s_max = headroom × T_min, the engine may spend at most a share 1 − d / s_max of its time on
+prefill before the mean gap passes s_max. The TPOT guard's decode-only check cannot see
 this: one 8192-token chunk takes about 236 ms on an H100, several times any TPOT target.
+
+Two margins keep the share on the safe side of the model's errors: one on the predicted decode
+step (m_d) and one on the priced prompt work (m_p), so the share is (1 − m_d × d / s_max) / m_p.
+SCORPIO's step inefficiency (1.3) stays in the TPOT guard's admission test; used here on the
+allowed step, as it once was, it left a decode-bound engine (a 32B model on an H200, whose step
+at a small batch is near the standard class's allowed step) almost no prefill, and the TTFT
+guard then refused a third of what that engine could serve at a third of its capacity
+(`bench/sim/calibration.py`'s 32B rows; `bench/sim/tpot_at_load.py` for the 8B side).
 
 The meter remembers, per engine, until when the prompt work already sent there is paid for at
 that share (a leaky bucket in seconds), and keeps an engine closed to new prompts while that time
@@ -20,6 +28,15 @@ from sloserve.scheduling import engine_state, latency_model, tpot_guard
 # would close it for minutes, so prompts are then charged as if 5% of the time were allowed.
 MIN_PREFILL_SHARE = 0.05
 
+# The meter's margins: on the decode step, what a step's prediction may miss by (the fitted decode
+# models come within 3.2 % of every measured step, calibration lags a speed change by seconds);
+# on the prompt work, the fitted prefill models' error bound (5 %). Larger margins refuse prompts
+# an engine could serve; smaller ones leave no room for a miss, and a TPOT is a mean that the
+# meter then holds right at its target (an H100 profile calibrated onto H200 engines served most
+# of the standard class late with no margins).
+STEP_MARGIN = 1.15
+PREFILL_MARGIN = 1.05
+
 
 class PrefillMeter:
     """Per-engine prefill budgets of one scheduler; times in seconds on the scheduler's clock."""
@@ -28,12 +45,14 @@ class PrefillMeter:
         self,
         *,
         latency: latency_model.LatencyModel,
-        inefficiency: float,
         headroom: float,
+        step_margin: float = STEP_MARGIN,
+        prefill_margin: float = PREFILL_MARGIN,
     ) -> None:
         self._latency = latency
-        self._inefficiency = inefficiency
         self._headroom = headroom
+        self._step_margin = step_margin
+        self._prefill_margin = prefill_margin
         self._paid_until_s: dict[str, float] = {}
         # per engine: when the step that the last charged prompt rides on starts
         self._next_step_s: dict[str, float] = {}
@@ -56,8 +75,9 @@ class PrefillMeter:
             slowdown=engine.slowdown,
             latency=self._latency,
         )
-        allowed_step_s = self._headroom * tightest_s / self._inefficiency
-        return max(MIN_PREFILL_SHARE, 1.0 - step_s / allowed_step_s)
+        allowed_step_s = self._headroom * tightest_s
+        share = (1.0 - self._step_margin * step_s / allowed_step_s) / self._prefill_margin
+        return max(MIN_PREFILL_SHARE, share)
 
     def charge(self, engine: engine_state.EngineState, *, prompt_tokens: int, now_s: float) -> None:
         """Record a prompt of `prompt_tokens` sent to `engine` (its snapshot after the dispatch)."""

@@ -121,9 +121,7 @@ class Scheduler:
         self._meter: prefill_meter.PrefillMeter | None = None
         if policy_config.meter_prefill and latency is not None:
             self._meter = prefill_meter.PrefillMeter(
-                latency=latency,
-                inefficiency=policy_config.inefficiency,
-                headroom=policy_config.step_headroom,
+                latency=latency, headroom=policy_config.step_headroom
             )
         self._feasible: feasibility.Feasibility | None = None
         if policy_config.routing is policy.Routing.PREDICTED_COMPLETION and latency is not None:

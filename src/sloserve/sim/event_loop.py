@@ -58,7 +58,11 @@ class RunCounters:
 
 
 # A chunked-prefill step counts towards the prefill factor when its predicted prefill part is at
-# least this share of the step (else the decode part's error would be read as prefill's).
+# least this share of the step (else the decode part's error would be read as prefill's). The
+# share is judged with the prefill part at no less than the decode factor's scale: a prefill
+# factor left far below it (the prior of a smaller model) predicts every chunk small, so no step
+# would count and the factor would stay wrong (an 8B profile on a 32B engine stayed at 1.5-1.9
+# of the 8B prefill, the truth about 4).
 _PREFILL_DOMINATES = 0.7
 
 
@@ -488,7 +492,7 @@ class EventLoop:
             changed = calibrator.observe_decode(
                 predicted_s=decode_s + model.cpu_overhead_s, observed_s=observed_s
             )
-        elif prefill_s >= _PREFILL_DOMINATES * (prefill_s + decode_s):
+        elif _prefill_dominates(prefill_s, decode_s, *calibrator.factors()):
             # the decode part's share is predicted by the (calibrated) decode factor
             changed = calibrator.observe_prefill(
                 predicted_s=prefill_s + decode_s + model.cpu_overhead_s, observed_s=observed_s
@@ -640,3 +644,12 @@ def _gateway_hashes(request: workload.WorkloadRequest) -> tuple[int, ...]:
         prompt_tokens=request.prompt_tokens,
         block_tokens=request.prefix_block_tokens,
     )
+
+
+def _prefill_dominates(
+    prefill_s: float, decode_s: float, prefill_factor: float, decode_factor: float
+) -> bool:
+    """Whether a chunked-prefill step's prefill part, predicted at `prefill_s` beside a decode
+    part of `decode_s`, dominates it enough to calibrate the prefill factor on."""
+    judged_s = prefill_s * max(1.0, decode_factor / prefill_factor)
+    return judged_s >= _PREFILL_DOMINATES * (judged_s + decode_s)

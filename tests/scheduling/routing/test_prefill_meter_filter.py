@@ -5,7 +5,7 @@ from sloserve.scheduling.routing.filters import prefill_meter as meter_filter
 
 
 def test_drops_engines_whose_meter_is_closed_and_keeps_idle_ones(make_request, latency):
-    meter = prefill_meter.PrefillMeter(latency=latency, inefficiency=1.3, headroom=0.99)
+    meter = prefill_meter.PrefillMeter(latency=latency, headroom=0.99)
     busy = engine("busy", running=20, tpot_s=0.03)
     meter.charge(busy, prompt_tokens=8000, now_s=0.0)
     idle = engine("idle")
