@@ -12,8 +12,8 @@ step (m_d) and one on the priced prompt work (m_p), so the share is (1 âˆ’ m_d Ã
 SCORPIO's step inefficiency (1.3) stays in the TPOT guard's admission test; used here on the
 allowed step, as it once was, it left a decode-bound engine (a 32B model on an H200, whose step
 at a small batch is near the standard class's allowed step) almost no prefill, and the TTFT
-guard then refused a third of what that engine could serve at a third of its capacity
-(`bench/sim/calibration.py`'s 32B rows; `bench/sim/tpot_at_load.py` for the 8B side).
+guard then refused much of what that engine could serve in time (`bench/sim/calibration.py`'s
+32B rows; `bench/sim/tpot_at_load.py` for the 8B side).
 
 The meter remembers, per engine, until when the prompt work already sent there is paid for at
 that share (a leaky bucket in seconds), and keeps an engine closed to new prompts while that time
