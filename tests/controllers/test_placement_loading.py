@@ -5,20 +5,14 @@ the model's memory."""
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import subprocess
 import sys
 from typing import Any
 
-import kopf
 import pytest
-from kubernetes import client
+from placement_calls import pod, read_from_memory, record
 
-from sloserve.api.spec import ModelServiceSpec
-from sloserve.builders.defaults import EngineDefaults
-from sloserve.builders.observed import PodState
-from sloserve.controllers import children, placement, retries
-from sloserve.controllers.context import ObjectState, OperatorContext, PlacementRuntime
+from sloserve.controllers.context import ObjectState, PlacementRuntime
 from sloserve.placement.scoring import NodeAssessment
 
 
@@ -48,68 +42,15 @@ def _runtime(loader: _Loader) -> PlacementRuntime:
     return PlacementRuntime(known_kinds=("llm-decode",), load=loader)  # type: ignore[arg-type]
 
 
-def _pod(name: str, node: str | None) -> PodState:
-    return PodState(
-        name=name,
-        node=node,
-        ready=node is not None,
-        terminating=False,
-        unschedulable_message=None,
-        waiting_reason=None,
-        waiting_message="",
-        restarts=0,
-        last_exit=None,
-    )
-
-
 @pytest.fixture(autouse=True)
 def _in_memory_reads(monkeypatch: pytest.MonkeyPatch) -> None:
-    async def read(context: OperatorContext, function: Any, name: str, *more: Any) -> Any:
-        return {"metadata": {"name": name, "namespace": "team-a"}}
-
-    monkeypatch.setattr(placement, "_call", read)
-    monkeypatch.setattr(kopf, "event", lambda *args, **kwargs: None)
-
-
-async def _record(
-    runtime: PlacementRuntime, state: ObjectState, pods: tuple[PodState, ...]
-) -> None:
-    spec = ModelServiceSpec.model_validate(
-        {
-            "model": "meta-llama/Llama-3.1-8B-Instruct",
-            "engine": {"kind": "sim", "gpus": 1},
-            "sloClasses": [{"name": "standard", "ttft": "3s", "tpot": "30ms"}],
-            "defaultClass": "standard",
-            "placement": {"interferenceAware": True},
-        }
-    )
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as executor:
-        context = OperatorContext(
-            api=client.ApiClient(),
-            executor=executor,
-            defaults=EngineDefaults(sim_image="x"),
-            field_manager="test",
-            retries=retries.RetryPolicy(initial_s=1.0, max_s=8.0, jitter=0.0),
-            request_timeout_s=1.0,
-            placement=runtime,
-        )
-        await placement.record_placements(
-            context=context,
-            owner=kopf.Body({"metadata": {"name": "llama", "namespace": "team-a"}}),
-            spec=spec,
-            state=state,
-            observed=children.Observed(
-                deployment=None, versions={}, pods=pods, gpu_products=frozenset()
-            ),
-            previous=None,
-            now=0.0,
-        )
+    read_from_memory(monkeypatch)
 
 
 async def test_pending_engines_leave_the_predictor_unloaded() -> None:
     loader = _Loader()
     runtime = _runtime(loader)
-    await _record(runtime, ObjectState(), (_pod("llama-a", None), _pod("llama-b", None)))
+    await record(runtime, ObjectState(), (pod("llama-a", None), pod("llama-b", None)))
     assert (loader.loads, runtime.loaded) == (0, False)
 
 
@@ -117,8 +58,8 @@ async def test_the_first_placed_engine_loads_the_predictor_and_later_ones_reuse_
     loader = _Loader()
     runtime = _runtime(loader)
     state = ObjectState()
-    await _record(runtime, state, (_pod("llama-a", "gpu-node-0"),))
-    await _record(runtime, state, (_pod("llama-a", "gpu-node-0"), _pod("llama-b", "gpu-node-1")))
+    await record(runtime, state, (pod("llama-a", "gpu-node-0"),))
+    await record(runtime, state, (pod("llama-a", "gpu-node-0"), pod("llama-b", "gpu-node-1")))
     assert (loader.loads, runtime.loaded) == (1, True)
     assert {key: entry.predicted_slowdown for key, entry in state.placements.items()} == {
         ("llama-a", "gpu-node-0"): 1.2,
@@ -138,11 +79,11 @@ async def test_a_failed_load_is_retried_with_the_placements_backoff() -> None:
     loader = _Loader(failures=1)
     runtime = _runtime(loader)
     state = ObjectState()
-    await _record(runtime, state, (_pod("llama-a", "gpu-node-0"),))
+    await record(runtime, state, (pod("llama-a", "gpu-node-0"),))
     assert state.placement_attempts[("llama-a", "gpu-node-0")].failures == 1
     assert runtime.loaded is False
     state.placement_attempts.clear()  # as if the retry delay had passed
-    await _record(runtime, state, (_pod("llama-a", "gpu-node-0"),))
+    await record(runtime, state, (pod("llama-a", "gpu-node-0"),))
     assert (loader.loads, runtime.loaded) == (2, True)
     assert ("llama-a", "gpu-node-0") in state.placements
 

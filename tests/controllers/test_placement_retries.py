@@ -3,21 +3,13 @@ succeeds; a successful one is made once."""
 
 from __future__ import annotations
 
-import concurrent.futures
 from typing import Any
 
-import kopf
+import placement_calls
 import pytest
-from kubernetes import client
 
-from sloserve.api.spec import ModelServiceSpec
-from sloserve.builders.defaults import EngineDefaults
-from sloserve.builders.observed import PodState
-from sloserve.controllers import children, placement, retries
-from sloserve.controllers.context import ObjectState, OperatorContext, PlacementRuntime
+from sloserve.controllers.context import ObjectState, PlacementRuntime
 from sloserve.placement.scoring import NodeAssessment
-
-POLICY = retries.RetryPolicy(initial_s=1.0, max_s=8.0, jitter=0.0)
 
 
 class _Assessor:
@@ -37,65 +29,17 @@ class _Assessor:
         )
 
 
-def _pod(name: str) -> PodState:
-    return PodState(
-        name=name,
-        node="gpu-node-0",
-        ready=True,
-        terminating=False,
-        unschedulable_message=None,
-        waiting_reason=None,
-        waiting_message="",
-        restarts=0,
-        last_exit=None,
-    )
-
-
 @pytest.fixture
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Pod and node reads answer from memory; the names read are recorded."""
-    seen: list[str] = []
-
-    async def read(context: OperatorContext, function: Any, name: str, *more: Any) -> Any:
-        seen.append(name)
-        return {"metadata": {"name": name, "namespace": "team-a"}}
-
-    monkeypatch.setattr(placement, "_call", read)
-    monkeypatch.setattr(kopf, "event", lambda *args, **kwargs: None)
-    return seen
+    return placement_calls.read_from_memory(monkeypatch)
 
 
 async def _record(assessor: _Assessor, state: ObjectState, *, now: float) -> None:
-    spec = ModelServiceSpec.model_validate(
-        {
-            "model": "meta-llama/Llama-3.1-8B-Instruct",
-            "engine": {"kind": "sim", "gpus": 1},
-            "sloClasses": [{"name": "standard", "ttft": "3s", "tpot": "30ms"}],
-            "defaultClass": "standard",
-            "placement": {"interferenceAware": True},
-        }
+    runtime = PlacementRuntime(known_kinds=(), load=lambda: assessor)  # type: ignore[arg-type,return-value]
+    await placement_calls.record(
+        runtime, state, (placement_calls.pod("llama-a", "gpu-node-0"),), now=now
     )
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as executor:
-        context = OperatorContext(
-            api=client.ApiClient(),
-            executor=executor,
-            defaults=EngineDefaults(sim_image="x"),
-            field_manager="test",
-            retries=POLICY,
-            request_timeout_s=1.0,
-            placement=PlacementRuntime(known_kinds=(), load=lambda: assessor),  # type: ignore[arg-type,return-value]
-        )
-        await placement.record_placements(
-            context=context,
-            owner=kopf.Body({"metadata": {"name": "llama", "namespace": "team-a"}}),
-            spec=spec,
-            state=state,
-            observed=children.Observed(
-                deployment=None, versions={}, pods=(_pod("llama-a"),), gpu_products=frozenset()
-            ),
-            previous=None,
-            now=now,
-        )
 
 
 async def test_a_failed_prediction_is_retried_after_a_growing_delay(reads: list[str]) -> None:

@@ -173,8 +173,7 @@ class LatencyCalibrator:
         return math.exp(self._prefill.log_factor), math.exp(self._decode.log_factor)
 
     def _republish(self) -> bool:
-        prefill = math.exp(self._prefill.log_factor)
-        decode = math.exp(self._decode.log_factor)
+        prefill, decode = self.factors()
         published_prefill, published_decode = self._published
         threshold = self._settings.republish
         if (
